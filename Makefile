@@ -1,0 +1,40 @@
+# Every target sets up .venv on first use; nothing is fetched at run time.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+CONFIG ?= configs/default.yaml
+INPUT ?= seeds
+OUTPUT ?= data
+RUN := HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(PY) -m pipeline
+STAGES := ingest clean boilerplate split metadata dedup langid export
+
+.PHONY: help corpus test audit verify clean eval $(addprefix stage-,$(STAGES))
+
+help:  ## list the targets
+	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s "$$(printf '\t')"
+	@echo "stage-<name>\trun the pipeline up to and including one stage: $(STAGES)"
+	@echo "variables: CONFIG=$(CONFIG) INPUT=$(INPUT) OUTPUT=$(OUTPUT)"
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $@
+
+corpus: $(VENV)/.installed  ## set up, then run CONFIG over INPUT into OUTPUT
+	$(RUN) run --config $(CONFIG) --input $(INPUT) --output $(OUTPUT)
+
+test: $(VENV)/.installed  ## set up, then run the test suite
+	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(PY) -m pytest -q
+
+audit: $(VENV)/.installed  ## summarise what each stage of the last run removed and why
+	$(RUN) audit --output $(OUTPUT)
+
+verify: $(VENV)/.installed  ## check the latest corpus version against its manifest
+	$(RUN) verify $(OUTPUT)/corpus/$$(cat $(OUTPUT)/corpus/LATEST)
+
+$(addprefix stage-,$(STAGES)): stage-%: $(VENV)/.installed
+	$(RUN) run --config $(CONFIG) --input $(INPUT) --output $(OUTPUT) --until $*
+
+clean:  ## remove the generated output (not the venv)
+	rm -rf $(OUTPUT)

@@ -1,0 +1,122 @@
+"""Command line: `python -m pipeline run | audit | verify`.
+
+Errors are one line naming the file or key, with a non-zero exit code;
+`--debug` shows the traceback as well.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import traceback
+from pathlib import Path
+
+from pipeline import __version__
+from pipeline.errors import PipelineError
+from pipeline.stages import STAGES
+
+DEFAULT_CONFIG = Path("configs/default.yaml")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m pipeline",
+        description="Turn scraped news pages into a versioned JSONL corpus of articles and comments.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = commands.add_parser("run", help="run the stages and write the corpus",
+                              description="Run the pipeline stages over a folder of pages.")
+    run.add_argument("--config", type=Path, default=DEFAULT_CONFIG,
+                     help="YAML config (default: %(default)s)")
+    run.add_argument("--input", type=Path, default=Path("seeds"),
+                     help="folder of *.txt pages, read recursively (default: %(default)s)")
+    run.add_argument("--output", type=Path, default=Path("data"),
+                     help="output folder (default: %(default)s)")
+    run.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                     help="override one config value; repeatable")
+    run.add_argument("--until", choices=list(STAGES), metavar="STAGE",
+                     help=f"stop after this stage ({', '.join(STAGES)})")
+    run.add_argument("--force", action="store_true",
+                     help="replace an existing corpus version whose content differs")
+    run.add_argument("--quiet", action="store_true", help="no progress bars or summary")
+
+    audit = commands.add_parser("audit", help="summarise what each stage removed and why",
+                                description="Summarise the stage outputs of a run.")
+    audit.add_argument("--output", type=Path, default=Path("data"),
+                       help="output folder of a run (default: %(default)s)")
+    audit.add_argument("--top", type=int, default=10, help="most frequent removed lines to show")
+
+    verify = commands.add_parser("verify", help="check a corpus version against its manifest",
+                                 description="Recompute checksums and record counts of a corpus "
+                                             "version; exit 1 on any mismatch.")
+    verify.add_argument("corpus_dir", type=Path, metavar="CORPUS_DIR",
+                        help="a corpus version folder, e.g. data/corpus/0.1.0")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "run":
+            return _run(args)
+        if args.command == "audit":
+            from pipeline.audit import summarize
+
+            print(summarize(args.output, args.top))
+            return 0
+        return _verify(args)
+    except PipelineError as err:
+        if args.debug:
+            traceback.print_exc()
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception as err:  # noqa: BLE001 - the last line of defence: one line, not a traceback
+        if args.debug:
+            traceback.print_exc()
+        print(f"error: {type(err).__name__}: {err} (run with --debug for the traceback)",
+              file=sys.stderr)
+        return 1
+
+
+def _run(args: argparse.Namespace) -> int:
+    from pipeline.config import load_config
+    from pipeline.runner import run
+
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+    config = load_config(args.config, args.overrides)
+    result = run(config, args.input, args.output, until=args.until, force=args.force,
+                 progress=not args.quiet)
+    if not args.quiet:
+        print(f"stages run: {', '.join(result.stages_run) or 'none'}; "
+              f"cached: {', '.join(result.stages_cached) or 'none'}")
+        included = sum(1 for fate in result.fates if fate["status"] == "included")
+        print(f"inputs: {len(result.fates)} files, {included} included")
+        for fate in result.fates:
+            if fate["status"] != "included":
+                print(f"  {fate['status']}: {fate['source']}: {fate.get('reason')} "
+                      f"({fate.get('message', '')})")
+        if result.corpus_dir is not None:
+            print(f"corpus: {result.corpus_dir} ({result.corpus_status})")
+    return 0
+
+
+def _verify(args: argparse.Namespace) -> int:
+    from pipeline.corpus import verify
+
+    problems = verify(args.corpus_dir)
+    for problem in problems:
+        print(problem)
+    if problems:
+        print(f"verify: {len(problems)} problem(s) in {args.corpus_dir}", file=sys.stderr)
+        return 1
+    print(f"verify: {args.corpus_dir} matches its manifest")
+    return 0

