@@ -25,10 +25,11 @@ def build_parser() -> argparse.ArgumentParser:
         description="Turn scraped news pages into a versioned JSONL corpus of articles and comments.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--debug", action="store_true", help="show tracebacks on errors")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    run = commands.add_parser("run", help="run the stages and write the corpus",
+    run = commands.add_parser("run", parents=[common], help="run the stages and write the corpus",
                               description="Run the pipeline stages over a folder of pages.")
     run.add_argument("--config", type=Path, default=DEFAULT_CONFIG,
                      help="YAML config (default: %(default)s)")
@@ -44,13 +45,13 @@ def build_parser() -> argparse.ArgumentParser:
                      help="replace an existing corpus version whose content differs")
     run.add_argument("--quiet", action="store_true", help="no progress bars or summary")
 
-    audit = commands.add_parser("audit", help="summarise what each stage removed and why",
+    audit = commands.add_parser("audit", parents=[common], help="summarise what each stage removed and why",
                                 description="Summarise the stage outputs of a run.")
     audit.add_argument("--output", type=Path, default=Path("data"),
                        help="output folder of a run (default: %(default)s)")
     audit.add_argument("--top", type=int, default=10, help="most frequent removed lines to show")
 
-    verify = commands.add_parser("verify", help="check a corpus version against its manifest",
+    verify = commands.add_parser("verify", parents=[common], help="check a corpus version against its manifest",
                                  description="Recompute checksums and record counts of a corpus "
                                              "version; exit 1 on any mismatch.")
     verify.add_argument("corpus_dir", type=Path, metavar="CORPUS_DIR",

@@ -12,6 +12,7 @@ with a reason. So the page can be rebuilt from the records plus the spans.
 
 from __future__ import annotations
 
+import bisect
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -101,7 +102,7 @@ def process(record: Record, config: Config) -> Outcome:
             main_lines.extend(segment.lines)
     main_lines.sort(key=lambda ln: ln.index)
 
-    common = {k: record[k] for k in ("source", "source_sha256", "site_key") if k in record}
+    common = {k: record[k] for k in ("source", "source_sha256", "site_key", "bytes") if k in record}
     page_markers = record.get("markers", [])
     out: list[Record] = [_article(page_id, page_id, "main", main_lines, common, page_markers)]
     for k, lines_k in enumerate(related, 1):
@@ -119,26 +120,38 @@ def _formats(path: Path) -> CommentFormats:
 
 
 def _segments(lines: Sequence[Line], markers: Sequence[tuple[int, str]], config: Config) -> list[Segment]:
-    """Cut the non-comment lines at feed markers; end markers close a feed item."""
-    feed_at = {index for index, reason in markers if reason in config.feed_reasons}
-    end_at = {index for index, reason in markers if reason in config.end_reasons}
+    """Cut the non-blank, non-comment lines at feed markers; end markers close a feed item.
+
+    A marker stands before line `index`, which may be blank: it applies to the
+    first non-blank line at or after that index.
+    """
+    feed_at = sorted(index for index, reason in markers if reason in config.feed_reasons)
+    end_at = sorted(index for index, reason in markers if reason in config.end_reasons)
     segments: list[Segment] = []
     current: list[Line] = []
     after_feed = False
-    in_feed_item = False
+    previous = -1
     for line in lines:
         if line.is_blank:
             continue
-        if line.index in feed_at or (in_feed_item and line.index in end_at):
+        feed = _any_between(feed_at, previous, line.index)
+        end = after_feed and _any_between(end_at, previous, line.index)
+        previous = line.index
+        if feed or end:
             if current:
                 segments.append(Segment(current, after_feed))
             current = []
-            after_feed = line.index in feed_at or after_feed
-            in_feed_item = after_feed
+            after_feed = after_feed or feed
         current.append(line)
     if current:
         segments.append(Segment(current, after_feed))
     return segments
+
+
+def _any_between(positions: Sequence[int], low: int, high: int) -> bool:
+    """Is any position in (low, high]?"""
+    i = bisect.bisect_right(positions, low)
+    return i < len(positions) and positions[i] <= high
 
 
 def _words(segment: Segment) -> int:

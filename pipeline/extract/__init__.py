@@ -1,0 +1,1 @@
+"""Pure extractors the stages call: comments, dates, bylines, article heads."""

@@ -1,0 +1,78 @@
+import fcntl
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pipeline.cli import main
+
+REPO = Path(__file__).resolve().parents[1]
+CONFIG = str(REPO / "configs" / "default.yaml")
+
+
+@pytest.mark.parametrize("command", [[], ["run"], ["audit"], ["verify"]])
+def test_every_command_has_help(command: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(command + ["--help"])
+    assert exit_info.value.code == 0
+    assert "usage:" in capsys.readouterr().out
+
+
+def test_config_error_is_one_line_without_traceback(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("boilerplate:\n  template_min_page: 3\n", encoding="utf-8")
+    result = subprocess.run([sys.executable, "-m", "pipeline", "run", "--config", str(bad),
+                             "--input", str(REPO / "seeds"), "--output", str(tmp_path / "o")],
+                            capture_output=True, text=True, cwd=REPO)
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+    assert "bad.yaml" in result.stderr and "boilerplate.template_min_page" in result.stderr
+
+
+def test_until_stops_after_the_stage(tmp_path: Path) -> None:
+    out = tmp_path / "o"
+    assert main(["run", "--config", CONFIG, "--input", str(REPO / "seeds"), "--output", str(out),
+                 "--until", "clean", "--quiet"]) == 0
+    assert sorted(p.name for p in (out / "stages").iterdir()) == ["01-ingest", "02-clean"]
+    assert not (out / "corpus").exists()
+
+
+def test_output_inside_input_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "a.txt").write_text("Some page text.", encoding="utf-8")
+    code = main(["run", "--config", CONFIG, "--input", str(tmp_path / "in"),
+                 "--output", str(tmp_path / "in" / "out")])
+    assert code == 2 and "must not be inside the input" in capsys.readouterr().err
+
+
+def test_foreign_output_folder_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "thesis.tex").write_text("do not delete", encoding="utf-8")
+    code = main(["run", "--config", CONFIG, "--output", str(tmp_path / "mine")])
+    assert code == 2 and "not a pipeline output" in capsys.readouterr().err
+    assert (tmp_path / "mine" / "thesis.tex").exists()
+
+
+def test_second_concurrent_run_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "o"
+    out.mkdir()
+    (out / ".pipeline-output").touch()
+    with (out / ".lock").open("a+") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        code = main(["run", "--config", CONFIG, "--input", str(REPO / "seeds"), "--output", str(out)])
+    assert code == 2 and "another run is writing here" in capsys.readouterr().err
+
+
+def test_audit_summarises_a_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "o"
+    assert main(["run", "--config", CONFIG, "--input", str(REPO / "seeds"), "--output", str(out),
+                 "--until", "boilerplate", "--quiet"]) == 0
+    assert main(["audit", "--output", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "boilerplate" in text and "most frequent removals, boilerplate:" in text
+
+
+def test_audit_without_a_run_says_so(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["audit", "--output", str(tmp_path)]) == 2
+    assert "no stage outputs" in capsys.readouterr().err
