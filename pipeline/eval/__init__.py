@@ -1,0 +1,1 @@
+"""Measurement scripts that run pipeline pieces on the development sets."""

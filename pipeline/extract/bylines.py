@@ -1,0 +1,270 @@
+"""Read author bylines ("By A and B", "Par X, 28 mars 2016", "Via Zerohedge") from one line.
+
+The prefixes, connector words and stop words are data, in
+configs/metadata/bylines.yaml; this module only holds the logic that applies them.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from pipeline.extract.dates import MONTHS, WEEKDAYS, find_date, strip_weekday
+
+# The shipped pattern file; tests may load another through load_byline_config.
+BYLINES_CONFIG = Path(__file__).resolve().parents[2] / "configs" / "metadata" / "bylines.yaml"
+
+# A byline is a short line; a longer one starting with "By" is a sentence ("By then, ...").
+MAX_BYLINE_WORDS = 24
+# Personal names are rarely longer than this ("Eresh Omar Jamal", "Ludwig van Beethoven").
+MAX_NAME_TOKENS = 5
+# A lone name line is 2-4 words: one word is too often a label, five is usually a heading.
+LONE_NAME_MIN_TOKENS = 2
+LONE_NAME_MAX_TOKENS = 4
+# An outlet after "via" is a short name ("Zerohedge", "The Anti Media").
+MAX_VIA_TOKENS = 6
+# Longest handle accepted as an author ("Posted by b", "posted by lasagnechef").
+MAX_HANDLE_CHARS = 30
+# Characters trimmed from the ends of an author or outlet once it is cut out of the line.
+EDGE_PUNCTUATION = " \t,;:|-–—/·•\"“”'‘’"
+
+# A name word: letters with ' or - inside ("O'Brien", "Jean-Pierre"), or initials ("J.", "J.R.");
+# a dot inside a word makes a domain ("About.com"), not a name.
+_CAPITALISED_TOKEN = re.compile(r"^(?:[^\W\d_][^\W\d]*(?:['’\-][^\W\d]+)*\.?|(?:[^\W\d_]\.){1,3})$")
+_HANDLE_TOKEN = re.compile(r"^[\w.\-]+$")
+_INITIAL = re.compile(r"^[^\W\d_]\.$")
+# A month and day without a year ("By Spencer Rascoff Nov. 5"): not a parseable date, not a name.
+_PARTIAL_DATE = re.compile(
+    r"\s+(?:" + "|".join(sorted(map(re.escape, MONTHS), key=len, reverse=True)) + r")\W{0,2}\d",
+    re.IGNORECASE,
+)
+# A weekday after the name starts the date ("Posted By Stephen M. Walt Thursday, August 9").
+_WEEKDAY = re.compile(
+    r"\s+(?:" + "|".join(w for w in WEEKDAYS if len(w) > 4) + r")\b", re.IGNORECASE
+)
+# An outlet name ends at a comma ("via Khamenei, 12 December").
+_COMMA = re.compile(",")
+_SENTENCE_PUNCTUATION = re.compile(r"[!?;:,\"“”«»()\[\]@#/|]|\.\s|\.$|https?:|www\.")
+
+
+@dataclass(frozen=True)
+class Byline:
+    """What one byline line says: who wrote it, when, and where it was taken from."""
+
+    authors: tuple[str, ...]
+    published: str | None
+    via: str | None
+    kind: str
+
+
+@dataclass(frozen=True)
+class BylineConfig:
+    """The compiled contents of a bylines.yaml file."""
+
+    prefixes: tuple[tuple[str, re.Pattern[str]], ...]
+    handle_kinds: frozenset[str]
+    date_label: re.Pattern[str]
+    via_connector: re.Pattern[str]
+    terminator: re.Pattern[str]
+    connector: re.Pattern[str]
+    name_particles: frozenset[str]
+    not_name_words: frozenset[str]
+    role_words: frozenset[str]
+    honorifics: frozenset[str]
+    meta_label: re.Pattern[str]
+
+
+def _compile(path: Path, section: str, pattern: object, flags: int = re.IGNORECASE) -> re.Pattern[str]:
+    """Compile one pattern, naming the file, section and pattern when it is not a valid regex."""
+    if not isinstance(pattern, str) or not pattern:
+        raise ValueError(f"{path}: {section}: pattern must be a non-empty string, got {pattern!r}")
+    try:
+        return re.compile(pattern, flags)
+    except re.error as err:
+        raise ValueError(f"{path}: {section}: invalid regex {pattern!r}: {err}") from err
+
+
+def _string_list(path: Path, data: dict[str, Any], key: str) -> list[str]:
+    """A required list of strings from the config, or a ValueError naming the file and key."""
+    value = data.get(key)
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ValueError(f"{path}: '{key}' must be a list of strings")
+    return value
+
+
+def _joined(path: Path, section: str, patterns: list[str], flags: int = re.IGNORECASE) -> re.Pattern[str]:
+    """Validate each pattern on its own (for a precise error), then join them into one."""
+    for p in patterns:
+        _compile(path, section, p, flags)
+    return _compile(path, section, "|".join(f"(?:{p})" for p in patterns), flags)
+
+
+def load_byline_config(path: Path = BYLINES_CONFIG) -> BylineConfig:
+    """Load and validate a bylines.yaml; every error names the file and the bad entry."""
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: expected a mapping at the top level")
+    raw_prefixes = data.get("prefixes")
+    if not isinstance(raw_prefixes, list) or not raw_prefixes:
+        raise ValueError(f"{path}: 'prefixes' must be a non-empty list")
+    prefixes: list[tuple[str, re.Pattern[str]]] = []
+    for entry in raw_prefixes:
+        if not isinstance(entry, dict) or not isinstance(entry.get("kind"), str):
+            raise ValueError(f"{path}: prefixes: each entry needs 'kind' and 'pattern', got {entry!r}")
+        pattern = entry.get("pattern")
+        _compile(path, "prefixes", pattern)
+        # Whole words only, then an optional colon ("Written By: X").
+        prefixes.append((entry["kind"], _compile(path, "prefixes", rf"^(?:{pattern})(?![\w])\s*+:?\s*+")))
+    via = data.get("via_connector")
+    return BylineConfig(
+        prefixes=tuple(prefixes),
+        handle_kinds=frozenset(_string_list(path, data, "handle_kinds")),
+        date_label=_compile(
+            path, "date_labels", rf"^(?:{'|'.join(_string_list(path, data, 'date_labels'))})(?![\w])\s*+:?\s*+"
+        ),
+        via_connector=_compile(path, "via_connector", via),
+        terminator=_joined(path, "terminators", _string_list(path, data, "terminators"), flags=0),
+        connector=_joined(path, "connectors", _string_list(path, data, "connectors")),
+        name_particles=frozenset(w.lower() for w in _string_list(path, data, "name_particles")),
+        not_name_words=frozenset(w.lower() for w in _string_list(path, data, "not_name_words")),
+        role_words=frozenset(w.lower() for w in _string_list(path, data, "role_words")),
+        honorifics=frozenset(w.lower() for w in _string_list(path, data, "honorifics")),
+        meta_label=_compile(
+            path,
+            "meta_labels",
+            r"^(?:" + "|".join(re.escape(w) for w in _string_list(path, data, "meta_labels")) + r")(?![\w])",
+        ),
+    )
+
+
+CONFIG = load_byline_config()
+
+
+def _tokens(text: str) -> list[str]:
+    return text.split()
+
+
+def _bare(token: str) -> str:
+    """A token lower-cased without edge punctuation, for word-list look-ups."""
+    return token.strip(".,;:!?'’\"“”()").lower()
+
+
+def is_person_name(text: str, allow_handle: bool = False, config: BylineConfig = CONFIG) -> bool:
+    """True for 'Tim Anderson', 'A. Pawlowski', 'Ludwig van Beethoven'; a handle ('b') if allowed."""
+    tokens = _tokens(text)
+    if not 1 <= len(tokens) <= MAX_NAME_TOKENS:
+        return False
+    if any(_bare(t) in config.not_name_words for t in tokens):
+        return False
+    if len(tokens) == 1 and allow_handle and len(text) <= MAX_HANDLE_CHARS and _HANDLE_TOKEN.match(text):
+        return not text.isdigit()
+    for position, token in enumerate(tokens):
+        if token.lower() in config.name_particles and 0 < position < len(tokens) - 1:
+            continue  # "van", "al", "de" inside a name
+        if not _CAPITALISED_TOKEN.match(token) or not token[0].isupper():
+            return False
+    # A lone initial ("J.") is not a name; "J. Smith" is.
+    return not (len(tokens) == 1 and _INITIAL.match(tokens[0]))
+
+
+def looks_like_name(line: str, config: BylineConfig = CONFIG) -> bool:
+    """True for a line that is only a person's name: 2-4 capitalised words, no sentence marks."""
+    text = " ".join(line.split())
+    tokens = _tokens(text)
+    if not LONE_NAME_MIN_TOKENS <= len(tokens) <= LONE_NAME_MAX_TOKENS:
+        return False
+    # Periods are allowed only as initials ("Erica E. Phillips").
+    without_initials = " ".join(t for t in tokens if not _INITIAL.match(t))
+    if _SENTENCE_PUNCTUATION.search(without_initials) or any(ch.isdigit() for ch in text):
+        return False
+    return is_person_name(text, allow_handle=False, config=config)
+
+
+def _cut(text: str, pattern: re.Pattern[str]) -> str:
+    """`text` up to the first match of `pattern` (all of it when there is none)."""
+    m = pattern.search(text)
+    return text[: m.start()] if m else text
+
+
+def _authors(region: str, allow_handle: bool, config: BylineConfig) -> tuple[str, ...] | None:
+    """Split the author part into names; None when a part is neither a name nor a role."""
+    region = region.strip(EDGE_PUNCTUATION)
+    if not region:
+        return ()
+    names: list[str] = []
+    for part in config.connector.split(region):
+        part = part.strip(EDGE_PUNCTUATION)
+        if not part:
+            continue
+        if names and any(_bare(t) in config.role_words for t in _tokens(part)):
+            break  # "by Roy Lessin, DaySpring Co-Founder": the rest is a role or affiliation
+        if is_person_name(part, allow_handle, config):
+            names.append(part)
+        elif names and part[0].isupper():
+            break  # "By Dan Cross, About.com Guide": an affiliation ends the list
+        else:
+            return None  # "By Monday, the troops ...": a sentence, not a byline
+    return tuple(names)
+
+
+def _via(region: str, config: BylineConfig) -> str | None:
+    """The outlet named after 'via', if it reads like a name or a domain."""
+    outlet = _cut(_cut(region, config.terminator), _COMMA).strip(EDGE_PUNCTUATION)
+    tokens = _tokens(outlet)
+    if not 1 <= len(tokens) <= MAX_VIA_TOKENS:
+        return None
+    if not (outlet[0].isupper() or outlet[0].isdigit() or "." in tokens[0]):
+        return None  # "via the new road": a sentence, not an outlet
+    return outlet
+
+
+def _strip_leading_date(text: str, config: BylineConfig) -> tuple[str, str | None]:
+    """'Posted on Dec 12, 2016 by b' -> ('by b', iso); unchanged text when there is no such date."""
+    label = config.date_label.match(text)
+    start = label.end() if label else 0
+    start += len(text[start:]) - len(strip_weekday(text[start:]))
+    found = find_date(text[start:])
+    if found is None or found[1] != 0:
+        return text, None
+    iso, _, end = found
+    return text[start + end:].lstrip(EDGE_PUNCTUATION), iso
+
+
+def parse_byline(line: str, allow_lone_name: bool = False, config: BylineConfig = CONFIG) -> Byline | None:
+    """The byline a line states, or None; a bare name line counts only with `allow_lone_name`."""
+    text = " ".join(line.split())
+    if not text or len(_tokens(text)) > MAX_BYLINE_WORDS:
+        return None
+    rest, leading_date = _strip_leading_date(text, config)
+    for kind, prefix in config.prefixes:
+        m = prefix.match(rest)
+        if m:
+            break
+    else:
+        if allow_lone_name and leading_date is None and looks_like_name(text, config):
+            return Byline((text,), None, None, "lone_name")
+        return None
+    rest = rest[m.end():]
+    found = find_date(rest)
+    published = leading_date or (found[0] if found else None)
+    # Everything from the date on is not a name ("Par Stephen Lendman, 28 mars 2016").
+    before_date = rest[: found[1]] if found else rest
+    if kind == "via":
+        via = _via(before_date, config)
+        return Byline((), published, via, kind) if via else None
+    via_match = config.via_connector.search(before_date)
+    via = _via(before_date[via_match.end():], config) if via_match else None
+    names_region = before_date[: via_match.start()] if via_match else before_date
+    names_region = _cut(_cut(_cut(names_region, _PARTIAL_DATE), _WEEKDAY), config.terminator)
+    if leading_date is not None and kind in ("by", "par"):
+        kind = "posted_by"  # "Posted on <date> by b" says as much as "Posted by b on <date>"
+    # "by randfish on December 29, 2010": a date after the name makes a handle safe too.
+    allow_handle = kind in config.handle_kinds or (found is not None and found[1] > 0)
+    authors = _authors(names_region, allow_handle, config)
+    if not authors:
+        return None
+    return Byline(authors, published, via, kind)

@@ -1,0 +1,228 @@
+"""Parse the dates that pages show in bylines and datelines into ISO 8601 strings.
+
+Only what the text states is returned: a date alone when no time is shown, a
+time without zone when no zone is shown, and an offset only when the text gives
+UTC/GMT/Z, a numeric offset or a zone abbreviation with one fixed offset.
+Month names are English and French (full and abbreviated). Every pattern is a
+sequence of bounded character classes and alternations of literals, with no
+nested quantifiers, so matching stays linear in the length of the text.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+# Month names and abbreviations, English and French; accents optional because pages drop them.
+MONTHS: dict[str, int] = {
+    "january": 1, "jan": 1, "janvier": 1, "janv": 1,
+    "february": 2, "feb": 2, "febr": 2, "février": 2, "fevrier": 2, "févr": 2, "fevr": 2, "fév": 2, "fev": 2,
+    "march": 3, "mar": 3, "mars": 3,
+    "april": 4, "apr": 4, "avril": 4, "avr": 4,
+    "may": 5, "mai": 5,
+    "june": 6, "jun": 6, "juin": 6,
+    "july": 7, "jul": 7, "juillet": 7, "juil": 7,
+    "august": 8, "aug": 8, "août": 8, "aout": 8,
+    "september": 9, "sep": 9, "sept": 9, "septembre": 9,
+    "october": 10, "oct": 10, "octobre": 10,
+    "november": 11, "nov": 11, "novembre": 11,
+    "december": 12, "dec": 12, "décembre": 12, "decembre": 12, "déc": 12,
+}
+
+# Weekday names a dateline may start with ("Monday, December 12, 2016", "lundi 28 mars 2016").
+WEEKDAYS: tuple[str, ...] = (
+    "monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday",
+    "mon", "tue", "tues", "wed", "thu", "thur", "thurs", "fri", "sat", "sun",
+    "lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche",
+)
+
+# Zone abbreviations with a single fixed offset; ambiguous ones (CST, IST, ET) are left zone-less.
+ZONE_OFFSETS: dict[str, str] = {
+    "utc": "+00:00", "gmt": "+00:00", "z": "+00:00",
+    "est": "-05:00", "edt": "-04:00", "cdt": "-05:00", "mst": "-07:00", "mdt": "-06:00",
+    "pst": "-08:00", "pdt": "-07:00", "bst": "+01:00", "cet": "+01:00", "cest": "+02:00",
+}
+
+# Zone names read as part of the time but giving no offset: several zones share them
+# (CST: US Central or China; IST: India, Ireland or Israel; ET/PT: standard or daylight).
+ZONES_WITHOUT_OFFSET: tuple[str, ...] = ("et", "pt", "ct", "mt", "cst", "ist", "ast", "hst")
+
+# Years outside this range are far more often counts or ids than dates on news pages.
+MIN_YEAR = 1900
+MAX_YEAR = 2099
+
+# Text a whole-line date may be wrapped in ("(Dec 12, 2016)", "— 12/12/2016 |").
+WRAPPING_CHARS = " \t()[]{}|,;.-–—·•"
+
+
+def _alternation(words: list[str] | tuple[str, ...]) -> str:
+    """A regex alternation of literal words, longest first so 'sept' wins over 'sep'."""
+    return "|".join(re.escape(w) for w in sorted(set(words), key=len, reverse=True))
+
+
+_MONTH = rf"(?P<month>{_alternation(list(MONTHS))})\.?"
+_DAY = r"(?P<day>[0-3]?\d)(?:st|nd|rd|th|er|e)?"
+_YEAR = r"(?P<year>(?:19|20)\d\d)"
+# Seconds are optional; 'h' is the French separator ("14h18"); a.m./p.m. in any common spelling.
+_TIME = (
+    r"(?P<hour>[0-2]?\d)(?::|h)(?P<minute>[0-5]\d)(?::(?P<second>[0-5]\d))?"
+    r"(?:\s?(?P<ampm>[ap])\.?\s?m\.?(?![a-z]))?"
+    r"(?:\s?(?:(?P<zname>utc|gmt)(?:\s?(?P<zoff>[+-]\d{1,2}(?::?\d\d)?))?(?![a-z])"
+    r"|(?P<zabbr>" + _alternation([z for z in ZONE_OFFSETS if z not in ("utc", "gmt", "z")]) + r")(?![a-z])"
+    r"|(?P<znone>" + _alternation(ZONES_WITHOUT_OFFSET) + r")(?![a-z])"
+    r"|(?P<znum>[+-]\d\d:?\d\d)(?!\d)"
+    r"|(?P<zulu>z)(?![a-z])))?"
+)
+# Between a date and its time ("Dec 12, 2016 at 14:18", "28 mars 2016 à 14h18"). Possessive
+# quantifiers (Python 3.11+) keep a long run of spaces from being rescanned by each alternative.
+_DATE_TIME_GAP = r"(?=[\s,|@\-–—·])\s*+(?:[,|@\-–—·]\s*+)?(?:(?:at|à|a)\s++)?"
+_TIME_DATE_GAP = r"(?=[\s,|\-–—·])\s*+(?:[,|\-–—·]\s*+)?(?:on\s++)?"
+# Between day and year: a comma, spaces, or both ("December 12, 2016", "Dec 12 2016").
+_DAY_YEAR_GAP = r"(?=[\s,])\s*+,?\s*+"
+
+_MDY = rf"{_MONTH}\s*+{_DAY}{_DAY_YEAR_GAP}{_YEAR}"
+_DMY = rf"{_DAY}(?:\s++of)?\s++{_MONTH}{_DAY_YEAR_GAP}{_YEAR}"
+_ISO = r"(?P<year>(?:19|20)\d\d)-(?P<month>[01]\d)-(?P<day>[0-3]\d)"
+_NUMERIC = r"(?P<first>[0-3]?\d)(?P<sep>[/.-])(?P<second_part>[0-3]?\d)(?P=sep)(?P<year>(?:19|20)\d\d)"
+_NUMERIC_YMD = r"(?P<year>(?:19|20)\d\d)(?P<sep>[/.])(?P<month>[01]?\d)(?P=sep)(?P<day>[0-3]?\d)"
+
+# Word boundaries are spelled out because '\b' fails next to the '.' of "Dec." and at digits.
+_LEFT = r"(?<![\w/.-])"
+_RIGHT = r"(?![\w/-]|\.\d)"
+
+
+@dataclass(frozen=True, slots=True)
+class _Form:
+    """One date layout, with and without a time around it."""
+
+    name: str
+    core: str
+
+
+_FORMS: tuple[_Form, ...] = (
+    _Form("mdy", _MDY),
+    _Form("dmy", _DMY),
+    _Form("iso", _ISO),
+    _Form("numeric", _NUMERIC),
+    _Form("numeric_ymd", _NUMERIC_YMD),
+)
+
+
+def _compile(form: _Form) -> list[tuple[str, re.Pattern[str]]]:
+    """Three variants per layout: time after, time before, date alone (tried in that order)."""
+    after_gap = r"(?:T|\s++)" if form.name == "iso" else _DATE_TIME_GAP
+    return [
+        (form.name, re.compile(rf"{_LEFT}{form.core}{after_gap}{_TIME}{_RIGHT}", re.IGNORECASE)),
+        (form.name, re.compile(rf"{_LEFT}{_TIME}{_TIME_DATE_GAP}{form.core}{_RIGHT}", re.IGNORECASE)),
+        (form.name, re.compile(rf"{_LEFT}{form.core}{_RIGHT}", re.IGNORECASE)),
+    ]
+
+
+_PATTERNS: list[tuple[str, re.Pattern[str]]] = [p for form in _FORMS for p in _compile(form)]
+_WEEKDAY_PREFIX = re.compile(rf"^(?:{_alternation(WEEKDAYS)})\.?(?=[\s,])\s*+,?\s*+", re.IGNORECASE)
+
+
+def strip_weekday(text: str) -> str:
+    """`text` without a leading weekday name ("Monday, December 12" -> "December 12")."""
+    return _WEEKDAY_PREFIX.sub("", text, count=1)
+
+
+def _ymd(form: str, m: re.Match[str]) -> tuple[int, int, int] | None:
+    """Year, month, day of a match, or None when a numeric date reads two ways."""
+    year = int(m.group("year"))
+    if form in ("mdy", "dmy"):
+        month = MONTHS[m.group("month").lower().rstrip(".")]
+        return year, month, int(m.group("day"))
+    if form in ("iso", "numeric_ymd"):
+        return year, int(m.group("month")), int(m.group("day"))
+    first, second = int(m.group("first")), int(m.group("second_part"))
+    if first == second:
+        return year, first, first  # 12/12/2016 reads the same both ways
+    if first > 12 and second <= 12:
+        return year, second, first  # day-first: 28/03/2016
+    if second > 12 and first <= 12:
+        return year, first, second  # month-first: 03/28/2016
+    return None  # 03/04/2016: US and European readings differ
+
+
+def _zone(m: re.Match[str]) -> str | None:
+    """The offset the match states, '+HH:MM', or None when it states none we can trust."""
+    zname, zoff, zabbr, znum, zulu = (m.group(g) for g in ("zname", "zoff", "zabbr", "znum", "zulu"))
+    if zname:
+        return _offset(zoff) if zoff else "+00:00"
+    if zulu:
+        return "+00:00"
+    if zabbr:
+        return ZONE_OFFSETS[zabbr.lower()]
+    if znum:
+        return _offset(znum)
+    return None
+
+
+def _offset(text: str) -> str | None:
+    """'+1' / '+0530' / '-05:00' -> '+01:00' / '+05:30' / '-05:00'; None when out of range."""
+    sign, digits = text[0], text[1:].replace(":", "")
+    hours, minutes = (int(digits), 0) if len(digits) <= 2 else (int(digits[:-2]), int(digits[-2:]))
+    if hours > 14 or minutes > 59:
+        return None
+    return f"{sign}{hours:02d}:{minutes:02d}"
+
+
+def _iso(form: str, m: re.Match[str]) -> str | None:
+    """The ISO string of one match, or None if any part is not a real date or time."""
+    parts = _ymd(form, m)
+    if parts is None:
+        return None
+    year, month, day = parts
+    if not MIN_YEAR <= year <= MAX_YEAR:
+        return None
+    try:
+        date = _dt.date(year, month, day)
+    except ValueError:
+        return None  # Feb 30, day 0, month 13
+    if m.re.groupindex.get("hour") is None or m.group("hour") is None:
+        return date.isoformat()
+    hour, minute = int(m.group("hour")), int(m.group("minute"))
+    second = int(m.group("second") or 0)
+    ampm = m.group("ampm")
+    if ampm:
+        if not 1 <= hour <= 12:
+            return None
+        hour = hour % 12 + (12 if ampm.lower() == "p" else 0)
+    if hour > 23:
+        return None
+    stamp = f"{date.isoformat()}T{hour:02d}:{minute:02d}:{second:02d}"
+    zone = _zone(m)
+    if m.group("zname") and m.group("zoff") and zone is None:
+        return None  # "UTC+99" is not a zone
+    return stamp + (zone or "")
+
+
+def _candidates(text: str) -> Iterator[tuple[str, int, int]]:
+    """Every valid (iso, start, end) that some pattern finds, in no particular order."""
+    for form, pattern in _PATTERNS:
+        for m in pattern.finditer(text):
+            iso = _iso(form, m)
+            if iso is not None:
+                yield iso, m.start(), m.end()
+
+
+def find_date(text: str) -> tuple[str, int, int] | None:
+    """The first date expression in `text` as (iso, start, end); the longest wins at a tie."""
+    best: tuple[str, int, int] | None = None
+    for iso, start, end in _candidates(text):
+        if best is None or start < best[1] or (start == best[1] and end > best[2]):
+            best = (iso, start, end)
+    return best
+
+
+def parse_date(text: str) -> str | None:
+    """ISO 8601 for a text that is only a date (optionally with weekday and time), else None."""
+    body = text.strip(WRAPPING_CHARS)
+    body = strip_weekday(body)
+    for iso, start, end in _candidates(body):
+        if start == 0 and end == len(body):
+            return iso
+    return None

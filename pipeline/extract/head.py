@@ -1,0 +1,424 @@
+"""Split the head and tail of one article segment from its body: title, dek, bylines, dates, bio.
+
+The segment is one article's lines after boilerplate and comments were removed. The
+head is what comes before the first body paragraph; explicit byline and dateline
+patterns decide first, then the title is the first title-like line (lines above it are
+site header) and a phrase right after it is the dek. At the end, a "Posted by ..."
+byline and an author bio are recognised. Anything not recognised stays in the body: a
+paragraph-long line is only taken out when a byline or dateline below it proves it is
+a dek, or when it is an author bio.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from pipeline.document import Line
+from pipeline.extract.bylines import CONFIG as BYLINE_CONFIG
+from pipeline.extract.bylines import Byline, BylineConfig, looks_like_name, parse_byline
+from pipeline.extract.dates import find_date, parse_date
+
+# The shipped site-widget patterns; find_site takes others as an argument.
+SITES_CONFIG = Path(__file__).resolve().parents[2] / "configs" / "metadata" / "sites.yaml"
+
+# A body paragraph: at least this many words and sentence-final punctuation. Titles of
+# 12+ words exist (seed 003's has 12) but they do not end in a period.
+BODY_MIN_WORDS = 12
+# Only this many non-blank lines are searched for the first body paragraph; a head is short.
+HEAD_MAX_LINES = 12
+# A long first paragraph followed within this many lines by a byline or dateline is a dek.
+DEK_LOOKAHEAD = 3
+# A title has a few words at least ("Latest" or "World" are section labels) ...
+TITLE_MIN_WORDS = 3
+# ... and is not a paragraph.
+TITLE_MAX_WORDS = 40
+# An all-capitals line this short is a section label ("HEALTH INDUSTRY"), not a headline.
+LABEL_MAX_WORDS = 4
+# Separators of menus and metadata rows ("Home | World", "Nov 12 · 0 comments").
+LABEL_SEPARATORS = ("|", " · ", " • ")
+# A dek is a phrase or sentence, not a label ("Share", "Photo: AP").
+SUBTITLE_MIN_WORDS = 5
+# A subtitle is never longer than a short paragraph.
+SUBTITLE_MAX_WORDS = 60
+# A dateline is a date with a few label words ("Updated", "Published on", "| 3 comments").
+DATELINE_MAX_EXTRA_WORDS = 4
+# The tail byline and the bio are among the last few lines of the segment.
+TAIL_WINDOW = 3
+# A bio says something about the author: "X is a journalist." has five words.
+BIO_MIN_WORDS = 5
+
+# Characters that may follow the sentence-final mark ("... said.”", "(see map).)").
+CLOSING_CHARS = "\"'”’»)]*"
+SENTENCE_END = ".!?:…"
+# A line starting with a dash attributes a quote ("— W. H. Auden").
+ATTRIBUTION_DASHES = "-–—~"
+ROLE_TITLE = "title"
+ROLE_SUBTITLE = "subtitle"
+ROLE_BYLINE = "byline"
+ROLE_DATELINE = "dateline"
+ROLE_SITE_HEADER = "site_header"
+ROLE_BIO = "bio"
+
+_WORD = re.compile(r"[^\W_]+(?:['’.\-][^\W_]+)*")
+_LETTER_WORD = re.compile(r"(?<![\w])[^\W\d_][\w'’.\-]*")
+_URL = re.compile(r"https?:|www\.|\.(?:com|org|net|html?)\b", re.IGNORECASE)
+# After the author's name, a bio goes on with a verb or an apposition.
+_BIO_CONTINUATION = re.compile(
+    r"^(?:,|\s+(?:is|was|has|had|writes|wrote|teaches|lives|works|covers|est|a|était|vit|enseigne)\b)"
+)
+_GENERIC_BIO = re.compile(
+    r"^(?P<name>[^\W\d_][\w'’.\-]*(?:\s+[^\W\d_][\w'’.\-]*){1,3}),?\s+(?:is|was|est)\s+"
+    r"(?:a|an|the|un|une|le|la)\s"
+)
+
+
+@dataclass(frozen=True)
+class ArticleParts:
+    """What the head and tail of one article segment say, and which lines leave the body."""
+
+    title: Line | None
+    subtitle: Line | None
+    authors: tuple[str, ...]
+    published: str | None
+    via: str | None
+    roles: dict[int, str] = field(default_factory=dict)
+    body_start: int | None = None
+    body_end: int | None = None
+
+
+def word_count(text: str) -> int:
+    return len(_WORD.findall(text))
+
+
+def _ends_sentence(text: str) -> bool:
+    stripped = text.rstrip().rstrip(CLOSING_CHARS)
+    return bool(stripped) and stripped[-1] in SENTENCE_END
+
+
+def is_dateline(text: str) -> bool:
+    """A line that is a date, possibly with a label or a widget ("Updated July 23, 2012")."""
+    if parse_date(text) is not None:
+        return True
+    found = find_date(text)
+    if found is None:
+        return False
+    _, start, end = found
+    if word_count(text[:start] + " " + text[end:]) > DATELINE_MAX_EXTRA_WORDS:
+        return False
+    # "On July 23, 2012 it rained." is a sentence; "Updated July 23, 2012." is not.
+    after = text[end:]
+    return word_count(after) == 0 or not _ends_sentence(after)
+
+
+def _is_prose(line: Line, config: BylineConfig) -> bool:
+    text = line.stripped
+    return (
+        word_count(text) >= BODY_MIN_WORDS
+        and _ends_sentence(text)
+        and parse_byline(text, config=config) is None
+        and not is_dateline(text)
+    )
+
+
+def _is_marker(line: Line, config: BylineConfig) -> bool:
+    """An explicit byline or a dateline: what proves that the lines around it are a head."""
+    return parse_byline(line.stripped, config=config) is not None or is_dateline(line.stripped)
+
+
+def _head_end(content: Sequence[Line], config: BylineConfig) -> tuple[int, int | None]:
+    """Position in `content` of the first body paragraph, and of a long dek before it (if any)."""
+    window = min(len(content), HEAD_MAX_LINES)
+    for i in range(window):
+        if not _is_prose(content[i], config):
+            continue
+        # "title / long dek / By X / body": the dek is head, not body. Only right under a
+        # title-like line, so that a blog's first paragraph before a "Via X" stays body.
+        if i > 0 and _is_title_like(content[i - 1].stripped) and not _is_marker(content[i - 1], config):
+            end = _marker_end(content, i, config)
+            following = None if end is None else next(
+                (j for j in range(end, min(len(content), end + DEK_LOOKAHEAD)) if _is_prose(content[j], config)), None
+            )
+            # The body must go on below the byline; a blog post's footer byline proves nothing.
+            if following is not None:
+                return following, i
+        return i, None
+    # No paragraph near the top: keep only what a byline or dateline vouches for.
+    markers = [i for i in range(window) if _is_marker(content[i], config)]
+    return (markers[-1] + 1 if markers else 0), None
+
+
+def _marker_end(content: Sequence[Line], i: int, config: BylineConfig) -> int | None:
+    """Just past a byline or dateline within DEK_LOOKAHEAD lines after line i, with no prose between."""
+    for j in range(i + 1, min(len(content), i + 1 + DEK_LOOKAHEAD)):
+        if _is_marker(content[j], config):
+            return j + 1
+        if _is_prose(content[j], config):
+            return None
+    return None
+
+
+def _is_title_like(text: str, min_words: int = TITLE_MIN_WORDS) -> bool:
+    words = word_count(text)
+    if not min_words <= words <= TITLE_MAX_WORDS:
+        return False
+    # Words, not numbers: "7:29pm, EDT" or "24 Jul 2012" are not headlines.
+    if len(_LETTER_WORD.findall(text)) < min_words:
+        return False
+    if text.lstrip()[:1] in ATTRIBUTION_DASHES:
+        return False  # "–W. H. Auden": a quote's attribution
+    stripped = text.rstrip().rstrip(CLOSING_CHARS)
+    # "..." may end a teaser title; a single period or a colon ends a sentence or a label.
+    if stripped.endswith((".", ":", ";", ",")) and not stripped.endswith("..."):
+        return False
+    return not (_URL.search(text) or text.lstrip().startswith(("©", "(c)", "|")))
+
+
+def _choose_title(head: Sequence[Line], markers: set[int]) -> Line | None:
+    """The first title-like line of the head, skipping labels; a short one only beside a marker.
+
+    The first, not the longest: what follows a title is a dek or a photo caption, both
+    often longer and without a final period (measured on dragnet-train, see the report
+    of pipeline/eval/head_devset.py).
+    """
+    free = [l for l in head if l.index not in markers]
+    candidates = [l for l in free if _is_title_like(l.stripped) and not _is_label(l.stripped)]
+    named = [l for l in candidates if not looks_like_name(l.stripped)]
+    # A short title can look like a name ("Syrian Army Advances"): accept it as a last resort.
+    pool = named or candidates
+    if pool:
+        return pool[0]
+    # A one- or two-word title ("Catharsis", "Old School") is only trusted right next to a
+    # byline or dateline; elsewhere such lines are section labels ("Latest", "World").
+    for position, line in enumerate(head):
+        if line.index in markers or not _is_title_like(line.stripped, min_words=1) or _is_label(line.stripped):
+            continue
+        before = head[position - 1].index if position > 0 else None
+        after = head[position + 1].index if position + 1 < len(head) else None
+        if before in markers or after in markers:
+            return line
+    return None
+
+
+def _is_subtitle_like(text: str, config: BylineConfig) -> bool:
+    """A phrase or sentence that can stand under a title: not a name, label or metadata line."""
+    return (
+        SUBTITLE_MIN_WORDS <= word_count(text) <= SUBTITLE_MAX_WORDS
+        and not looks_like_name(text, config)
+        and not _is_label(text)
+        and not config.meta_label.match(text)
+        and find_date(text) is None
+    )
+
+
+def _is_label(text: str) -> bool:
+    """A section or widget label rather than a headline: "FDA NEWS RELEASE", "Home | World"."""
+    if any(sep in text for sep in LABEL_SEPARATORS):
+        return True
+    letters = [ch for ch in text if ch.isalpha()]
+    return word_count(text) <= LABEL_MAX_WORDS and bool(letters) and all(ch.isupper() for ch in letters)
+
+
+def _strip_honorific(text: str, config: BylineConfig) -> str:
+    first, _, rest = text.partition(" ")
+    return rest if first.rstrip(".").lower() in config.honorifics and rest else text
+
+
+def _bio_name(text: str, authors: Sequence[str], config: BylineConfig) -> str | None:
+    """The name an author bio starts with: a known author, or (with none known) 'X is a <role>'."""
+    if word_count(text) < BIO_MIN_WORDS:
+        return None
+    body = _strip_honorific(text.strip(), config)
+    for author in authors:
+        surname = author.split()[-1]
+        for name in (author, surname) if len(author.split()) > 1 else (author,):
+            if body.startswith(name) and _BIO_CONTINUATION.match(body[len(name):]):
+                return author
+    if authors:
+        return None  # the last paragraph is about someone else
+    m = _GENERIC_BIO.match(body)
+    if m is None or not looks_like_name(m.group("name"), config):
+        return None
+    # Only a bio when it says what the person does ("journalist", "professor", "author").
+    words = {w.lower() for w in _WORD.findall(body)}
+    return m.group("name") if words & config.role_words else None
+
+
+def _refine(published: str | None, candidate: str | None) -> str | None:
+    """Keep the first date found, unless a later one is the same day with a time."""
+    if published is None:
+        return candidate
+    if candidate and len(candidate) > len(published) and candidate.startswith(published):
+        return candidate
+    return published
+
+
+def read_article_head(lines: Sequence[Line], config: BylineConfig = BYLINE_CONFIG) -> ArticleParts:
+    """Title, dek, authors, date, via, and the role of every line that leaves the body."""
+    content = [l for l in lines if not l.is_blank]
+    end, dek = _head_end(content, config)
+    head = content[:end]
+    roles: dict[int, str] = {}
+    bylines: dict[int, Byline] = {}
+    datelines: set[int] = set()
+    dates: list[str] = []
+    for line in head:
+        byline = parse_byline(line.stripped, config=config)
+        if byline is not None:
+            bylines[line.index] = byline
+            roles[line.index] = ROLE_BYLINE
+            if byline.published:
+                dates.append(byline.published)
+        elif is_dateline(line.stripped):
+            datelines.add(line.index)
+            roles[line.index] = ROLE_DATELINE
+            found = find_date(line.stripped)
+            if found:
+                dates.append(found[0])
+
+    title = _choose_title(head, set(bylines) | datelines)
+    subtitle: Line | None = None
+    lone_name: str | None = None
+    if title is not None:
+        roles[title.index] = ROLE_TITLE
+        for line in head:
+            if line.index < title.index and line.index not in roles:
+                roles[line.index] = ROLE_SITE_HEADER
+        after = [l for l in head if l.index > title.index and l.index not in roles]
+        # The dek is the line right after the title (bylines and datelines may sit between);
+        # a paragraph-long one only when a byline or dateline below proved it is head.
+        nxt = after[0] if after else None
+        if nxt is not None and _is_subtitle_like(nxt.stripped, config) and (
+            word_count(nxt.stripped) < BODY_MIN_WORDS or (dek is not None and nxt is content[dek])
+        ):
+            subtitle = nxt
+            roles[nxt.index] = ROLE_SUBTITLE
+        if not any(b.authors for b in bylines.values()):
+            for line in after:
+                if line.index not in roles and looks_like_name(line.stripped, config):
+                    lone_name = " ".join(line.stripped.split())
+                    roles[line.index] = ROLE_BYLINE
+                    break
+
+    authors: list[str] = [a for b in bylines.values() for a in b.authors]
+    via = next((b.via for b in bylines.values() if b.via), None)
+    if not authors and lone_name:
+        authors.append(lone_name)
+
+    # Tail: a closing "Posted by ..." byline and an author bio, read from the end.
+    head_indices = {l.index for l in head}
+    tail_dates: list[str] = []
+    bio_author: str | None = None
+    for line in reversed(content[-TAIL_WINDOW:]):
+        if line.index in head_indices or line.index in roles:
+            break
+        byline = parse_byline(line.stripped, config=config)
+        if byline is not None:
+            roles[line.index] = ROLE_BYLINE
+            if not authors:
+                authors.extend(byline.authors)
+            via = via or byline.via
+            if byline.published:
+                tail_dates.append(byline.published)
+            continue
+        name = _bio_name(line.stripped, authors, config)
+        if name is None:
+            break
+        roles[line.index] = ROLE_BIO
+        bio_author = bio_author or name
+    if not authors and bio_author:
+        authors.append(bio_author)
+
+    published: str | None = None
+    for iso in dates + tail_dates:
+        published = _refine(published, iso)
+
+    body = [l.index for l in content if l.index not in roles]
+    return ArticleParts(
+        title=title,
+        subtitle=subtitle,
+        authors=tuple(dict.fromkeys(authors)),
+        published=published,
+        via=via,
+        roles=roles,
+        body_start=body[0] if body else None,
+        body_end=body[-1] if body else None,
+    )
+
+
+@dataclass(frozen=True)
+class SiteConfig:
+    """Compiled widget patterns that name a site, with the names to ignore."""
+
+    patterns: tuple[re.Pattern[str], ...]
+    not_sites: frozenset[str]
+    max_words: int
+
+
+def load_site_config(path: Path = SITES_CONFIG) -> SiteConfig:
+    """Load and validate a sites.yaml; every error names the file and the bad entry."""
+    data: Any = yaml.safe_load(path.read_text(encoding="utf-8"))
+    if not isinstance(data, dict) or not isinstance(data.get("patterns"), list):
+        raise ValueError(f"{path}: expected a mapping with a 'patterns' list")
+    compiled: list[re.Pattern[str]] = []
+    for pattern in data["patterns"]:
+        if not isinstance(pattern, str):
+            raise ValueError(f"{path}: patterns: each pattern must be a string, got {pattern!r}")
+        try:
+            regex = re.compile(pattern, re.IGNORECASE)
+        except re.error as err:
+            raise ValueError(f"{path}: patterns: invalid regex {pattern!r}: {err}") from err
+        if "site" not in regex.groupindex:
+            raise ValueError(f"{path}: patterns: {pattern!r} has no named group 'site'")
+        compiled.append(regex)
+    not_sites = data.get("not_sites", [])
+    max_words = data.get("max_words")
+    if not isinstance(not_sites, list) or not all(isinstance(s, str) for s in not_sites):
+        raise ValueError(f"{path}: 'not_sites' must be a list of strings")
+    if not isinstance(max_words, int) or max_words < 1:
+        raise ValueError(f"{path}: 'max_words' must be a positive integer")
+    return SiteConfig(tuple(compiled), frozenset(s.lower() for s in not_sites), max_words)
+
+
+SITE_CONFIG = load_site_config()
+
+
+@functools.lru_cache(maxsize=8)
+def _cached_site_config(path: Path) -> SiteConfig:
+    return load_site_config(path)
+
+
+def find_site(lines: Sequence[str], patterns: SiteConfig | Path | str = SITE_CONFIG) -> str | None:
+    """The site name that the page's widgets give most often ("support X on Patreon", "© 2016 X").
+
+    `patterns` is a loaded SiteConfig or the path of a sites.yaml (loaded once, then cached).
+    """
+    if not isinstance(patterns, SiteConfig):
+        patterns = _cached_site_config(Path(patterns).resolve())
+    votes: Counter[str] = Counter()
+    first_seen: dict[str, tuple[int, int]] = {}
+    for line_no, line in enumerate(lines):
+        text = " ".join(line.split())
+        for rank, pattern in enumerate(patterns.patterns):
+            m = pattern.search(text)
+            if m is None:
+                continue
+            name = m.group("site").strip(" \t-–—|·•\"“”'")
+            words = name.split()
+            if not words or len(words) > patterns.max_words or name.lower() in patterns.not_sites:
+                continue
+            if not name[0].isupper() or sum(ch.isalpha() for ch in name) < 2:
+                continue
+            votes[name] += 1
+            first_seen.setdefault(name, (rank, line_no))
+            break  # one name per line: the earlier pattern is the more specific one
+    if not votes:
+        return None
+    return max(votes, key=lambda n: (votes[n], tuple(-x for x in first_seen[n])))
