@@ -32,7 +32,9 @@ def sentence_tokenizer() -> PunktSentenceTokenizer:
     from punkt.data import english  # the trained English model, shipped as Python literals
 
     params = PunktParameters()
-    params.abbrev_types = set(english.ABBREV_TYPES) | NEWS_ABBREVIATIONS
+    # Single letters are initials ("A. B. Jones") far more often than sentence ends in news.
+    initials = set("abcdefghijklmnopqrstuvwxyz")
+    params.abbrev_types = set(english.ABBREV_TYPES) | NEWS_ABBREVIATIONS | initials
     params.collocations = set(english.COLLOCATIONS)
     params.sent_starters = set(english.SENT_STARTERS)
     for word, flags in english.ORTHO_CONTEXT.items():
