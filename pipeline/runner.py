@@ -140,11 +140,30 @@ def run(config: ConfigBase, input_dir: Path, output_dir: Path, until: str | None
             stats[name] = json.loads((dirs[name] / "stats.json").read_text(encoding="utf-8"))
             if name == "ingest":
                 result.fates = list(read_jsonl(dirs[name] / "fates.jsonl"))
+            else:
+                _apply_quarantine(result.fates, dirs[name] / "quarantine.jsonl")
             upstream = summary["records_sha256"]
             previous = dirs[name]
             if until == name:
                 break
     return result
+
+
+def _apply_quarantine(fates: list[dict[str, Any]], path: Path) -> None:
+    """A page a stage failed on is quarantined in the manifest, with the stage's error;
+    a failed part of a page (one comment) is listed under the page's `problems`."""
+    if not path.is_file():
+        return
+    by_source = {fate["source"]: fate for fate in fates}
+    for entry in read_jsonl(path):
+        fate = by_source.get(entry.get("source") or "")
+        if fate is None:
+            continue
+        message = f"stage {entry['stage']}: {entry['error']}"
+        if entry["id"] == ingest.page_id(fate["source"]) and fate["status"] == "included":
+            fate.update(status="quarantined", reason="stage_error", message=message)
+        else:
+            fate.setdefault("problems", []).append(f"{entry['id']}: {message}")
 
 
 def _fingerprint(name: str, upstream: str, section: str, code: str, input_dir: Path | None,
@@ -177,6 +196,7 @@ class _StageWriter:
         self.module = module
         self.records = JsonlWriter(folder / "records.jsonl")
         self.spans = JsonlWriter(folder / "spans.jsonl")
+        self.quarantined = JsonlWriter(folder / "quarantine.jsonl")
         self.docs_in = self.docs_out = self.chars_in = self.chars_out = 0
         self.reasons: Counter[str] = Counter()
         self.reason_chars: Counter[str] = Counter()
@@ -212,10 +232,21 @@ class _StageWriter:
             self.chars_out += len(out.get("text", ""))
             self.records.write(out)
 
+    def quarantine(self, record: Record, error: BaseException) -> None:
+        """A document the stage failed on: set aside with the error, the run goes on."""
+        self.docs_in += 1
+        self.chars_in += len(record.get("text", ""))
+        self.drops["error"] += 1
+        message = f"{type(error).__name__}: {error}"[:500]
+        self.spans.write({"id": record["id"], "dropped": "error", "error": message})
+        self.quarantined.write({"id": record["id"], "source": record.get("source"),
+                                "stage": self.module.NAME, "error": message})
+
     def finish(self, seconds: float, extra: dict[str, Any]) -> tuple[dict[str, Any], str]:
         """Close the files; returns the stats and the sha256 of records.jsonl."""
         records_sha = self.records.close()
         self.spans.close()
+        self.quarantined.close()
         return {
             "stage": self.module.NAME,
             "documents_in": self.docs_in,
@@ -264,10 +295,14 @@ def _run_stage(name: str, module: ModuleType, stage_config: Any, input_dir: Path
                 state = module.learn(read_jsonl(source), stage_config)
                 write_json(tmp / "state.json", state)
             for record in _progress(read_jsonl(source), name, progress):
-                if state is None:
-                    outcome = module.process(record, stage_config)
-                else:
-                    outcome = module.process(record, stage_config, state)
+                try:
+                    if state is None:
+                        outcome = module.process(record, stage_config)
+                    else:
+                        outcome = module.process(record, stage_config, state)
+                except Exception as err:  # noqa: BLE001 - one page's failure must not end the run
+                    writer.quarantine(record, err)
+                    continue
                 writer.add(record, outcome)
         stats, records_sha = writer.finish(time.perf_counter() - started, extra)
         write_json(tmp / "stats.json", stats)

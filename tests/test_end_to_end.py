@@ -145,3 +145,27 @@ def test_version_with_other_content_needs_force(output: Path, tmp_path: Path, ca
     articles = out / "corpus" / "0.1.0" / "articles.jsonl"
     articles.write_text(articles.read_text(encoding="utf-8")[:-200], encoding="utf-8")
     assert main(["verify", str(out / "corpus" / "0.1.0")]) == 1
+
+
+def test_a_page_a_stage_fails_on_is_quarantined_and_the_run_goes_on(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from pipeline.stages import clean
+
+    original = clean.process
+
+    def fail_on_one(record: dict[str, Any], config: clean.Config) -> Any:
+        if record["id"] == "001_1cc2844c57b19c1d":
+            raise RuntimeError("boom")
+        return original(record, config)
+
+    monkeypatch.setattr(clean, "process", fail_on_one)
+    out = tmp_path / "out"
+    result = run(load_config(REPO / "configs" / "default.yaml"), SEEDS, out, progress=False)
+    fates = {fate["source"]: fate for fate in result.fates}
+    assert fates["001_1cc2844c57b19c1d.txt"]["status"] == "quarantined"
+    assert "stage clean: RuntimeError: boom" in fates["001_1cc2844c57b19c1d.txt"]["message"]
+    assert sum(f["status"] == "included" for f in fates.values()) == 4
+    manifest = json.loads((result.corpus_dir / "manifest.json").read_text(encoding="utf-8"))
+    assert {i["source"]: i["status"] for i in manifest["inputs"]}["001_1cc2844c57b19c1d.txt"] == "quarantined"
+    sources = {row["source"] for row in read_jsonl(result.corpus_dir / "articles.jsonl")}
+    assert "001_1cc2844c57b19c1d.txt" not in sources and len(sources) == 4
