@@ -1,0 +1,377 @@
+"""The boilerplate stage: rules, signals, context pass, learned templates, markers, spans, seed gold."""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from pathlib import Path
+from typing import Any
+
+import pydantic
+import pytest
+import yaml
+
+from pipeline.document import Span, apply_spans, split_lines
+from pipeline.stage import Record
+from pipeline.stages import boilerplate
+from pipeline.stages.boilerplate import Config, classify_text, decide, learn, line_signals, load_rules, process
+
+CASES = Path(__file__).parent / "boilerplate_cases"
+REPO = Path(__file__).resolve().parents[2]
+SEEDS = sorted((REPO / "seeds").glob("*.txt"))
+GOLD = {path.stem: json.loads(path.read_text(encoding="utf-8")) for path in sorted((REPO / "tests" / "gold").glob("*.json"))}
+MUST_STAY = {"article", "comment", "comment_header", "related", "title", "subtitle", "byline", "dateline",
+             "bio", "caption", "embed"}
+OPTIONAL = {("002_ab9f896ab881ce26", 1)}  # a site header the gold calls boilerplate; either way is fine
+
+
+def load_cases(name: str) -> list[dict[str, Any]]:
+    return yaml.safe_load((CASES / name).read_text(encoding="utf-8"))
+
+
+def removed_lines(text: str, config: Config, templates: frozenset[str] = frozenset()) -> dict[int, str]:
+    """1-based line number -> reason of every line the stage removes."""
+    return {line.index + 1: reason for line, reason in decide(text, config, templates)}
+
+
+def rebuild(output: str, spans: list[Span]) -> str:
+    """Invert the spans (apply_spans the other way round): the input must come back."""
+    shift = 0
+    inverse: list[Span] = []
+    for span in sorted(spans, key=lambda s: s.start):
+        start = span.start + shift
+        inverse.append(Span(start, start + len(span.replacement), span.reason, span.replacement, span.original))
+        shift += len(span.replacement) - (span.end - span.start)
+    return apply_spans(output, inverse)
+
+
+def seed_records() -> list[Record]:
+    return [{"id": path.stem, "text": path.read_text(encoding="utf-8"), "site_key": ""} for path in SEEDS]
+
+
+# --- rules and signals ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("case", load_cases("rules.yaml"), ids=lambda case: case["line"][:40])
+def test_rule_verdict(case: dict[str, Any]) -> None:
+    _, cls, reason = classify_text(case["line"], Config())
+    assert (cls, reason) == (case["class"], case.get("reason"))
+
+
+@pytest.mark.parametrize("case", load_cases("signals.yaml"), ids=lambda case: case["line"][:40])
+def test_signals_and_classifier(case: dict[str, Any]) -> None:
+    config = Config()
+    signals = line_signals(case["line"], boilerplate.load_stopwords(config.stopwords))
+    assert signals.words == case["words"]
+    assert round(signals.stopword_density, 3) == case["stopword_density"]
+    assert signals.sentence_end is case["sentence_end"]
+    assert round(signals.title_share, 3) == case["title_share"]
+    assert signals.digits == case["digits"]
+    assert signals.link_marks == case["link_marks"]
+    _, cls, reason = classify_text(case["line"], config)
+    assert (cls, reason) == (case["class"], case.get("reason"))
+
+
+def test_every_pattern_reason_is_declared() -> None:
+    rules = load_rules(tuple(Config().patterns))
+    used = {rule.reason for rule in rules.phrases.values()} | {rule.reason for _, rule in rules.regexes}
+    assert used <= boilerplate.REASONS
+    assert {"navigation", "donation", "comment_widget", "comments_heading", "share", "newsletter", "cookie",
+            "pagination", "advertisement", "view_counter", "publish_stub", "photo_credit", "feed_header",
+            "site_header", "template", "short_context", "link_list", "empty_widget"} <= boilerplate.REASONS
+
+
+def test_stopword_lists_are_strings_including_yaml_booleans() -> None:
+    english, french = boilerplate.load_stopwords(Config().stopwords)
+    assert {"the", "of", "no", "on", "off"} <= english
+    assert {"le", "de", "on", "y", "n"} <= french
+    assert True not in english and False not in english
+
+
+# --- pattern loading ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("entry", "message"),
+    [
+        ({"reason": "share", "regexes": ["^share (this$"]}, r"bad\.yaml: invalid regex '\^share \(this\$'"),
+        ({"reason": "share", "regexes": ["^(?P<name>x)$"]}, r"bad\.yaml: regex .* named group"),
+        ({"reason": "sharing", "phrases": ["share"]}, r"bad\.yaml: entry 1: unknown reason 'sharing'"),
+        ({"reason": "share", "phrase": ["share"]}, r"bad\.yaml: entry 1: unknown keys \['phrase'\]"),
+        ({"reason": "publish_stub", "phrases": [True]}, r"bad\.yaml: phrase True is not a string"),
+    ],
+)
+def test_bad_pattern_file_names_file_and_pattern(tmp_path: Path, entry: dict[str, Any], message: str) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump([entry]), encoding="utf-8")
+    with pytest.raises(ValueError, match=message):
+        load_rules((path,))
+
+
+def test_unquoted_on_in_a_pattern_file_is_caught(tmp_path: Path) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text("- reason: publish_stub\n  phrases:\n    - on\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="phrase True is not a string"):
+        load_rules((path,))
+
+
+def test_custom_pattern_file_replaces_the_shipped_ones(tmp_path: Path) -> None:
+    path = tmp_path / "mine.yaml"
+    path.write_text(
+        "- reason: advertisement\n  phrases: [Werbung]\n- reason: keep\n  regexes: ['^home$']\n", encoding="utf-8"
+    )
+    config = Config(patterns=(path,))
+    assert classify_text("Werbung", config)[1:] == ("bad", "advertisement")
+    assert classify_text("Home", config)[1:] == ("protected", None)
+
+
+def test_patterns_stay_fast_on_adversarial_lines() -> None:
+    """No catastrophic backtracking: every regex on long repetitive lines at the length cap."""
+    config = Config()
+    rules = load_rules(tuple(config.patterns))
+    size = config.pattern_max_chars
+    lines = ["a " * (size // 2), "a" * size, "1 " * (size // 2), ". " * (size // 2), "Comments " * (size // 9),
+             "share " * (size // 6), "© " + "x / " * (size // 4 - 1), "Posted by " + "a | " * (size // 4 - 3)]
+    for compiled, _ in rules.regexes:
+        for line in lines:
+            start = time.perf_counter()
+            compiled.match(line[:size])
+            assert time.perf_counter() - start < 0.05, compiled.pattern
+
+
+def test_long_lines_skip_the_patterns() -> None:
+    assert classify_text("Advertisement", Config(pattern_max_chars=13))[1:] == ("bad", "advertisement")
+    assert classify_text("Advertisement", Config(pattern_max_chars=12))[1:] == ("short", None)
+
+
+# --- context pass --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("case", load_cases("context.yaml"), ids=lambda case: case["name"])
+def test_context_case(case: dict[str, Any]) -> None:
+    config = Config(**case.get("config", {}))
+    assert removed_lines(case["page"], config) == case["removed"]
+
+
+# --- learn ---------------------------------------------------------------------------------
+
+PAGE = """The Example Times
+Politics Economy Culture
+Sponsored Feature
+By Jane Doe
+March 3, 2020
+{body}
+We rely on our readers and the work we do is paid for by people like you.
+Contact the newsroom
+"""
+BODIES = [
+    "The council voted on Tuesday to close the old bridge for repairs that will take most of the year.",
+    "Farmers in the valley say the drought has cut their harvest by half and prices are rising fast.",
+    "The museum reopened after a long restoration of its roof, and the first visitors came in the rain.",
+]
+
+
+def synthetic_site() -> list[Record]:
+    pages: list[Record] = [
+        {"id": f"p{number}", "text": PAGE.format(body=body), "site_key": "example", "lang": "en"}
+        for number, body in enumerate(BODIES)
+    ]
+    pages[2]["text"] = pages[2]["text"].replace("Sponsored Feature\n", "")
+    pages.append({"id": "other", "text": "Politics Economy Culture\nSomething else entirely here.\n", "site_key": "other"})
+    return pages
+
+
+def test_learn_finds_the_shared_lines_with_their_page_counts() -> None:
+    state = learn(synthetic_site(), Config(template_min_pages=3))
+    # Prose, bylines and datelines are never templates, however often they repeat;
+    # the other site's single page does not count for "example".
+    assert state == {
+        "templates": [
+            {"site": "example", "line": "contact the newsroom", "pages": 3},
+            {"site": "example", "line": "politics economy culture", "pages": 3},
+            {"site": "example", "line": "the example times", "pages": 3},
+        ]
+    }
+
+
+def test_learn_honours_pin_and_veto() -> None:
+    config = Config(template_min_pages=3, pin=("Sponsored  FEATURE",), veto=("The Example Times",))
+    state = learn(synthetic_site(), config)
+    assert state["templates"] == [
+        {"site": "*", "line": "sponsored feature", "pages": 2, "pinned": True},
+        {"site": "example", "line": "contact the newsroom", "pages": 3},
+        {"site": "example", "line": "politics economy culture", "pages": 3},
+    ]
+    outcome = process(synthetic_site()[0], config, state)
+    assert [(span.original.strip(), span.reason) for span in outcome.spans] == [
+        ("Politics Economy Culture", "template"),
+        ("Sponsored Feature", "pinned"),
+        ("Contact the newsroom", "template"),
+    ]
+    assert outcome.records[0]["text"].startswith("The Example Times\nBy Jane Doe\nMarch 3, 2020\n")
+
+
+def test_learn_respects_the_page_threshold_and_word_limit() -> None:
+    assert learn(synthetic_site(), Config(template_min_pages=4)) == {"templates": []}
+    assert learn(synthetic_site(), Config(template_min_pages=3, template_max_words=2)) == {"templates": []}
+    state = learn(synthetic_site(), Config(template_min_pages=3, template_max_words=3))
+    assert len(state["templates"]) == 3
+
+
+def test_learn_is_order_independent_and_state_is_json() -> None:
+    pages = synthetic_site()
+    shuffled = pages[::-1]
+    config = Config(template_min_pages=3)
+    assert learn(pages, config) == learn(shuffled, config)
+    assert json.loads(json.dumps(learn(pages, config))) == learn(pages, config)
+
+
+def test_veto_applies_to_a_state_learned_before_it() -> None:
+    state = learn(synthetic_site(), Config(template_min_pages=3))
+    outcome = process(synthetic_site()[0], Config(veto=("the example times",)), state)
+    assert "The Example Times" not in [span.original.strip() for span in outcome.spans]
+
+
+def test_templates_apply_only_to_their_site() -> None:
+    state = learn(synthetic_site(), Config(template_min_pages=3))
+    other = {"id": "x", "text": "Politics Economy Culture\nThe council voted to close the bridge for a year of repairs.\n",
+             "site_key": "elsewhere"}
+    assert process(other, Config(), state).spans == []
+
+
+# --- markers, spans, records ------------------------------------------------------------------
+
+
+def test_markers_point_at_the_next_kept_output_line() -> None:
+    text = ("Skip to content\n"
+            "The assault by Syrian government forces on east Aleppo continues and it is not over yet.\n"
+            "Share this:\n"
+            "\n"
+            "Reinforcements have arrived in the area and the ministry promised to retake the town soon.\n"
+            "Advertisement\n"
+            "Powered by WordPress")
+    outcome = process({"id": "m", "text": text, "site_key": ""}, Config(), {"templates": []})
+    record = outcome.records[0]
+    assert record["markers"] == [[0, "site_header"], [1, "share"], [3, "advertisement"], [3, "legal"]]
+    output_lines = split_lines(record["text"])
+    assert len(output_lines) == 3
+    assert output_lines[1].text == ""  # the blank line after "Share this:" is kept and is the marker's line
+    assert record["text"].endswith("retake the town soon.\n")
+
+
+def test_spans_take_their_newline_and_rebuild_the_input() -> None:
+    text = "Home\n\nThe assault by Syrian government forces on east Aleppo continues and it is not over yet.\nLatest"
+    outcome = process({"id": "s", "text": text, "site_key": ""}, Config(), {"templates": []})
+    assert [(span.original, span.reason) for span in outcome.spans] == [("Home\n", "navigation"), ("Latest", "feed_header")]
+    assert outcome.records[0]["text"] == "\nThe assault by Syrian government forces on east Aleppo continues and it is not over yet.\n"
+    assert rebuild(outcome.records[0]["text"], outcome.spans) == text
+    assert outcome.notes == {"removed": {"feed_header": 1, "navigation": 1}}
+
+
+def test_record_keys_pass_through() -> None:
+    text = "Advertisement\nThe council voted on Tuesday to close the old bridge for a year.\n"
+    record = {"id": "r", "text": text, "site_key": "s", "source": "r.txt", "lang": "en"}
+    output = process(record, Config(), {"templates": []}).records[0]
+    assert output == {"id": "r", "text": text[len("Advertisement\n"):], "site_key": "s", "source": "r.txt",
+                      "lang": "en", "markers": [[0, "advertisement"]]}
+    assert record["text"] == text and "markers" not in record  # the input record is not modified
+
+
+def test_empty_and_blank_pages() -> None:
+    for text in ("", "\n\n", "   \n"):
+        outcome = process({"id": "e", "text": text, "site_key": ""}, Config(), {"templates": []})
+        assert outcome.spans == [] and outcome.records[0]["text"] == text and outcome.records[0]["markers"] == []
+
+
+def test_disabled_stage_changes_nothing() -> None:
+    record = {"id": "r", "text": "Advertisement\n", "site_key": ""}
+    outcome = process(record, Config(enabled=False), {"templates": []})
+    assert outcome.spans == [] and outcome.records[0]["text"] == "Advertisement\n"
+
+
+def test_config_is_frozen_and_rejects_unknown_keys() -> None:
+    with pytest.raises(pydantic.ValidationError, match="template_min_page"):
+        Config(template_min_page=3)  # type: ignore[call-arg]
+    with pytest.raises(pydantic.ValidationError):
+        Config().template_min_pages = 2  # type: ignore[misc]
+
+
+# --- the seeds ------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def seed_outcomes() -> dict[str, tuple[Record, Any]]:
+    records = seed_records()
+    state = learn(records, Config())
+    return {record["id"]: (record, process(record, Config(), state)) for record in records}
+
+
+@pytest.mark.parametrize("stem", sorted(GOLD))
+def test_seed_gold(seed_outcomes: dict[str, tuple[Record, Any]], stem: str) -> None:
+    """No gold boilerplate line survives; no line a later stage needs is removed."""
+    record, outcome = seed_outcomes[stem]
+    starts = {line.start: line.index + 1 for line in split_lines(record["text"])}
+    removed = {starts[span.start] for span in outcome.spans}
+    labels = {entry["n"]: entry["label"] for entry in GOLD[stem]["lines"]}
+    boilerplate_lines = {n for n, label in labels.items() if label == "boilerplate"}
+    assert boilerplate_lines - removed - {n for s, n in OPTIONAL if s == stem} == set()
+    assert sorted((n, labels[n]) for n in removed if labels.get(n) in MUST_STAY) == []
+    assert removed - boilerplate_lines == set()
+
+
+@pytest.mark.parametrize("stem", sorted(GOLD))
+def test_seed_reasons(seed_outcomes: dict[str, tuple[Record, Any]], stem: str) -> None:
+    record, outcome = seed_outcomes[stem]
+    starts = {line.start: line.index + 1 for line in split_lines(record["text"])}
+    expected = load_cases("seeds.yaml")[stem]
+    assert {starts[span.start]: span.reason for span in outcome.spans} == expected
+
+
+@pytest.mark.parametrize("stem", sorted(GOLD))
+def test_seed_spans_rebuild_input_and_markers_match(seed_outcomes: dict[str, tuple[Record, Any]], stem: str) -> None:
+    record, outcome = seed_outcomes[stem]
+    output = outcome.records[0]
+    assert rebuild(output["text"], outcome.spans) == record["text"]
+    assert all(span.original.strip() and span.reason in boilerplate.REASONS for span in outcome.spans)
+    assert [reason for _, reason in output["markers"]] == [span.reason for span in outcome.spans]
+    # Each marker names the output line that follows the removed one: count kept lines before it.
+    lines = split_lines(record["text"])
+    removed_starts = {span.start for span in outcome.spans}
+    expected = [[sum(1 for other in lines[: line.index] if other.start not in removed_starts), span.reason]
+                for line in lines for span in outcome.spans if span.start == line.start]
+    assert output["markers"] == expected
+
+
+def test_seed_output_is_deterministic() -> None:
+    first = [process(r, Config(), learn(seed_records(), Config())) for r in seed_records()]
+    records = seed_records()
+    random.Random(7).shuffle(records)
+    state = learn(records, Config())
+    second = {r["id"]: process(r, Config(), state) for r in records}
+    for outcome in first:
+        again = second[outcome.records[0]["id"]]
+        assert outcome.records == again.records and outcome.spans == again.spans
+
+
+def test_unknown_line_kinds_are_kept_when_unsure() -> None:
+    """Short lines with text on one side stay: titles, names, lone datelines, URLs."""
+    text = ("Latest\nAlex Christoforou\nwww.example.org/book.html\n"
+            "The military provided safe passage for the fighters out of the city.\n")
+    assert removed_lines(text, Config()) == {1: "feed_header"}
+
+
+def test_stage_is_linear_in_page_length() -> None:
+    """Doubling a page (of unseen lines, no cache hits) roughly doubles the time."""
+    def page(n: int, salt: str) -> str:
+        return "".join(f"Item {salt}{k} of the menu\nShare\nThe council voted {salt}{k} times on the bridge and "
+                       f"the repairs will take most of the year.\n" for k in range(n))
+
+    def timed(text: str) -> float:
+        start = time.perf_counter()
+        decide(text, Config())
+        return time.perf_counter() - start
+
+    timed(page(50, "w"))  # warm up the pattern cache
+    small, large = timed(page(2000, "a")), timed(page(8000, "b"))
+    assert large < small * 8, (small, large)
