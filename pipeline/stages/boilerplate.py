@@ -535,7 +535,10 @@ def process(record: Record, config: Config, state: dict[str, Any]) -> Outcome:
 
 
 def build_markers(text: str, removed: list[tuple[Line, str]]) -> list[list[int | str]]:
-    """[output index of the first kept line after each removed line, its reason]."""
+    """[output index of the first kept line after each removed line, its reason, its text].
+
+    Later stages read them: the split stage cuts feeds at them, the metadata stage
+    finds the site's name in widget phrases ("support The Duran on Patreon")."""
     gone = {line.index: reason for line, reason in removed}
     markers: list[list[int | str]] = []
     kept = 0
@@ -544,6 +547,6 @@ def build_markers(text: str, removed: list[tuple[Line, str]]) -> list[list[int |
         if reason is None:
             kept += 1
         else:
-            markers.append([kept, reason])
+            markers.append([kept, reason, line.text.strip()])
     # A removed line's marker points past every kept line before it, i.e. at the next kept one.
     return markers

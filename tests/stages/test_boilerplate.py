@@ -253,7 +253,8 @@ def test_markers_point_at_the_next_kept_output_line() -> None:
             "Powered by WordPress")
     outcome = process({"id": "m", "text": text, "site_key": ""}, Config(), {"templates": []})
     record = outcome.records[0]
-    assert record["markers"] == [[0, "site_header"], [1, "share"], [3, "advertisement"], [3, "legal"]]
+    assert record["markers"] == [[0, "site_header", "Skip to content"], [1, "share", "Share this:"],
+                                 [3, "advertisement", "Advertisement"], [3, "legal", "Powered by WordPress"]]
     output_lines = split_lines(record["text"])
     assert len(output_lines) == 3
     assert output_lines[1].text == ""  # the blank line after "Share this:" is kept and is the marker's line
@@ -274,7 +275,7 @@ def test_record_keys_pass_through() -> None:
     record = {"id": "r", "text": text, "site_key": "s", "source": "r.txt", "lang": "en"}
     output = process(record, Config(), {"templates": []}).records[0]
     assert output == {"id": "r", "text": text[len("Advertisement\n"):], "site_key": "s", "source": "r.txt",
-                      "lang": "en", "markers": [[0, "advertisement"]]}
+                      "lang": "en", "markers": [[0, "advertisement", "Advertisement"]]}
     assert record["text"] == text and "markers" not in record  # the input record is not modified
 
 
@@ -334,11 +335,12 @@ def test_seed_spans_rebuild_input_and_markers_match(seed_outcomes: dict[str, tup
     output = outcome.records[0]
     assert rebuild(output["text"], outcome.spans) == record["text"]
     assert all(span.original.strip() and span.reason in boilerplate.REASONS for span in outcome.spans)
-    assert [reason for _, reason in output["markers"]] == [span.reason for span in outcome.spans]
+    assert [reason for _, reason, _ in output["markers"]] == [span.reason for span in outcome.spans]
     # Each marker names the output line that follows the removed one: count kept lines before it.
     lines = split_lines(record["text"])
     removed_starts = {span.start for span in outcome.spans}
-    expected = [[sum(1 for other in lines[: line.index] if other.start not in removed_starts), span.reason]
+    expected = [[sum(1 for other in lines[: line.index] if other.start not in removed_starts), span.reason,
+                 line.text.strip()]
                 for line in lines for span in outcome.spans if span.start == line.start]
     assert output["markers"] == expected
 
