@@ -1,0 +1,96 @@
+"""The split stage on small pages: where articles, feeds and comments go, and the ledger."""
+
+from pipeline.document import split_lines
+from pipeline.stages import split
+
+PROSE = ("The assault by government forces on the eastern districts continued on Monday, "
+         "and officials said the fighting would go on until the last armed groups had left. ")
+
+
+def page(text: str, markers: list[list[object]] | None = None) -> dict:
+    return {"id": "p", "source": "p.txt", "source_sha256": "0" * 64, "site_key": "", "bytes": len(text),
+            "text": text, "markers": markers or []}
+
+
+def covered(record_text: str, outcome: split.Outcome, text: str) -> None:
+    """Every non-blank character of the page is in a record's origin or in a span."""
+    marks = [False] * len(text)
+    for record in outcome.records:
+        for start, end in record["origin"]:
+            for i in range(start, end):
+                marks[i] = True
+    for span in outcome.spans:
+        for i in range(span.start, span.end):
+            marks[i] = True
+    assert all(mark or text[i].isspace() for i, mark in enumerate(marks))
+
+
+def test_page_without_comments_or_feed_is_one_main_article() -> None:
+    text = f"Title of the story\n\n{PROSE}\n\n{PROSE}\n"
+    outcome = split.process(page(text), split.Config())
+    assert [r["role"] for r in outcome.records] == ["main"]
+    assert outcome.records[0]["text"] == f"Title of the story\n{PROSE.strip()}\n{PROSE.strip()}"
+    assert outcome.records[0]["id"] == "p"
+    covered("", outcome, text)
+
+
+def test_feed_marker_separates_related_articles_and_stubs() -> None:
+    text = f"Main title\n{PROSE * 3}\nRelated one\n{PROSE * 3}\nA stub headline\n"
+    lines = split_lines(text)
+    markers = [[2, "feed_header", "Latest"], [4, "feed_header", "Latest"]]
+    outcome = split.process(page(text, markers), split.Config(related_min_words=30))
+    roles = [(r["id"], r["role"]) for r in outcome.records]
+    assert roles == [("p", "main"), ("p#r1", "related")]
+    assert outcome.records[1]["text"].startswith("Related one\n")
+    assert [(s.reason, s.original) for s in outcome.spans] == [("feed_item", lines[4].text)]
+    covered("", outcome, text)
+
+
+def test_related_can_be_dropped() -> None:
+    text = f"Main title\n{PROSE * 3}\nRelated one\n{PROSE * 3}\n"
+    outcome = split.process(page(text, [[2, "feed_header", "Latest"]]),
+                            split.Config(related="drop", related_min_words=30))
+    assert [r["role"] for r in outcome.records] == ["main"]
+    assert {s.reason for s in outcome.spans} == {"related_dropped"}
+
+
+def test_threaded_comments_become_records_with_parents() -> None:
+    text = (f"Title\n\n{PROSE}\n\n"
+            "  1. alice says\n\n    I agree with every word of this report.\n\n"
+            "    • bob says\n\n      No, the numbers are wrong.\n\n"
+            "  2. carol says\n\n    Thanks for writing it.\n")
+    outcome = split.process(page(text), split.Config())
+    comments = [r for r in outcome.records if r["kind"] == "comment"]
+    assert [(c["id"], c["author"], c["number"], c["depth"], c["parent_id"]) for c in comments] == [
+        ("p#c1", "alice", "1", 0, None), ("p#c2", "bob", None, 1, "p#c1"), ("p#c3", "carol", "2", 0, None)]
+    assert comments[1]["text"] == "No, the numbers are wrong."
+    assert all(c["article_id"] == "p" for c in comments)
+    main = outcome.records[0]
+    assert "says" not in main["text"] and "agree" not in main["text"]
+    assert sum(s.reason == "comment_header" for s in outcome.spans) == 3
+    covered("", outcome, text)
+
+
+def test_signature_comments_get_posted_dates() -> None:
+    text = (f"Title\n\n{PROSE}\n\nFirst reader comment about the story.\n\n"
+            "Posted by: Laguerre | Dec 12 2016 14:48 utc | 1\n\n"
+            "@1 I do not think so.\n\nPosted by: Mina | Dec 12 2016 14:52 utc | 2\n")
+    markers = [[4, "pagination", "next page »"]]
+    outcome = split.process(page(text, markers), split.Config())
+    comments = [r for r in outcome.records if r["kind"] == "comment"]
+    assert [(c["author"], c["posted"], c["posted_raw"]) for c in comments] == [
+        ("Laguerre", "2016-12-12T14:48:00+00:00", "Dec 12 2016 14:48 utc"),
+        ("Mina", "2016-12-12T14:52:00+00:00", "Dec 12 2016 14:52 utc")]
+    assert comments[1]["reply_to"] == ["p#c1"]
+
+
+def test_page_with_no_text_is_dropped_with_a_reason() -> None:
+    outcome = split.process(page("\n\n"), split.Config())
+    assert outcome.records == [] and outcome.drop_reason == "no_article"
+
+
+def test_comments_off_keeps_comment_text_in_the_article() -> None:
+    text = f"Title\n\n{PROSE}\n\n  1. alice says\n\n    I agree with every word of this report.\n"
+    outcome = split.process(page(text), split.Config(comments=False))
+    assert [r["kind"] for r in outcome.records] == ["article"]
+    assert "I agree" in outcome.records[0]["text"]
