@@ -22,6 +22,7 @@ from pipeline import __version__
 from pipeline.config import ConfigBase, resolved_config
 from pipeline.errors import PipelineError, VersionExistsError
 from pipeline.io import JsonlWriter, read_jsonl, replace_dir, sha256_file, sha256_text, write_json, write_text
+from pipeline.provenance import SourceIndex
 from pipeline.stages import export
 
 CONTENT_FILES = ("articles.jsonl", "comments.jsonl", "README.md")
@@ -43,7 +44,7 @@ def git_commit() -> str | None:
 
 def write_version(output_dir: Path, config: ConfigBase, records_path: Path,
                   fates: list[dict[str, Any]], stage_stats: dict[str, dict[str, Any]],
-                  export_config: export.Config, force: bool) -> tuple[Path, str]:
+                  export_config: export.Config, force: bool, input_dir: Path) -> tuple[Path, str]:
     """Write the corpus version; returns its folder and "written", "replaced" or "unchanged"."""
     version = config.corpus.version
     corpus_root = output_dir / "corpus"
@@ -51,7 +52,8 @@ def write_version(output_dir: Path, config: ConfigBase, records_path: Path,
     final = corpus_root / version
     tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{version}-", dir=corpus_root))
     try:
-        outputs = _write_rows(tmp, records_path, export_config)
+        sources = SourceIndex(input_dir, config.ingest)  # type: ignore[attr-defined]
+        outputs = _write_rows(tmp, records_path, export_config, sources)
         counts = {"articles": outputs["articles.jsonl"]["records"],
                   "comments": outputs["comments.jsonl"]["records"]}
         card = export.dataset_card(config.corpus.name, version, config.corpus.description,
@@ -91,7 +93,8 @@ def write_version(output_dir: Path, config: ConfigBase, records_path: Path,
         raise
 
 
-def _write_rows(folder: Path, records_path: Path, config: export.Config) -> dict[str, Any]:
+def _write_rows(folder: Path, records_path: Path, config: export.Config,
+               sources: SourceIndex) -> dict[str, Any]:
     """articles.jsonl and comments.jsonl; two passes so each article knows its comment count."""
     n_comments: Counter[str] = Counter(
         record["article_id"] for record in read_jsonl(records_path) if record.get("kind") == "comment"
@@ -99,6 +102,8 @@ def _write_rows(folder: Path, records_path: Path, config: export.Config) -> dict
     articles = JsonlWriter(folder / "articles.jsonl")
     comments = JsonlWriter(folder / "comments.jsonl")
     for record in read_jsonl(records_path):
+        record["source_lines"], record["source_offsets"] = sources.locate(
+            record.get("source", ""), record.get("source_sha256", ""), record.get("line_numbers", []))
         if record.get("kind") == "comment":
             comments.write(export.comment_row(record, config))
         else:

@@ -120,7 +120,7 @@ def run(config: ConfigBase, input_dir: Path, output_dir: Path, until: str | None
                 if stage_config.enabled and previous is not None:
                     result.corpus_dir, result.corpus_status = write_version(
                         output_dir, config, previous / "records.jsonl", result.fates, stats,
-                        stage_config, force)
+                        stage_config, force, input_dir)
                 break
             if not stage_config.enabled:
                 if name == "ingest":

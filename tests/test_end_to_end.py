@@ -169,3 +169,19 @@ def test_a_page_a_stage_fails_on_is_quarantined_and_the_run_goes_on(
     assert {i["source"]: i["status"] for i in manifest["inputs"]}["001_1cc2844c57b19c1d.txt"] == "quarantined"
     sources = {row["source"] for row in read_jsonl(result.corpus_dir / "articles.jsonl")}
     assert "001_1cc2844c57b19c1d.txt" not in sources and len(sources) == 4
+
+
+def test_provenance_points_at_the_text_in_the_source(corpus: Path) -> None:
+    for name in ("articles.jsonl", "comments.jsonl"):
+        for row in rows(corpus, name):
+            source = (SEEDS / row["source"]).read_text(encoding="utf-8")
+            start, end = row["source_offsets"]
+            region = " ".join(source[start:end].split())
+            paragraphs = row["text"].split("\n\n")
+            assert region.startswith(" ".join(paragraphs[0].split())[:40]) or \
+                norm(region).startswith(norm(paragraphs[0])[:40]), row["id"]
+            assert region.endswith(" ".join(paragraphs[-1].split())[-40:]), row["id"]
+            first, last = row["source_lines"]
+            assert source.split("\n")[first - 1].strip() and first <= last
+    main = {row["source"]: row for row in rows(corpus, "articles.jsonl") if row["role"] == "main"}
+    assert main["000_3ff87b482df5ac51.txt"]["source_lines"] == [5, 33]

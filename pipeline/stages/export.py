@@ -38,6 +38,8 @@ ARTICLE_FIELDS: dict[str, Any] = {
     "dup_similarity": "float64",
     "truncated": "bool",
     "via": "string",
+    "source_lines": ["int64"],  # first and last line (1-based) of the text in the source file
+    "source_offsets": ["int64"],  # character offsets of those lines' start and end in the decoded source
 }
 COMMENT_FIELDS: dict[str, Any] = {
     "id": "string",
@@ -57,6 +59,8 @@ COMMENT_FIELDS: dict[str, Any] = {
     "duplicate_of": "string",
     "dup_cluster": "string",
     "dup_similarity": "float64",
+    "source_lines": ["int64"],
+    "source_offsets": ["int64"],
 }
 DEFAULTS: dict[str, Any] = {"authors": [], "reply_to": [], "role": "main", "truncated": False}
 

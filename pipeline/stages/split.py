@@ -8,13 +8,15 @@ separate related articles; pagination such as "Continue Reading" ends one).
 Every output record lists, in `origin`, the [start, end) ranges of this stage's
 input text its `text` is made of; every other non-blank character is a span
 with a reason. So the page can be rebuilt from the records plus the spans.
+It also lists, in `line_numbers`, the line of the original file each of its
+lines comes from (1-based), which export turns into provenance offsets.
 """
 
 from __future__ import annotations
 
 import bisect
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -88,6 +90,7 @@ def process(record: Record, config: Config) -> Outcome:
         return Outcome(records=[], spans=sorted(spans, key=lambda s: s.start), drop_reason="no_article")
 
     page_id = record["id"]
+    original_line = _original_line_numbers(record.get("markers", []))
     main_lines = list(segments[main_index].lines)
     related: list[list[Line]] = []
     for i, segment in enumerate(segments):
@@ -102,15 +105,16 @@ def process(record: Record, config: Config) -> Outcome:
             main_lines.extend(segment.lines)
     main_lines.sort(key=lambda ln: ln.index)
 
-    common = {k: record[k] for k in ("source", "source_sha256", "site_key", "bytes") if k in record}
+    common = {k: record[k] for k in ("source", "source_sha256", "site_key", "bytes", "encoding") if k in record}
     page_markers = record.get("markers", [])
-    out: list[Record] = [_article(page_id, page_id, "main", main_lines, common, page_markers)]
+    out: list[Record] = [_article(page_id, page_id, "main", main_lines, common, page_markers, original_line)]
     for k, lines_k in enumerate(related, 1):
         if config.related == "drop":
             spans.extend(_whole(ln, "related_dropped") for ln in lines_k)
         else:
-            out.append(_article(f"{page_id}#r{k}", page_id, "related", lines_k, common, page_markers))
-    out.extend(_comment_records(page_id, comments, common))
+            out.append(_article(f"{page_id}#r{k}", page_id, "related", lines_k, common, page_markers,
+                                original_line))
+    out.extend(_comment_records(page_id, comments, common, original_line))
     spans.extend(_comment_spans(comments))
     return Outcome(records=out, spans=sorted(spans, key=lambda s: s.start))
 
@@ -162,8 +166,20 @@ def _whole(line: Line, reason: str) -> Span:
     return Span(line.start, line.end, reason, line.text)
 
 
+def _original_line_numbers(markers: Sequence[Sequence[object]]) -> Callable[[int], int]:
+    """Line index here -> 1-based line of the original file.
+
+    The clean stage keeps every line (it only turns CR and CRLF into LF), and the
+    boilerplate stage leaves one marker per removed line, placed at the index of
+    the next kept line; so the lines removed before line k are the markers at <= k.
+    """
+    positions = sorted(int(marker[0]) for marker in markers)
+    return lambda index: index + bisect.bisect_right(positions, index) + 1
+
+
 def _article(article_id: str, page_id: str, role: str, lines: Sequence[Line],
-             common: dict[str, object], page_markers: object) -> Record:
+             common: dict[str, object], page_markers: object,
+             original_line: Callable[[int], int]) -> Record:
     return {
         "id": article_id,
         "kind": "article",
@@ -172,6 +188,7 @@ def _article(article_id: str, page_id: str, role: str, lines: Sequence[Line],
         "role": role,
         "text": "\n".join(line.text.strip() for line in lines),
         "origin": [[line.start + _lead(line.text), line.end - _trail(line.text)] for line in lines],
+        "line_numbers": [original_line(line.index) for line in lines],
         "page_markers": page_markers,
     }
 
@@ -191,7 +208,8 @@ def _body_piece(line: Line, first: bool) -> tuple[int, int]:
     return line.start + lead, line.end - _trail(line.text)
 
 
-def _comment_records(page_id: str, comments: Sequence[Comment], common: dict[str, object]) -> list[Record]:
+def _comment_records(page_id: str, comments: Sequence[Comment], common: dict[str, object],
+                     original_line: Callable[[int], int]) -> list[Record]:
     ids = {c.position: f"{page_id}#c{c.position + 1}" for c in comments}
     records: list[Record] = []
     for comment in comments:
@@ -214,6 +232,7 @@ def _comment_records(page_id: str, comments: Sequence[Comment], common: dict[str
             "reply_to": [ids[p] for p in comment.reply_to if p in ids],
             "text": "\n".join(t for t in texts if t),
             "origin": [[s, e] for s, e in pieces if e > s],
+            "line_numbers": [original_line(line.index) for line, t in zip(comment.body, texts) if t],
         })
     return records
 
