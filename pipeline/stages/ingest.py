@@ -43,7 +43,10 @@ class Config(StageConfig):
     pattern: str = "*.txt"  # file names to read, searched recursively
     max_bytes: int = 64 * 1024 * 1024  # larger files are quarantined, not read into memory
     binary_ratio: float = 0.05  # share of NUL/control bytes above which a file is binary
-    fallback_encodings: tuple[str, ...] = ("cp1252", "latin-1")  # tried in order when detection is unsure
+    fallback_encodings: tuple[str, ...] = ("cp1252", "latin-1")  # preferred, in order, when detection ties
+    # A UTF-8 file with a few corrupt bytes stays UTF-8 (bytes replaced and counted) when its
+    # valid non-ASCII characters outnumber the invalid bytes this many times; else it is legacy.
+    utf8_valid_ratio: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -57,6 +60,7 @@ class Fate:
     sha256: str | None = None
     bytes: int = 0
     encoding: str | None = None
+    replaced_bytes: int | None = None  # invalid bytes replaced by U+FFFD, when any
 
 
 def find_inputs(input_dir: Path, config: Config) -> Iterator[Path]:
@@ -84,7 +88,8 @@ def site_key(relative: str) -> str:
 
 
 def decode(data: bytes, config: Config) -> tuple[str, str, int]:
-    """Decode bytes: BOM first, then strict UTF-8, then detection, then fallbacks.
+    """Decode bytes: BOM first, then UTF-8 (with replacement when the invalid bytes are
+    a small part of otherwise valid UTF-8), then detection among legacy code pages.
 
     Returns (text, encoding, number of replaced invalid bytes).
     """
@@ -96,25 +101,41 @@ def decode(data: bytes, config: Config) -> tuple[str, str, int]:
         return data.decode("utf-8"), "utf-8", 0
     except UnicodeDecodeError:
         pass
-    best = from_bytes(data).best()
-    if best is not None and best.encoding:
-        encoding = codecs.lookup(best.encoding).name
-        text = data.decode(encoding, errors="replace")
-        for common in config.fallback_encodings:
-            # Short pages fit several code pages; name the common one when it reads the same.
+    text = data.decode("utf-8", errors="replace")
+    replaced = text.count("\ufffd")
+    valid_non_ascii = sum(1 for char in text if char > "\x7f") - replaced
+    if valid_non_ascii >= config.utf8_valid_ratio * replaced:
+        return text, "utf-8", replaced
+    encoding = _detect_legacy(data, config)
+    if encoding is not None:
+        return data.decode(encoding, errors="replace"), encoding, 0
+    return text, "utf-8", replaced
+
+
+def _detect_legacy(data: bytes, config: Config) -> str | None:
+    """charset-normalizer's best guess; on a tie, or when a common code page reads the
+    same text, name the common one (short pages fit several code pages equally)."""
+    matches = list(from_bytes(data))
+    if not matches:
+        for encoding in config.fallback_encodings:
             try:
-                if data.decode(common) == text:
-                    return text, codecs.lookup(common).name, 0
+                data.decode(encoding)
+                return encoding
             except UnicodeDecodeError:
                 continue
-        return text, encoding, text.count("\ufffd")
-    for encoding in config.fallback_encodings:
+        return None
+    best = min(matches, key=lambda m: (m.chaos, -m.coherence))
+    best_text = str(best)
+    for common in config.fallback_encodings:
+        tied = any(codecs.lookup(m.encoding).name == codecs.lookup(common).name
+                   and (m.chaos, m.coherence) == (best.chaos, best.coherence) for m in matches)
         try:
-            return data.decode(encoding), encoding, 0
+            same = data.decode(common) == best_text
         except UnicodeDecodeError:
-            continue
-    text = data.decode("utf-8", errors="replace")
-    return text, "utf-8", text.count("\ufffd")
+            same = False
+        if tied or same:
+            return codecs.lookup(common).name
+    return codecs.lookup(best.encoding).name
 
 
 def looks_binary(data: bytes, config: Config) -> bool:
@@ -163,4 +184,4 @@ def read_page(path: Path, input_dir: Path, config: Config) -> tuple[Record | Non
         "replaced_bytes": replaced,
         "text": text,
     }
-    return record, Fate(relative, "included", None, None, digest, len(data), encoding)
+    return record, Fate(relative, "included", None, None, digest, len(data), encoding, replaced or None)

@@ -65,3 +65,19 @@ def test_symlink_outside_input_is_not_followed(tmp_path: Path) -> None:
     (inp / "link.txt").symlink_to(outside)
     record, fate = ingest.read_page(inp / "link.txt", inp, ingest.Config())
     assert record is None and fate.reason == "symlink_outside"
+
+
+def test_french_cp1252_is_not_read_as_central_european(tmp_path: Path) -> None:
+    text = "Caf\xe9 cr\xe8me \u2013 na\xefve text for the article body that goes on.\n"
+    (tmp_path / "p.txt").write_bytes(text.encode("cp1252"))
+    record, fate = ingest.read_page(tmp_path / "p.txt", tmp_path, ingest.Config())
+    assert record is not None and record["text"] == text and fate.encoding == "cp1252"
+
+
+def test_utf8_with_a_few_bad_bytes_is_replaced_and_counted(tmp_path: Path) -> None:
+    data = "Syria’s second city – café, “quoted”. ".encode("utf-8") + b"\xff\xfe" + b" end.\n"
+    (tmp_path / "p.txt").write_bytes(data)
+    record, fate = ingest.read_page(tmp_path / "p.txt", tmp_path, ingest.Config())
+    assert record is not None and fate.encoding == "utf-8"
+    assert record["replaced_bytes"] == 2 and fate.replaced_bytes == 2
+    assert record["text"].startswith("Syria’s second city – café") and "\ufffd\ufffd end." in record["text"]
