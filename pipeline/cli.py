@@ -1,4 +1,4 @@
-"""Command line: `python -m pipeline run | audit | verify`.
+"""Command line: `python -m pipeline run | audit | verify | diff`.
 
 Errors are one line naming the file or key, with a non-zero exit code;
 `--debug` shows the traceback as well.
@@ -50,12 +50,28 @@ def build_parser() -> argparse.ArgumentParser:
     audit.add_argument("--output", type=Path, default=Path("data"),
                        help="output folder of a run (default: %(default)s)")
     audit.add_argument("--top", type=int, default=10, help="most frequent removed lines to show")
+    audit.add_argument("--doc", metavar="ID",
+                       help="print one input page line by line: its final label, the stage that decided "
+                            "and the reason (a page id, a record id such as PAGE#c3, or a source path)")
 
     verify = commands.add_parser("verify", parents=[common], help="check a corpus version against its manifest",
                                  description="Recompute checksums and record counts of a corpus "
                                              "version; exit 1 on any mismatch.")
     verify.add_argument("corpus_dir", type=Path, metavar="CORPUS_DIR",
-                        help="a corpus version folder, e.g. data/corpus/0.1.0")
+                        help="a corpus version folder, e.g. data/corpus/0.1.0 "
+                             "(with --reconstruct: the run's output folder, e.g. data)")
+    verify.add_argument("--reconstruct", action="store_true",
+                        help="rebuild every input page from the final records and the stages' spans "
+                             "and report the first page and offset that fails (CORPUS_DIR is then "
+                             "the run's output folder)")
+
+    diff = commands.add_parser("diff", parents=[common], help="compare two corpus versions",
+                               description="Articles and comments added, removed or changed between "
+                                           "two corpus version folders, and the config differences "
+                                           "per stage.")
+    diff.add_argument("version_a", type=Path, metavar="VERSION_A", help="a corpus version folder")
+    diff.add_argument("version_b", type=Path, metavar="VERSION_B", help="another corpus version folder")
+    diff.add_argument("--limit", type=int, default=20, help="ids to list per category (default: %(default)s)")
     return parser
 
 
@@ -66,10 +82,22 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "run":
             return _run(args)
         if args.command == "audit":
+            if args.doc is not None:
+                from pipeline.audit import describe_page
+
+                print(describe_page(args.output, args.doc))
+                return 0
             from pipeline.audit import summarize
 
             print(summarize(args.output, args.top))
             return 0
+        if args.command == "diff":
+            from pipeline.diff import diff_versions
+
+            print(diff_versions(args.version_a, args.version_b, args.limit))
+            return 0
+        if args.reconstruct:
+            return _verify_reconstruct(args)
         return _verify(args)
     except PipelineError as err:
         if args.debug:
@@ -79,6 +107,10 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader went away (`... | head`): not an error of ours.
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - silences the flush at exit
+        return 0
     except Exception as err:  # noqa: BLE001 - the last line of defence: one line, not a traceback
         if args.debug:
             traceback.print_exc()
@@ -107,6 +139,24 @@ def _run(args: argparse.Namespace) -> int:
                       f"({fate.get('message', '')})")
         if result.corpus_dir is not None:
             print(f"corpus: {result.corpus_dir} ({result.corpus_status})")
+    return 0
+
+
+def _verify_reconstruct(args: argparse.Namespace) -> int:
+    from pipeline.errors import InputError
+    from pipeline.ledger import rebuild_run, stage_folders, summary
+
+    if not stage_folders(args.corpus_dir):
+        raise InputError(f"{args.corpus_dir}: no stage outputs; --reconstruct takes a run's output folder")
+    results = rebuild_run(args.corpus_dir)
+    problems = [result.problem for result in results if result.problem is not None]
+    for problem in problems:
+        print(problem)
+    if problems:
+        print(f"verify: {len(problems)} of {len(results)} page(s) cannot be rebuilt from the ledger "
+              f"in {args.corpus_dir}", file=sys.stderr)
+        return 1
+    print(f"verify: {summary(results)}")
     return 0
 
 

@@ -1,0 +1,815 @@
+"""The span ledger, read backwards: rebuild every input page from the final records.
+
+Each stage folder records what the stage changed (`spans.jsonl`) next to what it
+produced (`records.jsonl`). Starting from the LAST stage's records, this module
+undoes the stages one by one using only their spans (and `origin` for split),
+and at every stage boundary compares what it rebuilt with the records the
+previous stage actually wrote. The last comparison is with ingest's decoded
+text, so a page that passes is accounted for character by character.
+
+How each stage is undone:
+
+- per-record stages (clean, boilerplate, metadata, dedup, langid, and any stage
+  not named below): a record's input text is its output text with every span's
+  `replacement` swapped back for its `original`. Spans carrying `"pass": k` are
+  undone from the last pass to pass 0 (pass k's offsets are into pass k-1's
+  output). A dropped record with spans is rebuilt from the spans alone;
+- split: a page's text is rebuilt from every output record's `origin` ranges
+  (the record's text split on "\\n", one piece per range) and split's spans.
+
+Two rules say what the ledger does not hold, and how the check treats it:
+
+Rule W (split whitespace). Split records no span for the whitespace it drops:
+the newlines between lines, blank lines, and the indentation and trailing
+spaces of kept lines. A character of split's input that no `origin` range and
+no span covers is rebuilt as "implicit whitespace": its position is known, its
+value is not. The check requires the real character there to be whitespace
+(`str.isspace`). After the last recorded character of a page the LENGTH of the
+whitespace tail is unknown as well: the real tail must be all whitespace.
+Everything else is compared character for character.
+
+Rule D (dedup drops). A record dropped by dedup is listed with its reason but
+without its text, so its text cannot come from the ledger. It is taken from
+the dedup stage's input records and counted as "borrowed"; with
+`strict=True` a borrowed record is a problem. If a dropped entry carries spans
+covering the record, those are used instead and checked like any other.
+
+What would make both rules unnecessary (changes to the stages, not made here):
+
+- split: add a span with reason "layout" (declared in split.REASONS) for every maximal
+  run of its input text that no output record's `origin` and no other span covers,
+  the run after the last line included: `Span(a, b, "layout", text[a:b])`. Once a
+  page's split entry holds a "layout" span, this module requires exact coverage
+  (a gap is a problem and the tail is closed), so rule W no longer applies to it;
+- dedup: when it drops a record, return `spans=[Span(0, len(text), reason, text)]`
+  over the record's whole input text (instead of its repeated-line spans, which
+  the whole-text span would overlap). Such spans are already used and checked.
+
+`check_run(output_dir)` returns one `Problem` per page that fails: the stage
+whose input could not be rebuilt, the record, and the first offset (in that
+stage's input text) where the rebuilt text and the real one differ.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+Record = dict[str, Any]
+
+SENTINEL = "\ufdd0"
+"""Stands for an implicit whitespace character in a rebuilt text (a Unicode
+noncharacter; the tags, not this character, say which positions are implicit)."""
+
+IMPLICIT = 0
+"""The fate index of an implicit whitespace character (rule W)."""
+
+LAYOUT = "layout"
+"""The reason split would give its whitespace spans to make its ledger exact (not used by split yet)."""
+
+_RECORD_SUFFIX = re.compile(r"^(?P<page>.*)#[rc]\d+$")
+
+
+# --- fates: what became of each character ----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Fate:
+    """What became of a character of the input page.
+
+    kind: "kept" (it is in a final record), "removed" (a span with no replacement,
+    or a dropped record), "changed" (a span's original whose replacement went on
+    to the fate `base`), or "implicit" (whitespace split left unrecorded).
+    """
+
+    kind: str
+    stage: str = ""
+    reason: str = ""
+    record: str | None = None
+    detail: str = ""
+    base: int | None = None
+
+
+class FateTable:
+    """Interned fates; characters carry an index into `items`."""
+
+    def __init__(self) -> None:
+        self.items: list[Fate] = []
+        self._index: dict[Fate, int] = {}
+        self.add(Fate("implicit", "split", "whitespace", detail="whitespace split left unrecorded (rule W)"))
+
+    def add(self, fate: Fate) -> int:
+        index = self._index.get(fate)
+        if index is None:
+            index = self._index[fate] = len(self.items)
+            self.items.append(fate)
+        return index
+
+    def resolve_index(self, index: int) -> int:
+        """Follow "changed" fates to the fate of what replaced the characters."""
+        for _ in range(64):  # one step per pass of a stage that rewrites text; never near 64
+            fate = self.items[index]
+            if fate.kind != "changed" or fate.base is None:
+                break
+            index = fate.base
+        return index
+
+    def resolve(self, index: int) -> Fate:
+        """The fate, following "changed" to the fate of what replaced it."""
+        return self.items[self.resolve_index(index)]
+
+
+# --- tapes: text with a fate per character ---------------------------------------------------
+
+
+@dataclass
+class Tape:
+    """A rebuilt text, one fate index per character.
+
+    `open_tail`: the text may continue with whitespace of unknown length (rule W).
+    """
+
+    text: str
+    tags: list[int]
+    open_tail: bool = False
+
+    @classmethod
+    def uniform(cls, text: str, tag: int) -> Tape:
+        return cls(text, [tag] * len(text))
+
+    @classmethod
+    def implicit(cls, length: int) -> Tape:
+        return cls(SENTINEL * length, [IMPLICIT] * length)
+
+    def __len__(self) -> int:
+        return len(self.text)
+
+    def implicit_count(self) -> int:
+        return self.tags.count(IMPLICIT)
+
+
+def _join(pieces: Sequence[Tape], open_tail: bool) -> Tape:
+    tags: list[int] = []
+    for piece in pieces:
+        tags.extend(piece.tags)
+    return Tape("".join(piece.text for piece in pieces), tags, open_tail)
+
+
+class LedgerError(Exception):
+    """The spans cannot be undone on this text; `offset` is in the stage's input text."""
+
+    def __init__(self, offset: int | None, message: str, record: str | None = None) -> None:
+        super().__init__(message)
+        self.offset = offset
+        self.message = message
+        self.record = record
+
+
+def _piece(tape: Tape, start: int, end: int, input_offset: int) -> Tape:
+    """tape[start:end]; past the end of an open tape, implicit whitespace fills in."""
+    if end <= len(tape):
+        return Tape(tape.text[start:end], tape.tags[start:end])
+    if not tape.open_tail:
+        raise LedgerError(input_offset, f"the output text ends at {len(tape)}, the spans need {end} characters")
+    have = Tape(tape.text[start:], tape.tags[start:]) if start < len(tape) else Tape("", [])
+    return _join([have, Tape.implicit(end - max(start, len(tape)))], False)
+
+
+def _matches(piece: Tape, expected: str) -> int | None:
+    """Index of the first character of `piece` that cannot be `expected`'s, or None."""
+    if piece.text == expected:
+        return None
+    for i, (got, want) in enumerate(zip(piece.text, expected)):
+        if got != want and not (piece.tags[i] == IMPLICIT and want.isspace()):
+            return i
+    return None if len(piece.text) == len(expected) else min(len(piece.text), len(expected))
+
+
+def unapply(tape: Tape, spans: Sequence[Record], stage: str, fates: FateTable, label: str = "",
+            record: str | None = None) -> Tape:
+    """Undo one pass of spans: the input text from the output text, fates carried along.
+
+    Raises LedgerError when a span is malformed, overlaps another, or its
+    replacement is not where the output text should hold it.
+    """
+    pieces: list[Tape] = []
+    cursor_in = 0
+    cursor_out = 0
+    where = f"{stage}{label}"
+    for span in sorted(spans, key=lambda s: (int(s["start"]), int(s["end"]))):
+        start, end = int(span["start"]), int(span["end"])
+        original = str(span.get("original", ""))
+        replacement = str(span.get("replacement") or "")
+        reason = str(span.get("reason", "?"))
+        if end < start or len(original) != end - start:
+            raise LedgerError(start, f"{where}: span {start}..{end} ({reason}) holds {len(original)} "
+                                     f"original characters for a range of {end - start}")
+        if start < cursor_in:
+            raise LedgerError(start, f"{where}: span {start}..{end} ({reason}) overlaps the span before it")
+        gap = start - cursor_in
+        pieces.append(_piece(tape, cursor_out, cursor_out + gap, cursor_in))
+        cursor_out += gap
+        found = _piece(tape, cursor_out, cursor_out + len(replacement), start)
+        bad = _matches(found, replacement)
+        if bad is not None:
+            raise LedgerError(start, f"{where}: span {start}..{end} ({reason}) expects its replacement "
+                                     f"{replacement!r} in the output at {cursor_out}, found "
+                                     f"{found.text.replace(SENTINEL, '·')!r}")
+        if replacement:
+            base = found.tags[0]
+            tag = fates.add(Fate("changed", stage, reason, base=base))
+        else:
+            tag = fates.add(Fate("removed", stage, reason, record))
+        pieces.append(Tape.uniform(original, tag))
+        cursor_out += len(replacement)
+        cursor_in = end
+    if cursor_out > len(tape) and not tape.open_tail:
+        raise LedgerError(cursor_in, f"{where}: the spans reach past the end of the output text")
+    pieces.append(Tape(tape.text[cursor_out:], tape.tags[cursor_out:]))
+    return _join(pieces, tape.open_tail)
+
+
+def unapply_passes(tape: Tape, spans: Sequence[Record], stage: str, fates: FateTable,
+                   record: str | None = None) -> Tape:
+    """Undo every pass, the last first; spans without "pass" are pass 0."""
+    passes: dict[int, list[Record]] = {}
+    for span in spans:
+        passes.setdefault(int(span.get("pass", 0)), []).append(span)
+    for number in sorted(passes, reverse=True):
+        label = f" pass {number}" if len(passes) > 1 else ""
+        try:
+            tape = unapply(tape, passes[number], stage, fates, label, record)
+        except LedgerError as err:
+            if number != 0:
+                # Offsets of later passes are not in the stage's input text.
+                raise LedgerError(None, f"{err.message} (offset {err.offset} of pass {number}'s input)") from None
+            raise
+    return tape
+
+
+def assemble(pieces: Iterable[tuple[int, int, Tape, str]], where: str, exact: bool = False) -> Tape:
+    """A text from pieces at known offsets; gaps are implicit whitespace, the tail is open.
+
+    Each piece is (start, end, tape, what) with len(tape) == end - start. With
+    `exact`, the pieces must cover the text: a gap is an error and the tail is closed.
+    """
+    ordered = sorted(pieces, key=lambda p: (p[0], p[1]))
+    out: list[Tape] = []
+    cursor = 0
+    previous = ""
+    for start, end, tape, what in ordered:
+        if end - start != len(tape):
+            raise LedgerError(start, f"{where}: {what} covers {start}..{end} but holds {len(tape)} characters")
+        if start < cursor:
+            raise LedgerError(start, f"{where}: characters {start}..{min(cursor, end)} claimed twice "
+                                     f"({previous} and {what})")
+        if start > cursor:
+            if exact:
+                raise LedgerError(cursor, f"{where}: characters {cursor}..{start} are in no record and no span")
+            out.append(Tape.implicit(start - cursor))
+        out.append(tape)
+        cursor = end
+        previous = what
+    return _join(out, not exact)
+
+
+def first_difference(tape: Tape, truth: str) -> tuple[int, str] | None:
+    """Where `tape` stops agreeing with `truth` under rule W, with a description."""
+    text = tape.text
+    limit = min(len(text), len(truth))
+    pos = 0
+    while pos < limit:
+        k = text.find(SENTINEL, pos, limit)
+        stop = limit if k == -1 else k
+        if text[pos:stop] != truth[pos:stop]:
+            for i in range(pos, stop):
+                if text[i] != truth[i]:
+                    return i, f"rebuilt {_show(text, i)} but the stage's input has {_show(truth, i)}"
+        if k == -1:
+            break
+        if tape.tags[k] == IMPLICIT:
+            if not truth[k].isspace():
+                return k, (f"split left {truth[k]!r} unrecorded (rule W allows only whitespace "
+                           f"outside origin ranges and spans): {_show(truth, k)}")
+        elif truth[k] != SENTINEL:
+            return k, f"rebuilt {_show(text, k)} but the stage's input has {_show(truth, k)}"
+        pos = k + 1
+    if len(text) > len(truth):
+        return len(truth), f"rebuilt text is {len(text)} characters, the stage's input {len(truth)}"
+    if len(text) < len(truth):
+        tail = truth[len(text):]
+        if not (tape.open_tail and tail.isspace()):
+            return len(text), (f"rebuilt text ends at {len(text)}, the stage's input goes on: "
+                               f"{_show(truth, len(text))}")
+    return None
+
+
+def _show(text: str, offset: int, width: int = 24) -> str:
+    piece = text[max(0, offset - 4): offset + width].replace(SENTINEL, "·")
+    return repr(piece)
+
+
+# --- problems --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Problem:
+    """The first place a page cannot be rebuilt: stage input, record, offset."""
+
+    page: str
+    stage: str
+    record: str
+    offset: int | None
+    message: str
+
+    def __str__(self) -> str:
+        where = f"offset {self.offset}" if self.offset is not None else "offset unknown"
+        record = "" if self.record == self.page else f", record {self.record}"
+        return f"{self.page}: {self.stage} input{record}, {where}: {self.message}"
+
+
+# --- reading a run ---------------------------------------------------------------------------
+
+
+@dataclass
+class StageData:
+    """One stage's records and span entries, grouped by page."""
+
+    name: str
+    folder: Path | None = None
+    records: dict[str, list[Record]] = field(default_factory=dict)  # page -> output records
+    entries: dict[str, list[Record]] = field(default_factory=dict)  # page -> span entries
+    stats: dict[str, Any] = field(default_factory=dict)
+
+
+def page_of(record: Record) -> str:
+    """The input page a record comes from."""
+    page = record.get("page_id")
+    return str(page) if page else str(record["id"])
+
+
+def page_of_id(record_id: str) -> str:
+    """The page of a record id when only the id is known (`<page>#rN`, `<page>#cN`)."""
+    match = _RECORD_SUFFIX.match(record_id)
+    return match.group("page") if match else record_id
+
+
+def stage_folders(output_dir: Path) -> list[tuple[str, Path]]:
+    """(name, folder) of the complete stage folders of a run, in stage order."""
+    root = Path(output_dir) / "stages"
+    found: list[tuple[int, str, Path]] = []
+    if root.is_dir():
+        for folder in root.iterdir():
+            match = re.fullmatch(r"(\d+)-(.+)", folder.name)
+            if match and folder.is_dir() and (folder / "records.jsonl").is_file() \
+                    and (folder / "stats.json").is_file():
+                found.append((int(match.group(1)), match.group(2), folder))
+    found.sort()
+    chain: list[tuple[str, Path]] = []
+    previous_out: tuple[int, int] | None = None
+    for _, name, folder in found:
+        stats = _read_json(folder / "stats.json")
+        counts_in = (stats.get("documents_in"), stats.get("characters_in"))
+        # A stage that did not read what the stage before wrote is left over from another run.
+        if previous_out is not None and counts_in != previous_out:
+            break
+        previous_out = (stats.get("documents_out"), stats.get("characters_out"))
+        chain.append((name, folder))
+    return chain
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _jsonl(path: Path) -> Iterator[Record]:
+    if not path.is_file():
+        return
+    with path.open("r", encoding="utf-8") as handle:
+        for number, line in enumerate(handle, 1):
+            if line.strip():
+                try:
+                    yield json.loads(line)
+                except json.JSONDecodeError as err:
+                    raise ValueError(f"{path}:{number}: not valid JSON ({err.msg})") from err
+
+
+def load_run(output_dir: Path, pages: set[str] | None = None) -> list[StageData]:
+    """Every stage of the run's chain, optionally only the records of `pages`."""
+    chain = stage_folders(output_dir)
+    data: list[StageData] = []
+    record_pages: dict[str, str] = {}  # record id -> page, of the previous stage's outputs
+    for name, folder in chain:
+        stage = StageData(name, folder, stats=_read_json(folder / "stats.json"))
+        for entry in _jsonl(folder / "spans.jsonl"):
+            entry_id = str(entry.get("id"))
+            page = record_pages.get(entry_id) or page_of_id(entry_id)
+            if pages is None or page in pages:
+                stage.entries.setdefault(page, []).append(entry)
+        record_pages = {}
+        for record in _jsonl(folder / "records.jsonl"):
+            page = page_of(record)
+            record_pages[str(record["id"])] = page
+            if pages is None or page in pages:
+                stage.records.setdefault(page, []).append(record)
+        data.append(stage)
+    return data
+
+
+# --- undoing stages --------------------------------------------------------------------------
+
+
+def kept_fate(record: Record, fates: FateTable) -> int:
+    """The fate of a character of a final record: article, related, comment or duplicate."""
+    record_id = str(record.get("id"))
+    if record.get("duplicate_of"):
+        similarity = record.get("dup_similarity")
+        detail = f"duplicate of {record['duplicate_of']}" + (f" (similarity {similarity})" if similarity else "")
+        return fates.add(Fate("kept", "dedup", "duplicate", record_id, detail))
+    if record.get("kind") == "comment":
+        depth = int(record.get("depth") or 0)
+        bits = [f"comment {record_id.rsplit('#', 1)[-1]}"]
+        if record.get("author"):
+            bits.append(f"by {record['author']}")
+        if record.get("posted_raw"):
+            bits.append(f"· {record['posted_raw']}")
+        bits.append(f"· depth {depth}")
+        if record.get("parent_id"):
+            bits.append(f"· reply to {str(record['parent_id']).rsplit('#', 1)[-1]}")
+        return fates.add(Fate("kept", "split", "comment", record_id, " ".join(bits)))
+    if record.get("role") == "related":
+        title = record.get("title")
+        detail = f"related article {record_id.rsplit('#', 1)[-1]}" + (f": {title}" if title else "")
+        return fates.add(Fate("kept", "split", "related", record_id, detail))
+    if not record.get("kind"):
+        return fates.add(Fate("kept", "", "kept", record_id, "kept (the run stopped before split)"))
+    return fates.add(Fate("kept", "split", "article", record_id, "main article"))
+
+
+@dataclass
+class Level:
+    """The texts of one page at one stage boundary: tapes by record id, plus their records."""
+
+    tapes: dict[str, Tape]
+    records: dict[str, Record]
+
+
+def undo_records(stage: str, level: Level, entries: Sequence[Record], fates: FateTable,
+                 stage_input: dict[str, Record] | None, borrowed: list[str]) -> Level:
+    """Undo a per-record stage: spans swapped back, dropped records restored."""
+    tapes = dict(level.tapes)
+    records = dict(level.records)
+    for entry in entries:
+        try:
+            _undo_entry(stage, entry, tapes, records, fates, stage_input, borrowed)
+        except LedgerError as err:
+            err.record = err.record or str(entry.get("id"))
+            raise
+    return Level(tapes, records)
+
+
+def _undo_entry(stage: str, entry: Record, tapes: dict[str, Tape], records: dict[str, Record], fates: FateTable,
+                stage_input: dict[str, Record] | None, borrowed: list[str]) -> None:
+    record_id = str(entry.get("id"))
+    spans = entry.get("spans") or []
+    if entry.get("dropped"):
+        if record_id in tapes:
+            raise LedgerError(None, f"{stage}: {record_id} is listed as dropped but has an output record")
+        reason = str(entry["dropped"])
+        detail = f"duplicate of {entry['duplicate_of']}" if entry.get("duplicate_of") else ""
+        tag = fates.add(Fate("removed", stage, reason, record_id, detail))
+        source = (stage_input or {}).get(record_id)
+        if spans:
+            pieces = [(int(s["start"]), int(s["end"]),
+                       Tape.uniform(str(s.get("original", "")),
+                                    fates.add(Fate("removed", stage, str(s.get("reason")), record_id, detail))),
+                       f"span {s.get('reason')}") for s in spans]
+            tapes[record_id] = assemble(pieces, f"{stage} dropped {record_id}")
+        elif source is not None:
+            tapes[record_id] = Tape.uniform(str(source.get("text", "")), tag)
+            borrowed.append(record_id)
+        else:
+            raise LedgerError(None, f"{stage}: {record_id} was dropped ({reason}) and its text is "
+                                    "in neither the ledger nor the stage's input")
+        records[record_id] = dict(source or {"id": record_id})
+        return
+    if not spans:
+        return
+    if record_id not in tapes:
+        raise LedgerError(None, f"{stage}: spans for {record_id}, which has no output record")
+    tapes[record_id] = unapply_passes(tapes[record_id], spans, stage, fates, record_id)
+
+
+def undo_split(page: str, level: Level, entries: Sequence[Record], fates: FateTable) -> Level:
+    """Undo split: the page text from the records' origin ranges and split's spans (rule W).
+
+    If split records its whitespace as spans with reason LAYOUT (the change proposed in
+    the module docstring), the page must be covered exactly: no gap, no open tail.
+    """
+    pieces: list[tuple[int, int, Tape, str]] = []
+    for record_id, tape in level.tapes.items():
+        record = level.records.get(record_id, {})
+        origin = record.get("origin")
+        if origin is None:
+            raise LedgerError(None, f"split: record {record_id} has no origin")
+        if not origin:
+            if tape.text:
+                raise LedgerError(None, f"split: record {record_id} has text but no origin ranges")
+            continue
+        cursor = 0
+        lines: list[Tape] = []
+        for i in range(len(origin)):
+            end = tape.text.find("\n", cursor) if i < len(origin) - 1 else len(tape.text)
+            if end == -1:
+                raise LedgerError(int(origin[i][0]), f"split: record {record_id} has {len(origin)} origin "
+                                                     f"ranges but only {i + 1} lines")
+            lines.append(Tape(tape.text[cursor:end], tape.tags[cursor:end]))
+            cursor = end + 1
+        if "\n" in lines[-1].text:
+            raise LedgerError(int(origin[-1][0]), f"split: record {record_id} has more lines than its "
+                                                  f"{len(origin)} origin ranges")
+        for (start, end), line in zip(origin, lines):
+            pieces.append((int(start), int(end), line, f"record {record_id}"))
+    for entry in entries:
+        for span in entry.get("spans") or []:
+            if span.get("replacement"):
+                raise LedgerError(int(span["start"]), "split: a span with a replacement; split only removes")
+            tag = fates.add(Fate("removed", "split", str(span.get("reason"))))
+            pieces.append((int(span["start"]), int(span["end"]), Tape.uniform(str(span.get("original", "")), tag),
+                           f"span {span.get('reason')}"))
+    exact = any(span.get("reason") == LAYOUT for entry in entries for span in entry.get("spans") or [])
+    tape = assemble(pieces, "split", exact)
+    return Level({page: tape}, {page: {"id": page}})
+
+
+def compare(stage: str, page: str, level: Level, truth: Sequence[Record]) -> Problem | None:
+    """The rebuilt input of `stage` against the records the stage really read."""
+    real = {str(r["id"]): r for r in truth}
+    missing = sorted(set(real) - set(level.tapes))
+    if missing:
+        return Problem(page, stage, missing[0], None,
+                       f"the stage read {len(missing)} record(s) the ledger does not rebuild: "
+                       f"{', '.join(missing[:3])}")
+    extra = sorted(set(level.tapes) - set(real))
+    if extra:
+        return Problem(page, stage, extra[0], None,
+                       f"the ledger rebuilds {len(extra)} record(s) the stage never read: {', '.join(extra[:3])}")
+    for record_id in sorted(real):
+        found = first_difference(level.tapes[record_id], str(real[record_id].get("text", "")))
+        if found is not None:
+            return Problem(page, stage, record_id, found[0], found[1])
+    return None
+
+
+@dataclass
+class PageResult:
+    """One page rebuilt back to ingest's text."""
+
+    page: str
+    truth: str | None  # ingest's decoded text
+    tape: Tape | None  # rebuilt ingest text with fates (None if rebuilding stopped early)
+    problem: Problem | None
+    fates: FateTable
+    records: dict[str, Record]  # final records of the page (and borrowed dropped ones) by id
+    source: Record | None  # ingest's record (source, sha256, encoding, bytes)
+    borrowed: list[str] = field(default_factory=list)
+    implicit: int = 0  # characters rebuilt as implicit whitespace (rule W)
+    stages: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.problem is None
+
+
+def rebuild_page(page: str, run: Sequence[StageData], strict: bool = False) -> PageResult:
+    """Rebuild one page from the last stage's records back to ingest's text, checking each boundary."""
+    fates = FateTable()
+    names = [stage.name for stage in run]
+    ingest = run[0].records.get(page, []) if run else []
+    source = ingest[0] if ingest else None
+    truth = str(source.get("text", "")) if source else None
+    final = run[-1].records.get(page, []) if run else []
+    records = {str(r["id"]): r for r in final}
+    level = Level({rid: Tape.uniform(str(r.get("text", "")), kept_fate(r, fates)) for rid, r in records.items()},
+                  dict(records))
+    result = PageResult(page, truth, None, None, fates, records, source, stages=names)
+    for position in range(len(run) - 1, 0, -1):
+        stage = run[position]
+        before = run[position - 1]
+        borrowed: list[str] = []
+        level, problem = undo_stage(page, stage, before, level, fates, borrowed)
+        for record_id in borrowed:
+            result.borrowed.append(record_id)
+            result.records.setdefault(record_id, level.records[record_id])
+        if problem is None and strict and borrowed:
+            problem = Problem(page, stage.name, borrowed[0], None, f"{stage.name}: {borrowed[0]} was dropped "
+                                                                   "without its text in the ledger (rule D, strict)")
+        if problem is not None:
+            result.problem = problem
+            return result
+    tape = level.tapes.get(page)
+    result.tape = tape
+    if tape is not None:
+        result.implicit = tape.implicit_count() + max(0, len(truth or "") - len(tape))
+    if truth is None:
+        result.problem = Problem(page, run[0].name if run else "ingest", page, None, "no ingest record")
+    return result
+
+
+def undo_stage(page: str, stage: StageData, before: StageData, level: Level, fates: FateTable,
+               borrowed: list[str]) -> tuple[Level, Problem | None]:
+    """Undo one stage for one page and compare with what the stage read (`before`'s records)."""
+    entries = stage.entries.get(page, [])
+    inputs = before.records.get(page, [])
+    try:
+        if stage.name == "split":
+            level = undo_split(page, level, entries, fates)
+        else:
+            level = undo_records(stage.name, level, entries, fates, {str(r["id"]): r for r in inputs}, borrowed)
+    except LedgerError as err:
+        return level, Problem(page, stage.name, err.record or page, err.offset, err.message)
+    return level, compare(stage.name, page, level, inputs)
+
+
+def check_stage(before: StageData, stage: StageData) -> list[Problem]:
+    """Undo one stage alone: its outputs and spans against the records it read, page by page.
+
+    `before` holds the stage's input records (the previous stage's output).
+    """
+    problems: list[Problem] = []
+    for page in before.records:
+        fates = FateTable()
+        outputs = {str(r["id"]): r for r in stage.records.get(page, [])}
+        level = Level({rid: Tape.uniform(str(r.get("text", "")), kept_fate(r, fates)) for rid, r in outputs.items()},
+                      dict(outputs))
+        _, problem = undo_stage(page, stage, before, level, fates, [])
+        if problem is not None:
+            problems.append(problem)
+    return problems
+
+
+def stage_data(name: str, records: Iterable[Record], entries: Iterable[Record] = (),
+               inputs: Iterable[Record] = ()) -> StageData:
+    """A StageData from records and span entries in memory (as a stage folder would hold them).
+
+    `inputs` (the stage's input records) tell which page an entry belongs to.
+    """
+    data = StageData(name)
+    for record in records:
+        data.records.setdefault(page_of(record), []).append(record)
+    pages = {str(r["id"]): page_of(r) for r in inputs}
+    for entry in entries:
+        entry_id = str(entry["id"])
+        data.entries.setdefault(pages.get(entry_id) or page_of_id(entry_id), []).append(entry)
+    return data
+
+
+def rebuild_run(output_dir: Path, pages: set[str] | None = None, strict: bool = False) -> list[PageResult]:
+    """Rebuild every page of a run (or only `pages`), in input order."""
+    run = load_run(Path(output_dir), pages)
+    if not run:
+        return []
+    return [rebuild_page(page, run, strict) for page in run[0].records]
+
+
+def check_run(output_dir: Path, strict: bool = False) -> list[Problem]:
+    """One Problem per page whose text cannot be rebuilt from the final records and the spans.
+
+    Raises FileNotFoundError when the folder holds no stage outputs.
+    """
+    if not stage_folders(Path(output_dir)):
+        raise FileNotFoundError(f"{output_dir}: no stage outputs (stages/NN-name/records.jsonl)")
+    return [result.problem for result in rebuild_run(Path(output_dir), strict=strict) if result.problem]
+
+
+def summary(results: Sequence[PageResult]) -> str:
+    """One line: pages, characters checked, implicit whitespace, borrowed records."""
+    pages = len(results)
+    failed = sum(1 for r in results if not r.ok)
+    chars = sum(len(r.truth or "") for r in results)
+    implicit = sum(r.implicit for r in results)
+    borrowed = sum(len(r.borrowed) for r in results)
+    stages = results[0].stages if results else []
+    text = (f"{pages - failed}/{pages} pages rebuilt from the final records and the spans of "
+            f"{' → '.join(reversed(stages)) or 'no stages'}; {chars} characters, "
+            f"{implicit} of them implicit whitespace (rule W)")
+    if borrowed:
+        text += f"; {borrowed} dropped record(s) taken from dedup's input (rule D)"
+    return text
+
+
+# --- what each line became ---------------------------------------------------------------------
+
+
+METADATA_ROLES = ("title", "subtitle", "byline", "dateline", "site_header", "bio")
+SPLIT_THREAD = ("comment_header", "comment_section", "thread_markup")
+
+
+@dataclass
+class LineInfo:
+    """One line of the input page and its final label."""
+
+    number: int  # 1-based
+    text: str
+    label: str  # article, title, byline, boilerplate:<reason>, comment, related, duplicate, blank, ...
+    group: str  # colour family: article, meta, boilerplate, comment, thread, related, feed, duplicate, clean, blank
+    stage: str  # the stage that decided
+    reason: str  # its reason code
+    detail: str  # what a reviewer reads on hover
+    record: str | None = None
+    depth: int | None = None
+    changes: list[str] = field(default_factory=list)  # other, smaller changes in the line ("clean:odd_space")
+    note: str = ""  # the reason in a few words, for the terminal
+
+    def __post_init__(self) -> None:
+        self.note = self.note or self.reason
+
+
+def describe_fate(fate: Fate) -> tuple[str, str]:
+    """(label, colour group) of a resolved fate."""
+    if fate.kind == "kept":
+        group = {"comment": "comment", "related": "related", "duplicate": "duplicate"}.get(fate.reason, "article")
+        return fate.reason, group
+    if fate.kind == "implicit":
+        return "blank", "blank"
+    if fate.stage == "boilerplate":
+        return f"boilerplate:{fate.reason}", "boilerplate"
+    if fate.stage == "metadata":
+        return fate.reason, "meta"
+    if fate.stage == "split":
+        return fate.reason, "thread" if fate.reason in SPLIT_THREAD else "feed"
+    if fate.stage == "dedup":
+        return "duplicate", "duplicate"
+    if fate.stage == "clean":
+        return f"clean:{fate.reason}", "clean"
+    return f"{fate.stage}:{fate.reason}", "other"
+
+
+def page_lines(result: PageResult) -> list[LineInfo]:
+    """Every line of the page's decoded text with the label its characters ended with."""
+    truth = result.truth or ""
+    tags = result.tape.tags if result.tape is not None else []
+    fates = result.fates
+    lines: list[LineInfo] = []
+    start = 0
+    number = 0
+    while start <= len(truth):
+        end = truth.find("\n", start)
+        if end == -1:
+            end = len(truth)
+        if start == end == len(truth) and number > 0:
+            break
+        number += 1
+        text = truth[start:end]
+        lines.append(_line_info(number, text, tags[start:min(end, len(tags))], fates, result.records))
+        start = end + 1
+    return lines
+
+
+def _line_info(number: int, text: str, tags: list[int], fates: FateTable,
+               records: dict[str, Record]) -> LineInfo:
+    weights: Counter[int] = Counter()
+    minor: set[int] = set()
+    for ch, tag in zip(text, tags):
+        if tag == IMPLICIT:
+            continue
+        fate = fates.items[tag]
+        cleaned = fate.kind == "removed" and fate.stage == "clean"
+        if fate.kind == "changed" or cleaned:
+            minor.add(tag)
+        if ch.isspace() or cleaned:
+            continue
+        weights[fates.resolve_index(tag)] += 1
+    if not weights:
+        changes = sorted({f"{fates.items[t].stage}:{fates.items[t].reason}" for t in minor})
+        if text.strip() and not tags:
+            return LineInfo(number, text, "unknown", "other", "", "", "not rebuilt", changes=changes)
+        return LineInfo(number, text, "blank", "blank", "", "", "blank line", changes=changes)
+    kept = [(n, t) for t, n in weights.items() if fates.items[t].kind == "kept"]
+    winner = max(kept)[1] if kept else weights.most_common(1)[0][0]
+    fate = fates.items[winner]
+    label, group = describe_fate(fate)
+    changes = sorted(({f"{fates.items[t].stage}:{fates.items[t].reason}" for t in weights if t != winner}
+                      | {f"{fates.items[t].stage}:{fates.items[t].reason}" for t in minor})
+                     - {f"{fate.stage}:{fate.reason}"})
+    record = records.get(fate.record or "") if fate.record else None
+    depth = int(record.get("depth") or 0) if record is not None and label == "comment" else None
+    if fate.kind == "kept":
+        detail = fate.detail or "kept"
+    else:
+        detail = f"removed by {fate.stage}: {fate.reason}" + (f", {fate.detail}" if fate.detail else "")
+        owner = records.get(fate.record or "")
+        if owner is not None and fate.stage == "metadata":
+            detail += (f" of related article {owner['id'].rsplit('#', 1)[-1]}" if owner.get("role") == "related"
+                       else " of the main article")
+    note = fate.detail if fate.kind == "kept" else fate.reason + (f" ({fate.detail})" if fate.detail else "")
+    return LineInfo(number, text, label, group, fate.stage, fate.reason, detail, fate.record, depth, changes, note)

@@ -1,0 +1,629 @@
+"""The audit as static HTML: `<output>/audit/index.html` and one page per input.
+
+`write_report(output_dir)` reads the stage folders of a run, rebuilds every page
+from the ledger (pipeline/ledger.py) and writes:
+
+- `audit/index.html`: the ledger check, a table per stage, a chart (inline SVG)
+  of what each stage removed by reason, the page list (with a filter box),
+  learned templates and duplicate clusters;
+- `audit/pages/<page>.html`: every line of the input page, coloured by its final
+  label (article, metadata roles, boilerplate by reason, comments indented by
+  thread depth, related articles, duplicates), the reason on hover.
+
+No server and no external assets: CSS and JS are inline, so the folder can be
+copied or zipped and opened anywhere. Lines carry `data-label`, `data-group`,
+`data-stage`, `data-reason` and, for comment lines, `data-depth` and
+`data-comment`, so tools (and the browser test) can count what rendered.
+The folder is built under a temp name and renamed into place.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import json
+import os
+import re
+import unicodedata
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from pipeline.io import staging_dir, write_text
+from pipeline.ledger import (
+    LineInfo,
+    PageResult,
+    StageData,
+    load_run,
+    page_lines,
+    rebuild_page,
+)
+
+REPORT_DIR = "audit"
+
+GROUPS: dict[str, tuple[str, str]] = {
+    # group: (legend name, what it means)
+    "article": ("article", "text of the main article"),
+    "meta": ("metadata", "title, subtitle, byline, dateline, site name, bio: moved to fields"),
+    "related": ("related article", "a full article from the page's feed, its own record"),
+    "comment": ("comment", "a reader comment, indented by thread depth"),
+    "thread": ("comment frame", "comment headers, bullets and section chrome: moved to fields or removed"),
+    "boilerplate": ("boilerplate", "navigation, widgets, prompts… removed (reason on the chip)"),
+    "feed": ("feed / no article", "headline stubs of a feed, dropped related articles, pages with no article"),
+    "duplicate": ("duplicate", "a copy of a record kept elsewhere"),
+    "clean": ("clean", "a line emptied by the clean stage"),
+    "other": ("other", "a stage this report does not know, or a line the ledger could not rebuild"),
+    "blank": ("blank", "an empty line"),
+}
+
+CSS = """
+:root{--fg:#1f2328;--muted:#59636e;--line:#d1d9e0;--bg:#ffffff;--panel:#f6f8fa;
+--article:#ffffff;--article-b:#8c959f;--meta:#ddf4ff;--meta-b:#0969da;--related:#fbefff;--related-b:#8250df;
+--comment:#dafbe1;--comment-b:#1a7f37;--thread:#f1f8f3;--thread-b:#6fdd8b;--boilerplate:#f6f8fa;
+--boilerplate-b:#afb8c1;--feed:#fff8c5;--feed-b:#bf8700;--duplicate:#fff1e5;--duplicate-b:#bc4c00;
+--clean:#ffebe9;--clean-b:#cf222e;--other:#ffebe9;--other-b:#82071e}
+*{box-sizing:border-box}
+body{margin:0;color:var(--fg);background:var(--bg);font:15px/1.55 system-ui,-apple-system,"Segoe UI",
+Roboto,"Noto Sans",Helvetica,Arial,sans-serif}
+main{max-width:1180px;margin:0 auto;padding:24px 28px 64px}
+h1{font-size:1.6rem;margin:.2em 0 .1em;line-height:1.25;word-break:break-word}
+h2{font-size:1.15rem;margin:2.2em 0 .6em;padding-bottom:.3em;border-bottom:1px solid var(--line)}
+a{color:#0969da;text-decoration:none}a:hover{text-decoration:underline}
+code,.mono{font-family:ui-monospace,SFMono-Regular,"SF Mono",Menlo,Consolas,monospace;font-size:.88em}
+.sub{color:var(--muted);margin:.2em 0 1em}
+.lead{font-size:1.05em;margin:.2em 0 .6em}
+nav.top{display:flex;gap:1.2em;align-items:center;font-size:.92em;color:var(--muted);margin-bottom:.8em}
+.status{border-radius:8px;padding:.7em 1em;margin:1em 0;border:1px solid}
+.status.ok{background:#dafbe1;border-color:#4ac26b}.status.bad{background:#ffebe9;border-color:#ff8182}
+.status ul{margin:.4em 0 0;padding-left:1.2em}
+table{border-collapse:collapse;width:100%;font-size:.9em}
+.wide{overflow-x:auto}
+#pages{font-size:.86em}#pages th{white-space:nowrap}#pages td .src{display:block;color:var(--muted);font-size:.9em}
+th,td{text-align:left;padding:.38em .6em;border-bottom:1px solid var(--line);vertical-align:top}
+th{background:var(--panel);font-weight:600;position:sticky;top:0}
+td.num,th.num{text-align:right;font-variant-numeric:tabular-nums}
+th.sortable{cursor:pointer;user-select:none}th.sortable:after{content:" \\2195";color:#8c959f;font-size:.8em}
+tr:hover td{background:#f6f8fa}
+.reasons{color:var(--muted);font-size:.92em}
+.chart{overflow-x:auto;background:var(--panel);border:1px solid var(--line);border-radius:8px;padding:8px}
+.filter{display:flex;gap:.8em;align-items:center;margin:.4em 0 .8em}
+.filter input{flex:1;max-width:420px;font:inherit;padding:.45em .7em;border:1px solid var(--line);border-radius:6px}
+.count{color:var(--muted);font-size:.9em}
+.pill{display:inline-block;min-width:2.2em;padding:0 .45em;border-radius:10px;font-size:.82em;text-align:center;
+border:1px solid var(--line)}
+.legend{display:flex;flex-wrap:wrap;gap:.5em;margin:.6em 0 1.2em;position:sticky;top:0;background:var(--bg);
+padding:.5em 0;z-index:2;border-bottom:1px solid var(--line)}
+.legend button{font:inherit;font-size:.85em;display:flex;align-items:center;gap:.4em;padding:.25em .65em;
+border:1px solid var(--line);border-radius:14px;background:#fff;cursor:pointer}
+.legend button.off{opacity:.45;text-decoration:line-through}
+.sw{width:1.1em;height:1.1em;border-radius:3px;display:inline-block;border:1px solid #0000001f;
+border-left:5px solid}
+.sw.g-article{background:#fff}
+.lines{list-style:none;margin:0;padding:0}
+.ln:target{outline:2px solid #0969da;outline-offset:1px}
+.ln{display:grid;grid-template-columns:3.4em 11.5em 1fr;align-items:start;border-left:4px solid transparent;
+margin:1px 0;border-radius:3px}
+.ln .no{color:#8c959f;text-align:right;padding:.25em .7em .25em 0;font:12px/1.9 ui-monospace,Menlo,Consolas,monospace}
+.ln .chip{justify-self:start;max-width:100%;font-size:11px;line-height:1.55;margin:.4em .6em 0 0;padding:0 .55em;
+border-radius:9px;background:#ffffffc0;border:1px solid #0000001f;color:var(--muted);white-space:nowrap;
+overflow:hidden;text-overflow:ellipsis}
+.ln .tx{padding:.25em .8em .25em 0;white-space:pre-wrap;overflow-wrap:anywhere;
+margin-left:calc(var(--depth,0) * 1.6em)}
+.ln.blank{height:.55em;margin:0}.ln.blank>*{display:none}
+.g-article{background:var(--article);border-left-color:var(--article-b)}
+.g-meta{background:var(--meta);border-left-color:var(--meta-b)}
+.g-meta[data-label=title] .tx{font-weight:650;font-size:1.08em}
+.g-related{background:var(--related);border-left-color:var(--related-b)}
+.g-comment{background:var(--comment);border-left-color:var(--comment-b)}
+.g-comment[data-depth="1"]{background:#e6fbe9}.g-comment[data-depth="2"]{background:#eefcf0}
+.g-comment[data-depth="3"],.g-comment[data-depth="4"],.g-comment[data-depth="5"]{background:#f4fdf5}
+.g-comment .tx{border-left:2px solid #4ac26b55;padding-left:.7em}
+.g-thread{background:var(--thread);border-left-color:var(--thread-b)}.g-thread .tx{color:#1a7f37;font-style:italic}
+.g-boilerplate{background:var(--boilerplate);border-left-color:var(--boilerplate-b)}
+.g-boilerplate .tx{color:#8c959f}
+.g-feed{background:var(--feed);border-left-color:var(--feed-b)}
+.g-duplicate{background:var(--duplicate);border-left-color:var(--duplicate-b)}
+.g-clean{background:var(--clean);border-left-color:var(--clean-b)}
+.g-other{background:var(--other);border-left-color:var(--other-b)}
+.g-blank{border-left-color:#eaeef2}
+.sep{margin:1.1em 0 .3em 3.4em;font-size:.85em;color:var(--muted);font-weight:600}
+.ln.start{margin-top:.6em}
+.changed .no:after{content:"*";color:#cf222e}
+footer{margin-top:3em;color:var(--muted);font-size:.88em}
+@media (max-width:720px){.ln{grid-template-columns:2.6em 1fr}.ln .chip{display:none}}
+"""
+
+INDEX_JS = """
+(function(){
+  var box=document.getElementById('filter'), rows=[].slice.call(document.querySelectorAll('#pages tbody tr')),
+      count=document.getElementById('shown');
+  function apply(){var q=box.value.trim().toLowerCase(), n=0;
+    rows.forEach(function(r){var hit=!q||r.getAttribute('data-search').indexOf(q)>=0;r.hidden=!hit;if(hit)n++;});
+    count.textContent=n+' of '+rows.length+' pages';}
+  box.addEventListener('input',apply);apply();
+  document.querySelectorAll('th.sortable').forEach(function(th){th.addEventListener('click',function(){
+    var table=th.closest('table'), body=table.tBodies[0], i=[].indexOf.call(th.parentNode.children,th),
+        asc=th.getAttribute('data-dir')!=='asc', num=th.classList.contains('num');
+    th.setAttribute('data-dir',asc?'asc':'desc');
+    [].slice.call(body.rows).sort(function(a,b){var x=a.cells[i].getAttribute('data-sort')||a.cells[i].textContent,
+      y=b.cells[i].getAttribute('data-sort')||b.cells[i].textContent;
+      if(num){x=parseFloat(x)||0;y=parseFloat(y)||0;return asc?x-y:y-x;}
+      return asc?x.localeCompare(y):y.localeCompare(x);}).forEach(function(r){body.appendChild(r);});});});
+})();
+"""
+
+PAGE_JS = """
+(function(){
+  document.querySelectorAll('.legend button').forEach(function(b){b.addEventListener('click',function(){
+    var g=b.getAttribute('data-group'), off=!b.classList.contains('off');b.classList.toggle('off',off);
+    document.querySelectorAll('.ln.g-'+g).forEach(function(l){l.hidden=off;});});});
+})();
+"""
+
+SHORT = {"article": "article", "meta": "meta", "boilerplate": "boilerplate", "thread": "frame",
+         "comment": "comment", "related": "related", "feed": "feed", "duplicate": "dup."}
+
+STAGE_COLOURS = {"ingest": "#6e7781", "clean": "#cf222e", "boilerplate": "#8c959f", "split": "#1a7f37",
+                 "metadata": "#0969da", "dedup": "#bc4c00", "langid": "#8250df"}
+
+
+def _normalise(text: str) -> str:
+    """The boilerplate stage's comparison form of a line (NFKC, spaces collapsed, case-folded)."""
+    return " ".join(unicodedata.normalize("NFKC", text).split()).casefold()
+
+
+def esc(value: Any) -> str:
+    return html.escape(str(value), quote=True)
+
+
+def page_file(page: str) -> str:
+    """A safe, stable file name for a page id (ids may hold '/', '#', spaces)."""
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "_", page).strip("._") or "page"
+    if slug != page or len(slug) > 100:
+        slug = f"{slug[:80]}-{hashlib.sha1(page.encode('utf-8')).hexdigest()[:8]}"
+    return f"{slug}.html"
+
+
+def _document(title: str, body: str, script: str = "") -> str:
+    js = f"<script>{script}</script>" if script else ""
+    return ("<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+            "<meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">"
+            f"<title>{esc(title)}</title><style>{CSS}</style></head>\n"
+            f"<body><main>\n{body}\n</main>{js}</body></html>\n")
+
+
+def _fmt(n: Any) -> str:
+    return f"{n:,}" if isinstance(n, int) else esc(n)
+
+
+# --- the page view -------------------------------------------------------------------------------
+
+
+def _line_title(line: LineInfo) -> str:
+    who = f"decided by {line.stage}" if line.stage else ""
+    parts = [f"line {line.number}: {line.label}" + (f" (depth {line.depth})" if line.depth is not None else "")]
+    if who:
+        parts.append(f"{who} — {line.detail}")
+    elif line.detail:
+        parts.append(line.detail)
+    if line.changes:
+        parts.append("also: " + ", ".join(line.changes))
+    return "\n".join(parts)
+
+
+def _chip(line: LineInfo) -> str:
+    if line.label.startswith("boilerplate:"):
+        return line.label.split(":", 1)[1]
+    if line.label == "comment":
+        return f"comment · {line.depth}"
+    if line.label == "related" and line.record:
+        return f"related · {line.record.rsplit('#', 1)[-1]}"
+    return line.label.replace("_", " ")
+
+
+def _owners(lines: list[LineInfo], records: dict[str, dict[str, Any]]) -> dict[int, str]:
+    """The record each line belongs to, for grouping on screen: comment and related lines by their
+    record; a comment frame line (header, signature, "Reply") by the comment before or after it
+    whose author or date it names (the one after when neither or both do)."""
+    owners: dict[int, str] = {}
+    content = [line for line in lines if line.group != "blank"]
+    following: list[str | None] = [None] * len(content)
+    upcoming: str | None = None
+    for i in range(len(content) - 1, -1, -1):
+        following[i] = upcoming
+        if content[i].group == "comment" and content[i].record:
+            upcoming = content[i].record
+    before: str | None = None
+    for i, line in enumerate(content):
+        if line.record and (line.group in ("comment", "related") or records.get(line.record, {}).get("role")
+                            == "related"):
+            owners[line.number] = line.record
+            if line.group == "comment":
+                before = line.record
+        elif line.group == "thread":
+            text = line.text.casefold()
+
+            def score(record_id: str | None) -> int:
+                record = records.get(record_id or "", {})
+                author = str(record.get("author") or "").casefold()
+                posted = str(record.get("posted_raw") or "").casefold()
+                return (2 if posted and posted in text else 0) + (1 if author and author in text else 0)
+
+            after = following[i]
+            owner = before if before and score(before) > score(after) else after or before
+            if owner:
+                owners[line.number] = owner
+        else:
+            before = None  # an article or boilerplate line ends the comment before it
+    return owners
+
+
+def render_page(result: PageResult, lines: list[LineInfo], prev_file: str | None, next_file: str | None,
+                position: tuple[int, int]) -> str:
+    source = result.source or {}
+    counts = Counter(line.group for line in lines)
+    nav = ['<nav class="top"><a href="../index.html#pages">← all pages</a>']
+    nav.append(f'<a href="{esc(prev_file)}">‹ previous</a>' if prev_file else '<span>‹ previous</span>')
+    nav.append(f'<a href="{esc(next_file)}">next ›</a>' if next_file else '<span>next ›</span>')
+    nav.append(f'<span>page {position[0]} of {position[1]}</span></nav>')
+    sha = str(source.get("source_sha256", ""))[:16]
+    body = ["".join(nav), f"<h1>{esc(result.page)}</h1>",
+            f'<p class="sub"><code>{esc(source.get("source", "?"))}</code> · {_fmt(source.get("bytes", "?"))} '
+            f'bytes · {esc(source.get("encoding", "?"))} · sha256 <code>{esc(sha)}…</code></p>']
+    main_record = result.records.get(result.page) or {}
+    if main_record.get("title"):
+        byline = ", ".join(main_record.get("authors") or [])
+        body.append(f'<p class="lead">“{esc(main_record["title"])}”{" — " + esc(byline) if byline else ""}</p>')
+    body.append(_status_block(result))
+    kept = [r for r in result.records.values() if r["id"] not in result.borrowed]
+    comments = sum(1 for r in kept if r.get("kind") == "comment")
+    related = sum(1 for r in kept if r.get("role") == "related")
+    body.append(f'<p class="sub">{len(lines)} lines · {comments} comments · {related} related articles · '
+                'hover a line for the stage and the reason; click a legend entry to hide those lines.</p>')
+    legend = ['<div class="legend" role="group" aria-label="legend">']
+    for group, (name, meaning) in GROUPS.items():
+        if counts.get(group):
+            legend.append(f'<button type="button" data-group="{group}" title="{esc(meaning)}">'
+                          f'<span class="sw g-{group}"></span>{esc(name)} '
+                          f'<span class="pill">{counts[group]}</span></button>')
+    legend.append("</div>")
+    body.append("".join(legend))
+    owners = _owners(lines, result.records)
+    out = ['<ol class="lines">']
+    last_related: str | None = None
+    previous_owner: str | None = None
+    for line in lines:
+        owner = owners.get(line.number)
+        starts = line.group != "blank" and owner is not None and owner != previous_owner
+        if line.group != "blank":
+            previous_owner = owner
+        record = result.records.get(line.record or "") if line.record else None
+        if record is not None and record.get("role") == "related" and line.record != last_related:
+            last_related = line.record
+            title = record.get("title") or ""
+            out.append(f'<li class="sep" aria-hidden="true">related article '
+                       f'{esc((line.record or "").rsplit("#", 1)[-1])}{": " + esc(title) if title else ""}</li>')
+        classes = f"ln g-{line.group}" + (" changed" if line.changes else "") + (" start" if starts else "")
+        attrs = [f'id="L{line.number}"', f'class="{classes}"',
+                 f'data-label="{esc(line.label)}"',
+                 f'data-group="{line.group}"']
+        if line.stage:
+            attrs.append(f'data-stage="{esc(line.stage)}" data-reason="{esc(line.reason)}"')
+        style = ""
+        if line.label == "comment" and line.depth is not None:
+            attrs.append(f'data-depth="{line.depth}" data-comment="{esc(line.record)}"')
+            style = f"--depth:{line.depth}"
+        elif line.group == "thread" and owner is not None:
+            style = f"--depth:{int(result.records.get(owner, {}).get('depth') or 0)}"
+        if style:
+            attrs.append(f'style="{style}"')
+        if line.group == "blank":
+            out.append(f'<li {" ".join(attrs)}></li>')
+            continue
+        attrs.append(f'title="{esc(_line_title(line))}"')
+        out.append(f'<li {" ".join(attrs)}><span class="no">{line.number}</span>'
+                   f'<span class="chip">{esc(_chip(line))}</span>'
+                   f'<span class="tx">{esc(line.text.strip())}</span></li>')
+    out.append("</ol>")
+    body.append("\n".join(out))
+    body.append('<footer><a href="../index.html#pages">← all pages</a> · lines marked * were also changed '
+                'by another stage (see the hover text).</footer>')
+    return _document(f"{result.page} — audit", "\n".join(body), PAGE_JS)
+
+
+def _status_block(result: PageResult) -> str:
+    if result.problem is None:
+        text = (f"✓ Rebuilt character for character from the final records and the spans "
+                f"({len(result.truth or ''):,} characters; {result.implicit:,} of them whitespace that split "
+                f"does not record, rule W")
+        if result.borrowed:
+            text += f"; {len(result.borrowed)} dropped record(s) taken from dedup's input, rule D"
+        return f'<div class="status ok">{esc(text)}).</div>'
+    return (f'<div class="status bad"><strong>The ledger does not rebuild this page.</strong> '
+            f'{esc(result.problem)}<br>Labels below may be misplaced.</div>')
+
+
+# --- the index ---------------------------------------------------------------------------------------
+
+
+def _stage_rows(run: list[StageData]) -> str:
+    rows = []
+    for stage in run:
+        stats = stage.stats
+        reasons = ", ".join(f"{esc(r)} {v['spans']}" for r, v in stats.get("spans_by_reason", {}).items())
+        drops = ", ".join(f"dropped {esc(r)} {n}" for r, n in stats.get("dropped_by_reason", {}).items())
+        timing = stats.get("timing", {}).get("seconds")
+        chars_in, chars_out = stats.get("characters_in", 0), stats.get("characters_out", 0)
+        rows.append(
+            f"<tr><td><strong>{esc(stage.name)}</strong></td>"
+            f'<td class="num">{_fmt(stats.get("documents_in", 0))}</td>'
+            f'<td class="num">{_fmt(stats.get("documents_out", 0))}</td>'
+            f'<td class="num">{_fmt(chars_in)}</td><td class="num">{_fmt(chars_out)}</td>'
+            f'<td class="num">{_fmt(chars_in - chars_out)}</td>'
+            f'<td class="reasons">{"; ".join(x for x in (reasons, drops) if x) or "–"}</td>'
+            f'<td class="num">{esc(timing) if timing is not None else "–"}</td></tr>')
+    return ("<table><thead><tr><th>stage</th><th class=num>docs in</th><th class=num>docs out</th>"
+            "<th class=num>chars in</th><th class=num>chars out</th><th class=num>chars removed</th>"
+            "<th>spans and drops by reason</th><th class=num>seconds</th></tr></thead><tbody>"
+            + "".join(rows) + "</tbody></table>")
+
+
+def _dropped_chars(run: list[StageData]) -> dict[tuple[str, str], tuple[int, int]]:
+    """(stage, drop reason) -> (records, characters) of records dropped without spans."""
+    found: dict[tuple[str, str], tuple[int, int]] = {}
+    for position in range(1, len(run)):
+        stage, before = run[position], run[position - 1]
+        texts = {str(r["id"]): len(str(r.get("text", ""))) for records in before.records.values() for r in records}
+        for entries in stage.entries.values():
+            for entry in entries:
+                if entry.get("dropped") and not entry.get("spans"):
+                    key = (stage.name, str(entry["dropped"]))
+                    n, chars = found.get(key, (0, 0))
+                    found[key] = (n + 1, chars + texts.get(str(entry.get("id")), 0))
+    return found
+
+
+def chart_svg(run: list[StageData]) -> str:
+    """Horizontal bars: characters each stage removed or changed, by reason."""
+    rows: list[tuple[str, str, int, str]] = []  # stage, reason, characters, caption
+    for stage in run:
+        for reason, value in sorted(stage.stats.get("spans_by_reason", {}).items(),
+                                    key=lambda kv: (-kv[1]["characters"], kv[0])):
+            rows.append((stage.name, reason, int(value["characters"]),
+                         f"{value['characters']:,} chars · {value['spans']:,} spans"))
+    for (name, reason), (n, chars) in sorted(_dropped_chars(run).items()):
+        rows.append((name, f"dropped: {reason}", chars, f"{chars:,} chars · {n:,} records"))
+    if not rows:
+        return '<p class="sub">No stage removed or changed anything.</p>'
+    label_w, bar_w, caption_w, row_h, top = 250, 560, 190, 24, 8
+    biggest = max(chars for _, _, chars, _ in rows) or 1
+    height = top * 2 + row_h * len(rows)
+    width = label_w + bar_w + caption_w
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+             f'viewBox="0 0 {width} {height}" role="img" aria-label="characters removed by stage and reason" '
+             'font-family="system-ui,-apple-system,Segoe UI,Roboto,sans-serif" font-size="12">']
+    previous = None
+    for i, (name, reason, chars, caption) in enumerate(rows):
+        y = top + i * row_h
+        colour = STAGE_COLOURS.get(name, "#57606a")
+        if name != previous and i:
+            parts.append(f'<line x1="0" x2="{width}" y1="{y}" y2="{y}" stroke="#d1d9e0"/>')
+        stage_text = f'<tspan font-weight="600" fill="{colour}">{esc(name)}</tspan> ' if name != previous else ""
+        parts.append(f'<text x="{label_w - 10}" y="{y + 16}" text-anchor="end" fill="#1f2328">'
+                     f'{stage_text}{esc(reason)}</text>')
+        length = max(2, round(bar_w * chars / biggest))
+        parts.append(f'<rect x="{label_w}" y="{y + 5}" width="{length}" height="{row_h - 10}" rx="3" fill="{colour}" '
+                     f'fill-opacity="0.8"><title>{esc(name)} · {esc(reason)}: {esc(caption)}</title></rect>')
+        parts.append(f'<text x="{label_w + length + 8}" y="{y + 16}" fill="#59636e">{esc(caption)}</text>')
+        previous = name
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def _page_row(result: PageResult, lines: list[LineInfo], filename: str) -> str:
+    groups = Counter(line.group for line in lines)
+    labels = sorted({line.label for line in lines})
+    final = [r for r in result.records.values() if r["id"] not in result.borrowed]
+    comments = sum(1 for r in final if r.get("kind") == "comment")
+    kept = sum(len(str(r.get("text", ""))) for r in final)
+    total = len(result.truth or "")
+    share = 100.0 * kept / total if total else 0.0
+    source = (result.source or {}).get("source", "")
+    status = "ok" if result.ok else "problem"
+    search = " ".join([result.page, str(source), status, *labels]).lower()
+    cells = [
+        f'<td data-sort="{esc(result.page)}"><a href="pages/{esc(filename)}">{esc(result.page)}</a>'
+        f'<span class="src mono">{esc(source)}</span></td>',
+        *(f'<td class="num">{groups.get(g, 0) or ""}</td>' for g in ("article", "meta", "boilerplate", "thread",
+                                                                      "comment", "related", "feed", "duplicate")),
+        f'<td class="num">{comments or ""}</td>',
+        f'<td class="num" data-sort="{share:.2f}">{share:.0f}%</td>',
+        f'<td>{"✓" if result.ok else "✗ " + esc(result.problem.stage if result.problem else "")}</td>',
+    ]
+    return f'<tr data-search="{esc(search)}">{"".join(cells)}</tr>'
+
+
+def _learned(run: list[StageData]) -> dict[str, dict[str, Any]]:
+    stage = next((s for s in run if s.name == "boilerplate"), None)
+    if stage is None or stage.folder is None or not (stage.folder / "state.json").is_file():
+        return {}
+    state = json.loads((stage.folder / "state.json").read_text(encoding="utf-8"))
+    return {str(t.get("line")): t for t in state.get("templates", [])}
+
+
+def _template_order(entry: dict[str, Any]) -> tuple[int, str, str]:
+    return -int(entry.get("pages") or 0), str(entry.get("site")), str(entry.get("line"))
+
+
+def _templates(run: list[StageData]) -> str:
+    stage = next((s for s in run if s.name == "boilerplate"), None)
+    if stage is None or stage.folder is None or not (stage.folder / "state.json").is_file():
+        return ""
+    templates = json.loads((stage.folder / "state.json").read_text(encoding="utf-8")).get("templates", [])
+    hits: Counter[str] = Counter()
+    for entries in stage.entries.values():
+        for entry in entries:
+            for span in entry.get("spans", []):
+                if span.get("reason") in ("template", "pinned"):
+                    hits[_normalise(str(span.get("original", "")))] += 1
+    head = f"<h2 id=templates>Learned site templates ({len(templates)})</h2>"
+    if not templates:
+        return head + ('<p class="sub">None: no line was repeated on enough pages of one site '
+                       '(boilerplate.template_min_pages).</p>')
+    rows = "".join(
+        f'<tr><td>{esc(t.get("site") or "–")}</td><td>{esc(t.get("line", ""))}</td>'
+        f'<td class="num">{_fmt(t.get("pages", 0))}</td><td class="num">{hits.get(str(t.get("line", "")), 0)}</td>'
+        f'<td>{"pinned" if t.get("pinned") else "learned"}</td></tr>'
+        for t in sorted(templates, key=_template_order))
+    return (head + "<table><thead><tr><th>site</th><th>line (normalised)</th><th class=num>pages</th>"
+            "<th class=num>lines removed</th><th>kind</th></tr></thead><tbody>" + rows + "</tbody></table>")
+
+
+def _clusters(run: list[StageData], files: dict[str, str]) -> str:
+    stage = next((s for s in run if s.name == "dedup"), None)
+    if stage is None or stage.folder is None or not (stage.folder / "state.json").is_file():
+        return ""
+    clusters = json.loads((stage.folder / "state.json").read_text(encoding="utf-8")).get("clusters", [])
+    head = f"<h2 id=dedup>Duplicate clusters ({len(clusters)})</h2>"
+    if not clusters:
+        return head + '<p class="sub">No duplicates found.</p>'
+
+    def link(record_id: str) -> str:
+        page = record_id.split("#", 1)[0]
+        target = files.get(page)
+        return f'<a href="pages/{esc(target)}">{esc(record_id)}</a>' if target else esc(record_id)
+
+    rows = "".join(
+        f'<tr><td>{link(str(c.get("keep")))}</td><td>'
+        + ", ".join(f'{link(str(copy["id"]))} <span class="reasons">{esc(copy.get("reason"))} '
+                    f'{esc(copy.get("similarity"))}</span>' for copy in c.get("copies", []))
+        + "</td></tr>" for c in clusters)
+    return head + "<table><thead><tr><th>kept</th><th>copies</th></tr></thead><tbody>" + rows + "</tbody></table>"
+
+
+def _run_info(output_dir: Path) -> tuple[str, dict[str, Any]]:
+    latest = output_dir / "corpus" / "LATEST"
+    if not latest.is_file():
+        return "", {}
+    version = latest.read_text(encoding="utf-8").strip()
+    manifest_path = output_dir / "corpus" / version / "manifest.json"
+    try:
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return version, {}
+    return version, manifest
+
+
+def _not_ingested(run: list[StageData]) -> str:
+    if not run or run[0].folder is None:
+        return ""
+    path = run[0].folder / "fates.jsonl"
+    if not path.is_file():
+        return ""
+    fates = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    skipped = [f for f in fates if f.get("status") != "included"]
+    if not skipped:
+        return ""
+    rows = "".join(f'<tr><td class="mono">{esc(f.get("source"))}</td><td>{esc(f.get("status"))}</td>'
+                   f'<td>{esc(f.get("reason"))}</td><td class="reasons">{esc(f.get("message") or "")}</td></tr>'
+                   for f in skipped)
+    return (f"<h2 id=skipped>Files not ingested ({len(skipped)})</h2><table><thead><tr><th>file</th><th>fate</th>"
+            "<th>reason</th><th>message</th></tr></thead><tbody>" + rows + "</tbody></table>")
+
+
+def render_index(output_dir: Path, run: list[StageData], results: list[PageResult],
+                 lines: dict[str, list[LineInfo]], files: dict[str, str]) -> str:
+    version, manifest = _run_info(output_dir)
+    name = manifest.get("corpus", {}).get("name", "")
+    pipeline = manifest.get("pipeline", {})
+    sub = []
+    if name or version:
+        sub.append(f"corpus <strong>{esc(name)}</strong> {esc(version)}")
+    if pipeline:
+        commit = str(pipeline.get("git_commit") or "")
+        sub.append(f"pipeline {esc(pipeline.get('version', '?'))}"
+                   + (f" (<code>{esc(commit[:12])}</code>)" if commit else ""))
+    if manifest.get("created_at"):
+        sub.append(f"created {esc(manifest['created_at'])}")
+    sub.append(f"{len(results)} pages")
+    body = [f"<h1>Audit of <code>{esc(output_dir.name or output_dir)}</code></h1>",
+            f'<p class="sub">{" · ".join(sub)}</p>']
+    failed = [r for r in results if not r.ok]
+    total = sum(len(r.truth or "") for r in results)
+    implicit = sum(r.implicit for r in results)
+    borrowed = sum(len(r.borrowed) for r in results)
+    stages = " → ".join(s.name for s in reversed(run))
+    if not failed:
+        text = (f"✓ Every page was rebuilt character for character from the final records and the spans "
+                f"({stages}): {total:,} characters, {implicit:,} of them whitespace that split does not "
+                f"record (rule W)")
+        if borrowed:
+            text += f"; {borrowed} record(s) dropped by dedup were taken from its input (rule D)"
+        body.append(f'<div class="status ok">{esc(text)}.</div>')
+    else:
+        items = "".join(f'<li><a href="pages/{esc(files[r.page])}">{esc(r.page)}</a>: {esc(r.problem)}</li>'
+                        for r in failed)
+        body.append(f'<div class="status bad"><strong>{len(failed)} of {len(results)} pages cannot be rebuilt '
+                    f'from the ledger.</strong><ul>{items}</ul></div>')
+    body.append('<h2 id=stages>Stages</h2>' + _stage_rows(run))
+    body.append('<h2 id=chart>What each stage removed or changed, by reason</h2><div class="chart">'
+                + chart_svg(run) + "</div>")
+    head = ("<tr><th class=sortable>page / source</th>"
+            + "".join(f"<th class='sortable num' title='lines: {esc(GROUPS[g][1])}'>{esc(SHORT[g])}</th>"
+                      for g in ("article", "meta", "boilerplate", "thread", "comment", "related", "feed", "duplicate"))
+            + "<th class='sortable num'>comments</th>"
+            + "<th class='sortable num' title='share of the characters that ended in records'>kept</th>"
+            + "<th class=sortable>ledger</th></tr>")
+    rows = "".join(_page_row(r, lines[r.page], files[r.page]) for r in results)
+    body.append('<h2 id=page-list>Pages</h2><p class="sub">Line counts by final label; click a page to read it '
+                'line by line, a column header to sort.</p>'
+                '<div class="filter"><input id="filter" type="search" placeholder="Filter by id, source or label '
+                '(e.g. comment, boilerplate:donation, problem)" aria-label="filter pages"><span class="count" '
+                f'id="shown"></span></div><div class="wide"><table id="pages"><thead>{head}</thead>'
+                f'<tbody>{rows}</tbody>'
+                '</table></div>')
+    body.append(_templates(run))
+    body.append(_clusters(run, files))
+    body.append(_not_ingested(run))
+    body.append("<footer>Written by <code>pipeline/report.py</code>. Rule W: split keeps no record of the "
+                "whitespace between and around lines; the check requires it to be whitespace. Rule D: a record "
+                "dropped by dedup is listed without its text, which comes from dedup's input. "
+                "<code>python -m pipeline verify --reconstruct OUTPUT</code> runs the same check; "
+                "<code>python -m pipeline audit --doc ID</code> prints one page in the terminal.</footer>")
+    return _document(f"Audit — {name} {version}".strip(), "\n".join(body), INDEX_JS)
+
+
+def write_report(output_dir: Path) -> Path:
+    """Write `<output_dir>/audit/` (index.html and pages/*.html); returns the index path."""
+    output_dir = Path(output_dir)
+    run = load_run(output_dir)
+    results = [rebuild_page(page, run) for page in (run[0].records if run else {})]
+    lines = {result.page: page_lines(result) for result in results}
+    templates = _learned(run)
+    for page_lines_ in lines.values():
+        for line in page_lines_:
+            entry = templates.get(_normalise(line.text)) if line.reason in ("template", "pinned") else None
+            if entry is not None:
+                line.detail += (f" (the line is on {entry.get('pages', '?')} pages of site "
+                                f"{entry.get('site') or '-'})")
+    files = {result.page: page_file(result.page) for result in results}
+    final = output_dir / REPORT_DIR
+    with staging_dir(final) as tmp:
+        _readable(tmp)
+        order = [result.page for result in results]
+        for i, result in enumerate(results):
+            prev_file = files[order[i - 1]] if i > 0 else None
+            next_file = files[order[i + 1]] if i + 1 < len(order) else None
+            write_text(tmp / "pages" / files[result.page],
+                       render_page(result, lines[result.page], prev_file, next_file, (i + 1, len(order))))
+        write_text(tmp / "index.html", render_index(output_dir, run, results, lines, files))
+        for path in tmp.rglob("*"):
+            _readable(path)
+    return final / "index.html"
+
+
+def _readable(path: Path) -> None:
+    """Temp files and folders are private (0600/0700); a report is for reading: 0644/0755 less the umask."""
+    mask = os.umask(0)
+    os.umask(mask)
+    path.chmod((0o755 if path.is_dir() else 0o644) & ~mask)

@@ -1,0 +1,503 @@
+"""The span ledger read backwards (pipeline/ledger.py): every page rebuilt from the final
+records and the spans, problems named by page, stage and offset, and the two explicit
+rules (W: split's unrecorded whitespace; D: dedup's dropped records).
+
+The property tests at the end generate pages and check every stage alone and the
+whole run end to end.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from pipeline.cli import main
+from pipeline.config import load_config
+from pipeline.io import read_jsonl
+from pipeline.ledger import (
+    IMPLICIT,
+    FateTable,
+    LedgerError,
+    Tape,
+    assemble,
+    check_run,
+    check_stage,
+    first_difference,
+    rebuild_run,
+    stage_data,
+    stage_folders,
+    unapply,
+    unapply_passes,
+)
+from pipeline.runner import run
+from pipeline.stage import Outcome
+from pipeline.stages import STAGES, is_corpus_stage
+
+REPO = Path(__file__).resolve().parents[1]
+SEEDS = REPO / "seeds"
+CONFIG = REPO / "configs" / "default.yaml"
+PAGE_000 = "000_3ff87b482df5ac51"
+PAGE_003 = "003_789919c685876f23"
+PAGE_004 = "004_093dd67b94dec410"
+
+
+@pytest.fixture(scope="module")
+def seeds_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("ledger") / "data"
+    run(load_config(CONFIG), SEEDS, out, progress=False)
+    return out
+
+
+@pytest.fixture()
+def copy(seeds_run: Path, tmp_path: Path) -> Path:
+    """A private copy of the seeds run, to tamper with."""
+    target = tmp_path / "data"
+    shutil.copytree(seeds_run, target)
+    return target
+
+
+def rewrite_jsonl(path: Path, change: Any) -> None:
+    """Rewrite a JSONL file, `change(record)` returning the new record (or None to delete it)."""
+    rows = [change(row) for row in read_jsonl(path)]
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows if r is not None),
+                    encoding="utf-8")
+
+
+# --- the seeds --------------------------------------------------------------------------------
+
+
+def test_every_seed_page_is_rebuilt_from_the_ledger(seeds_run: Path) -> None:
+    assert check_run(seeds_run) == []
+    results = rebuild_run(seeds_run)
+    assert [r.page for r in results] == sorted(p.stem for p in SEEDS.glob("*.txt"))
+    ingest = {r["id"]: r["text"] for r in read_jsonl(seeds_run / "stages/01-ingest/records.jsonl")}
+    for result in results:
+        assert result.tape is not None and result.truth == ingest[result.page]
+        tape, truth = result.tape, result.truth
+        # Exact everywhere except rule W's positions, which hold whitespace in the original.
+        for i, (got, want) in enumerate(zip(tape.text, truth)):
+            if tape.tags[i] == IMPLICIT:
+                assert want.isspace(), (result.page, i)
+            else:
+                assert got == want, (result.page, i)
+        assert truth[len(tape):].isspace() or len(tape) == len(truth)
+        assert 0 < result.implicit < len(truth) // 10
+        assert result.borrowed == []
+
+
+def test_verify_reconstruct_command(seeds_run: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["verify", "--reconstruct", str(seeds_run)]) == 0
+    out = capsys.readouterr().out
+    assert "5/5 pages rebuilt" in out and "implicit whitespace (rule W)" in out
+    # The positional CORPUS_DIR keeps its meaning without the flag.
+    assert main(["verify", str(seeds_run / "corpus" / "0.1.0")]) == 0
+    assert "matches its manifest" in capsys.readouterr().out
+
+
+def test_verify_reconstruct_without_a_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["verify", "--reconstruct", str(tmp_path)]) == 2
+    assert "no stage outputs" in capsys.readouterr().err
+
+
+# --- tampering: the first failing page, stage and offset ---------------------------------------
+
+
+def test_a_wrong_clean_span_is_found_at_its_offset(copy: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    first: dict[str, Any] = {}
+
+    def change(entry: dict[str, Any]) -> dict[str, Any]:
+        if entry["id"] == PAGE_000:
+            span = min((s for s in entry["spans"] if s.get("pass", 0) == 0), key=lambda s: s["start"])
+            first.update(span)
+            span["original"] = "X" * len(span["original"])
+        return entry
+
+    rewrite_jsonl(copy / "stages/02-clean/spans.jsonl", change)
+    offset = first["start"]
+    problems = check_run(copy)
+    assert [(p.page, p.stage, p.offset) for p in problems] == [(PAGE_000, "clean", offset)]
+    assert main(["verify", "--reconstruct", str(copy)]) == 1
+    captured = capsys.readouterr()
+    assert f"{PAGE_000}: clean input, offset {offset}:" in captured.out
+    assert "1 of 5 page(s) cannot be rebuilt" in captured.err
+
+
+def test_a_missing_boilerplate_span_is_found(copy: Path) -> None:
+    removed: dict[str, Any] = {}
+
+    def change(entry: dict[str, Any]) -> dict[str, Any]:
+        if entry["id"] == PAGE_004:
+            removed.update(entry["spans"].pop(5))
+        return entry
+
+    rewrite_jsonl(copy / "stages/03-boilerplate/spans.jsonl", change)
+    problems = check_run(copy)
+    assert len(problems) == 1
+    problem = problems[0]
+    assert (problem.page, problem.stage) == (PAGE_004, "boilerplate")
+    # The rebuilt text lacks the removed line, so it differs from the real input where it stood.
+    assert problem.offset == removed["start"]
+
+
+def test_a_changed_final_record_is_found_in_the_last_stage(copy: Path) -> None:
+    def change(record: dict[str, Any]) -> dict[str, Any]:
+        if record["id"] == PAGE_003:
+            record["text"] = record["text"][:100] + "#" + record["text"][101:]
+        return record
+
+    rewrite_jsonl(copy / "stages/07-langid/records.jsonl", change)
+    problems = check_run(copy)
+    assert [(p.page, p.stage, p.record, p.offset) for p in problems] == [(PAGE_003, "langid", PAGE_003, 100)]
+
+
+def test_a_shifted_origin_is_found_by_split(copy: Path) -> None:
+    def change(record: dict[str, Any]) -> dict[str, Any]:
+        if record["id"] == PAGE_003:
+            start, end = record["origin"][2]
+            record["origin"][2] = [start + 1, end + 1]
+        return record
+
+    rewrite_jsonl(copy / "stages/07-langid/records.jsonl", change)
+    problems = check_run(copy)
+    assert len(problems) == 1 and problems[0].stage == "split" and problems[0].page == PAGE_003
+
+
+def test_one_problem_per_page_the_others_still_pass(copy: Path) -> None:
+    def change(entry: dict[str, Any]) -> dict[str, Any] | None:
+        return None if entry["id"] in (PAGE_000, PAGE_004) else entry
+
+    rewrite_jsonl(copy / "stages/05-metadata/spans.jsonl", change)
+    problems = check_run(copy)
+    assert sorted(p.page for p in problems) == [PAGE_000, PAGE_004]
+    assert {p.stage for p in problems} == {"metadata"}
+    assert all(p.offset == 0 for p in problems)  # both lose their title line at offset 0
+
+
+# --- rule W: split's whitespace ------------------------------------------------------------------
+
+
+def test_rule_w_unrecorded_text_is_a_problem_unrecorded_whitespace_is_not(copy: Path) -> None:
+    """Split may leave whitespace out of origin ranges and spans; anything else is a problem."""
+    header: dict[str, Any] = {}
+
+    def change(entry: dict[str, Any]) -> dict[str, Any]:
+        if entry["id"] == PAGE_000:
+            header.update(next(s for s in entry["spans"] if s["reason"] == "comment_header"))
+            entry["spans"] = [s for s in entry["spans"] if s != header]
+        return entry
+
+    rewrite_jsonl(copy / "stages/04-split/spans.jsonl", change)
+    problems = check_run(copy)
+    assert len(problems) == 1
+    problem = problems[0]
+    first_visible = header["start"] + len(header["original"]) - len(header["original"].lstrip())
+    assert (problem.page, problem.stage, problem.offset) == (PAGE_000, "split", first_visible)
+    assert "rule W" in problem.message
+
+
+def test_rule_w_positions_are_known_values_are_not() -> None:
+    a = Tape.uniform("abc", 1)
+    tape = assemble([(2, 5, a, "record a"), (7, 8, Tape.uniform("d", 1), "span x")], "split")
+    assert tape.text[:2] == "\ufdd0\ufdd0" and tape.open_tail
+    assert first_difference(tape, "\n abc\t\nd") is None
+    assert first_difference(tape, "\n abc\t\nd\n \n") is None  # open tail: whitespace of any length
+    assert first_difference(tape, "\n abcx\nd")[0] == 5  # type: ignore[index]
+    assert first_difference(tape, "\n abc\t\nd\n z")[0] == 8  # type: ignore[index]
+    with pytest.raises(LedgerError, match="claimed twice"):
+        assemble([(0, 3, a, "record a"), (2, 5, a, "record b")], "split")
+
+
+def test_layout_spans_make_split_exact(copy: Path) -> None:
+    """The proposed split change: spans with reason "layout" for the whitespace it drops.
+    Simulated on the seeds: the check becomes exact (no implicit character) and a missing
+    layout span is a problem even though it covers only whitespace."""
+    pages = {r["id"]: r["text"] for r in read_jsonl(copy / "stages/03-boilerplate/records.jsonl")}
+    covered: dict[str, list[tuple[int, int]]] = {page: [] for page in pages}
+    for record in read_jsonl(copy / "stages/04-split/records.jsonl"):
+        covered[record["page_id"]].extend((s, e) for s, e in record["origin"])
+    entries = {e["id"]: e for e in read_jsonl(copy / "stages/04-split/spans.jsonl")}
+    for page, text in pages.items():
+        entry = entries.setdefault(page, {"id": page, "spans": []})
+        ranges = sorted(covered[page] + [(s["start"], s["end"]) for s in entry["spans"]])
+        cursor = 0
+        for start, end in ranges + [(len(text), len(text))]:
+            if start > cursor:
+                assert text[cursor:start].isspace()
+                entry["spans"].append({"start": cursor, "end": start, "reason": "layout",
+                                       "original": text[cursor:start]})
+            cursor = max(cursor, end)
+    path = copy / "stages/04-split/spans.jsonl"
+    path.write_text("".join(json.dumps(e, ensure_ascii=False) + "\n" for e in entries.values()), encoding="utf-8")
+    assert check_run(copy) == []
+    assert all(result.implicit == 0 for result in rebuild_run(copy))
+
+    removed: dict[str, Any] = {}
+
+    def drop_one(entry: dict[str, Any]) -> dict[str, Any]:
+        if entry["id"] == PAGE_003:
+            removed.update([s for s in entry["spans"] if s["reason"] == "layout"][3])
+            entry["spans"].remove(removed)
+        return entry
+
+    rewrite_jsonl(path, drop_one)
+    problems = check_run(copy)
+    assert [(p.page, p.stage, p.offset) for p in problems] == [(PAGE_003, "split", removed["start"])]
+    assert "in no record and no span" in problems[0].message
+
+
+# --- rule D: dedup's dropped records -------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def duplicate_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    base = tmp_path_factory.mktemp("dups")
+    inputs = base / "in"
+    inputs.mkdir()
+    for path in SEEDS.glob("*.txt"):
+        shutil.copy(path, inputs / path.name)
+    shutil.copy(SEEDS / f"{PAGE_003}.txt", inputs / "zz_copy_of_003.txt")
+    run(load_config(CONFIG), inputs, base / "data", progress=False)
+    return base / "data"
+
+
+def test_rule_d_dropped_duplicates_come_from_dedups_input(duplicate_run: Path) -> None:
+    entries = list(read_jsonl(duplicate_run / "stages/06-dedup/spans.jsonl"))
+    assert {e["id"]: e["dropped"] for e in entries if e.get("dropped")} == {"zz_copy_of_003": "exact_duplicate"}
+    assert check_run(duplicate_run) == []
+    result = next(r for r in rebuild_run(duplicate_run) if r.page == "zz_copy_of_003")
+    assert result.borrowed == ["zz_copy_of_003"]
+    strict = check_run(duplicate_run, strict=True)
+    assert [(p.page, p.stage) for p in strict] == [("zz_copy_of_003", "dedup")]
+    assert "rule D" in strict[0].message
+
+
+def test_dedup_drops_with_whole_record_spans_are_checked_exactly(duplicate_run: Path, tmp_path: Path) -> None:
+    """If dedup records a dropped record's text as a span, nothing is borrowed and it is checked."""
+    out = tmp_path / "data"
+    shutil.copytree(duplicate_run, out)
+    texts = {r["id"]: r["text"] for r in read_jsonl(out / "stages/05-metadata/records.jsonl")}
+
+    def whole(entry: dict[str, Any]) -> dict[str, Any]:
+        if not entry.get("dropped"):
+            return entry
+        text = texts[entry["id"]]
+        entry["spans"] = [{"start": 0, "end": len(text), "reason": entry["dropped"], "original": text}]
+        return entry
+
+    rewrite_jsonl(out / "stages/06-dedup/spans.jsonl", whole)
+    assert check_run(out, strict=True) == []
+    assert next(r for r in rebuild_run(out) if r.page == "zz_copy_of_003").borrowed == []
+
+    def corrupt(entry: dict[str, Any]) -> dict[str, Any]:
+        if not entry.get("dropped"):
+            return entry
+        entry["spans"][0]["original"] = "Z" + entry["spans"][0]["original"][1:]
+        return entry
+
+    rewrite_jsonl(out / "stages/06-dedup/spans.jsonl", corrupt)
+    assert [(p.page, p.stage, p.offset) for p in check_run(out)] == [("zz_copy_of_003", "dedup", 0)]
+
+
+def test_in_record_dedup_spans_are_undone(copy: Path) -> None:
+    """dedup may remove repeated lines inside a record ("repeated_line" spans)."""
+    comment_id = f"{PAGE_000}#c2"
+    texts = {r["id"]: r["text"] for r in read_jsonl(copy / "stages/05-metadata/records.jsonl")}
+    text = texts[comment_id]
+    cut = text.index("\n") + 1
+    cut_end = text.index("\n", cut) + 1
+    span = {"start": cut, "end": cut_end, "reason": "repeated_line", "original": text[cut:cut_end]}
+
+    def drop_line(record: dict[str, Any]) -> dict[str, Any]:
+        if record["id"] == comment_id:
+            record["text"] = text[:cut] + text[cut_end:]
+        return record
+
+    for stage in ("06-dedup", "07-langid"):
+        rewrite_jsonl(copy / "stages" / stage / "records.jsonl", drop_line)
+    with (copy / "stages/06-dedup/spans.jsonl").open("a", encoding="utf-8") as handle:
+        handle.write(json.dumps({"id": comment_id, "spans": [span]}) + "\n")
+    assert check_run(copy) == []
+
+
+# --- the chain of stage folders ------------------------------------------------------------------
+
+
+def test_left_over_stage_folders_of_another_run_are_not_chained(copy: Path) -> None:
+    assert [name for name, _ in stage_folders(copy)][-1] == "langid"
+    # Keeping "[email protected]" changes what boilerplate writes; split's folder is then stale.
+    run(load_config(CONFIG, ["clean.remove_artifacts=false"]), SEEDS, copy, until="boilerplate", progress=False)
+    assert [name for name, _ in stage_folders(copy)] == ["ingest", "clean", "boilerplate"]
+    assert check_run(copy) == []
+
+
+def test_an_until_run_is_rebuilt_from_its_last_stage(tmp_path: Path) -> None:
+    run(load_config(CONFIG), SEEDS, tmp_path / "o", until="split", progress=False)
+    assert check_run(tmp_path / "o") == []
+
+
+# --- unapply ---------------------------------------------------------------------------------------
+
+
+def test_unapply_swaps_replacements_back_and_checks_them() -> None:
+    fates = FateTable()
+    out = Tape.uniform("a b\nc", 1)
+    spans = [{"start": 1, "end": 2, "reason": "odd_space", "original": "\u00a0", "replacement": " "},
+             {"start": 3, "end": 5, "reason": "line_ending", "original": "\r\n", "replacement": "\n"}]
+    assert unapply(out, spans, "clean", fates).text == "a\u00a0b\r\nc"
+    bad = [{**spans[0], "replacement": "_"}]
+    with pytest.raises(LedgerError, match="expects its replacement"):
+        unapply(out, bad, "clean", fates)
+    with pytest.raises(LedgerError, match="overlaps"):
+        unapply(out, [spans[1], {**spans[1], "start": 4, "original": "\n"}], "clean", fates)
+    with pytest.raises(LedgerError, match="original characters"):
+        unapply(out, [{**spans[0], "original": "xx"}], "clean", fates)
+
+
+def test_passes_are_undone_last_first() -> None:
+    fates = FateTable()
+    # pass 0: "&amp;" -> "&" (input "x&amp;y" -> "x&y"); pass 1 (offsets into "x&y"): "&" -> "and"
+    spans = [{"start": 1, "end": 6, "reason": "html_entity", "original": "&amp;", "replacement": "&", "pass": 0},
+             {"start": 1, "end": 2, "reason": "other", "original": "&", "replacement": "and", "pass": 1}]
+    assert unapply_passes(Tape.uniform("xandy", 1), spans, "clean", fates).text == "x&amp;y"
+
+
+# --- property tests: generated pages through every stage --------------------------------------------
+
+WORDS = ["the", "war", "said", "of", "and", "city", "café", "naïve", "Ωmega", "日本語", "🙂", "forces", "was",
+         "&amp;", "&#160;", "x\u00a0y", "zero\u200bwidth", "soft\u00adhyphen", "ctl\x07", "Ã©tat", "tab\tbed",
+         "e\u0301", "[email protected]", "«quoted»", "—", "it", "to", "a", "in", "reporters"]
+WIDGETS = ["Share this:", "Leave a Reply", "Advertisement", "Continue Reading", "Latest", "Donate now",
+           "Subscribe", "Home | News | Contact | About", "Reply", "10,645 Views", "next page »",
+           "The comments to this entry are closed.", "3 Comments", "Related Posts", "Menu", "Skip to content"]
+NAMES = ["mikael", "Brian Harry, Australia", "BigB", "Anna", "b", "Zoë", "Jean-Luc"]
+
+any_char = st.characters(blacklist_categories=("Cs",), blacklist_characters="\n")
+word = st.one_of(st.sampled_from(WORDS), st.text(any_char, min_size=1, max_size=8))
+prose = st.builds(lambda words, end: " ".join(words) + end,
+                  st.lists(word, min_size=1, max_size=24), st.sampled_from([".", "!", "?", ":", "", "…"]))
+name = st.one_of(st.sampled_from(NAMES), st.text(st.characters(whitelist_categories=("Lu", "Ll")), min_size=1,
+                                                 max_size=10))
+says = st.builds(lambda bullet, who, verb: f"{bullet}{who} {verb}", st.sampled_from(["", "• ", "1. ", "2) ", "- "]),
+                 name, st.sampled_from(["says", "says:", "said", "Says"]))
+signature = st.builds(lambda who, d, h, m, n: f"Posted by: {who} | Dec {d} 2016 {h:02d}:{m:02d} utc | {n}",
+                      name, st.integers(1, 28), st.integers(0, 23), st.integers(0, 59), st.integers(1, 200))
+dateline = st.sampled_from(["December 12, 2016 at 4:09 pm", "by Tim Anderson", "12 mars 2016",
+                            "Posted by b on December 12, 2016 at 14:18 UTC | Permalink", "Published", "on"])
+indent = st.sampled_from(["", "", "", "  ", "    ", "\t", "      ", "\u00a0"])
+bullet = st.sampled_from(["", "", "• ", "* ", "- ", "3. "])
+line = st.one_of(
+    st.builds(lambda i, b, t: i + b + t, indent, bullet, prose),
+    st.builds(lambda i, t: i + t, indent, st.sampled_from(WIDGETS)),
+    st.builds(lambda i, t: i + t, indent, says),
+    signature,
+    dateline,
+    st.just(""),
+    st.text(any_char, max_size=30),
+)
+page_text = st.builds(lambda lines, sep, tail: sep.join(lines) + tail,
+                      st.lists(line, min_size=1, max_size=30),
+                      st.sampled_from(["\n", "\n", "\n\n", "\r\n", "\r"]),
+                      st.sampled_from(["", "\n", "\n\n", "  \n", " "]))
+pages = st.builds(lambda texts, copy_first: texts + texts[:1] if copy_first else texts,
+                  st.lists(page_text, min_size=1, max_size=3), st.booleans())
+overrides = st.lists(st.sampled_from(["clean.normalize=NFKC", "split.related=drop", "dedup.mode=mark",
+                                      "clean.fold_spaces=false", "split.comments=false",
+                                      "boilerplate.template_min_pages=2"]), max_size=3, unique=True)
+
+PROPERTY = settings(max_examples=25, deadline=None,
+                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+
+
+def entry_of(record: dict[str, Any], outcome: Outcome) -> dict[str, Any]:
+    """The spans.jsonl entry the runner writes for one input record (see runner._StageWriter)."""
+    entry: dict[str, Any] = {"id": record["id"]}
+    passes = outcome.all_passes()
+    if passes:
+        entry["spans"] = [{**span.to_json(), **({"pass": n} if len(passes) > 1 else {})}
+                          for n, spans in enumerate(passes) for span in spans]
+    if not outcome.records:
+        entry["dropped"] = outcome.drop_reason or "dropped"
+        entry.update(outcome.notes)
+    return entry
+
+
+def known_split_gap(entries: list[dict[str, Any]]) -> bool:
+    """KNOWN SPLIT BUG (reported, see test_split_no_article_page_records_its_comment_bodies):
+    a page split drops as "no_article" while it found comments loses the comment bodies
+    without a span. The property tests skip such pages; the xfail test pins the bug."""
+    return any(e.get("dropped") == "no_article" and any(s["reason"] == "comment_header" for s in e.get("spans", []))
+               for e in entries)
+
+
+def run_in_memory(texts: list[str], sets: list[str]) -> list[tuple[Any, Any, list[dict[str, Any]]]]:
+    """Every stage over the pages; per stage (input StageData, output StageData, its entries)."""
+    config = load_config(CONFIG, sets)
+    records = [{"id": f"site/p{i}", "source": f"site/p{i}.txt", "source_sha256": "0" * 64, "site_key": "site",
+                "bytes": len(text.encode("utf-8")), "encoding": "utf-8", "replaced_bytes": 0, "text": text}
+               for i, text in enumerate(texts)]
+    before = stage_data("ingest", records)
+    done = []
+    for name in ("clean", "boilerplate", "split", "metadata", "dedup", "langid"):
+        module = STAGES[name]
+        stage_config = config.stage(name)
+        state = module.learn(iter(records), stage_config) if is_corpus_stage(module) else None
+        outputs: list[dict[str, Any]] = []
+        entries: list[dict[str, Any]] = []
+        for record in records:
+            outcome = module.process(record, stage_config) if state is None else \
+                module.process(record, stage_config, state)
+            entry = entry_of(record, outcome)
+            if len(entry) > 1:
+                entries.append(entry)
+            outputs.extend(outcome.records)
+        after = stage_data(name, outputs, entries, records)
+        done.append((before, after, entries))
+        before, records = after, outputs
+    return done
+
+
+@PROPERTY
+@given(pages, overrides)
+def test_property_every_stage_is_undone_by_its_spans(texts: list[str], sets: list[str]) -> None:
+    for before, after, entries in run_in_memory(texts, sets):
+        skip = {page for page, page_entries in after.entries.items() if known_split_gap(page_entries)}
+        problems = [p for p in check_stage(before, after) if p.page not in skip]
+        assert problems == [], (after.name, texts)
+
+
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                  HealthCheck.function_scoped_fixture])
+@given(pages, overrides)
+def test_property_end_to_end_every_page_is_rebuilt(tmp_path_factory: pytest.TempPathFactory,
+                                                   texts: list[str], sets: list[str]) -> None:
+    base = tmp_path_factory.mktemp("e2e")
+    inputs = base / "in" / "site"
+    inputs.mkdir(parents=True)
+    for i, text in enumerate(texts):
+        (inputs / f"p{i}.txt").write_bytes(text.encode("utf-8"))
+    run(load_config(CONFIG, sets), base / "in", base / "out", progress=False)
+    split_entries = list(read_jsonl(base / "out" / "stages" / "04-split" / "spans.jsonl"))
+    skip = {e["id"] for e in split_entries if known_split_gap([e])}
+    problems = [p for p in check_run(base / "out") if p.page not in skip]
+    assert problems == [], texts
+    shutil.rmtree(base, ignore_errors=True)
+
+
+SPLIT_GAP_PAGE = ("I think this is a very good point about the war.\n"
+                  "Posted by: Anna | Dec 12 2016 14:48 utc | 1\n"
+                  "No, it is not, and you know it very well.\n"
+                  "Posted by: BigB | Dec 12 2016 15:02 utc | 2\n")
+
+
+@pytest.mark.xfail(strict=True, reason="split bug: a no_article page's comment bodies leave the text without a span")
+def test_split_no_article_page_records_its_comment_bodies() -> None:
+    stages = run_in_memory([SPLIT_GAP_PAGE], [])
+    before, after, entries = stages[2]
+    assert after.name == "split" and entries and entries[0].get("dropped") == "no_article"
+    assert check_stage(before, after) == []

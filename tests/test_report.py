@@ -1,0 +1,229 @@
+"""The HTML audit report (pipeline/report.py): static files, one page per input, lines
+labelled and coloured as the ledger says; and, where Debian's Chromium is installed,
+what a headless browser really renders (DOM and a screenshot)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import struct
+import subprocess
+import tempfile
+from collections import Counter
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+
+from pipeline.config import load_config
+from pipeline.io import read_jsonl
+from pipeline.ledger import page_lines, rebuild_run
+from pipeline.report import page_file, write_report
+from pipeline.runner import run
+
+REPO = Path(__file__).resolve().parents[1]
+SEEDS = REPO / "seeds"
+CONFIG = REPO / "configs" / "default.yaml"
+GOLD_000 = json.loads((REPO / "tests" / "gold" / "000_3ff87b482df5ac51.json").read_text(encoding="utf-8"))
+PAGE_000 = "000_3ff87b482df5ac51"
+PAGE_004 = "004_093dd67b94dec410"
+# Debian's package; AUDIT_CHROMIUM=/nonexistent shows the skip.
+CHROMIUM = Path(os.environ.get("AUDIT_CHROMIUM", "/usr/bin/chromium"))
+
+
+class Lines(HTMLParser):
+    """Collects the attributes of every element with data-label, and every link."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lines: list[dict[str, str | None]] = []
+        self.links: list[str] = []
+        self.sources: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        found = dict(attrs)
+        if "data-label" in found:
+            self.lines.append(found)
+        if tag == "a" and found.get("href"):
+            self.links.append(str(found["href"]))
+        for name in ("src", "href"):
+            if found.get(name):
+                self.sources.append(str(found[name]))
+        if tag == "link":
+            self.sources.append(f"<link {found}>")
+
+
+def parse(html: str) -> Lines:
+    parser = Lines()
+    parser.feed(html)
+    return parser
+
+
+def comment_depths(lines: list[dict[str, str | None]]) -> list[int]:
+    """Depth of each comment, in page order, from the lines that carry data-comment."""
+    depths: dict[str, int] = {}
+    for line in lines:
+        if line.get("data-comment"):
+            depths.setdefault(str(line["data-comment"]), int(str(line["data-depth"])))
+    return list(depths.values())
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("report") / "data"
+    run(load_config(CONFIG), SEEDS, out, progress=False)
+    index = write_report(out)
+    assert index == out / "audit" / "index.html"
+    return out
+
+
+def test_one_page_per_input_linked_both_ways(report: Path) -> None:
+    audit = report / "audit"
+    pages = sorted(p.name for p in (audit / "pages").glob("*.html"))
+    assert pages == sorted(f"{p.stem}.html" for p in SEEDS.glob("*.txt"))
+    index = parse((audit / "index.html").read_text(encoding="utf-8"))
+    for name in pages:
+        assert f"pages/{name}" in index.links
+        page = parse((audit / "pages" / name).read_text(encoding="utf-8"))
+        assert "../index.html#pages" in page.links
+
+
+def test_no_external_assets(report: Path) -> None:
+    for path in (report / "audit").rglob("*.html"):
+        html = path.read_text(encoding="utf-8")
+        parsed = parse(html)
+        assert not [s for s in parsed.sources if re.match(r"(https?:)?//|<link", s)], path
+        assert "<script src" not in html and "@import" not in html and "url(" not in html
+        assert html.startswith("<!doctype html>") and "<style>" in html
+
+
+def test_lines_carry_the_ledger_labels(report: Path) -> None:
+    for result in rebuild_run(report):
+        expected = Counter(line.label for line in page_lines(result))
+        html = (report / "audit" / "pages" / page_file(result.page)).read_text(encoding="utf-8")
+        rendered = parse(html).lines
+        assert Counter(str(line["data-label"]) for line in rendered) == expected
+        for line in rendered:
+            if line["data-label"] != "blank":
+                assert line.get("title") and line.get("data-stage"), line
+    page_004 = parse((report / "audit" / "pages" / page_file(PAGE_004)).read_text(encoding="utf-8")).lines
+    labels = Counter(str(line["data-label"]) for line in page_004)
+    assert labels["related"] > 0 and labels["boilerplate:donation"] > 0 and labels["title"] == 4
+
+
+def test_comment_thread_depths_match_the_gold(report: Path) -> None:
+    html = (report / "audit" / "pages" / page_file(PAGE_000)).read_text(encoding="utf-8")
+    depths = comment_depths(parse(html).lines)
+    assert len(depths) == 27
+    assert depths == [c["depth"] for c in GOLD_000["comments"]]
+
+
+def test_index_has_stage_table_chart_and_filter(report: Path) -> None:
+    html = (report / "audit" / "index.html").read_text(encoding="utf-8")
+    assert "<svg" in html and "comment_header" in html and 'id="filter"' in html
+    for stage in ("ingest", "clean", "boilerplate", "split", "metadata", "dedup", "langid"):
+        assert f"<strong>{stage}</strong>" in html
+    assert "Every page was rebuilt" in html
+
+
+def test_report_is_deterministic(report: Path, tmp_path: Path) -> None:
+    before = {p.relative_to(report): p.read_bytes() for p in (report / "audit").rglob("*.html")}
+    write_report(report)
+    after = {p.relative_to(report): p.read_bytes() for p in (report / "audit").rglob("*.html")}
+    assert before == after
+
+
+def test_page_file_names_are_safe_and_distinct() -> None:
+    names = {page_file(page) for page in ("site/a", "site_a", "a#b", "../x", "plain")}
+    assert len(names) == 5
+    assert all(re.fullmatch(r"[A-Za-z0-9._-]+\.html", name) and not name.startswith(".") for name in names)
+    assert page_file("plain") == "plain.html"
+
+
+def test_a_page_the_ledger_cannot_rebuild_says_so(report: Path, tmp_path: Path) -> None:
+    out = tmp_path / "data"
+    shutil.copytree(report, out)
+    path = out / "stages" / "05-metadata" / "spans.jsonl"
+    rows = [row for row in read_jsonl(path) if row["id"] != PAGE_000]
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    write_report(out)
+    index = (out / "audit" / "index.html").read_text(encoding="utf-8")
+    assert "1 of 5 pages cannot be rebuilt" in index
+    page = (out / "audit" / "pages" / page_file(PAGE_000)).read_text(encoding="utf-8")
+    assert "The ledger does not rebuild this page" in page
+
+
+def test_duplicates_are_shown(tmp_path: Path) -> None:
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    for path in SEEDS.glob("*.txt"):
+        shutil.copy(path, inputs / path.name)
+    shutil.copy(SEEDS / f"{PAGE_000}.txt", inputs / "zz_copy.txt")
+    run(load_config(CONFIG), inputs, tmp_path / "data", progress=False)
+    write_report(tmp_path / "data")
+    lines = parse((tmp_path / "data" / "audit" / "pages" / "zz_copy.html").read_text(encoding="utf-8")).lines
+    labels = Counter(str(line["data-label"]) for line in lines)
+    assert labels["duplicate"] > 50 and labels["comment"] == 0
+    assert "Duplicate clusters (" in (tmp_path / "data" / "audit" / "index.html").read_text(encoding="utf-8")
+
+
+# --- in a real browser --------------------------------------------------------------------------
+
+
+def chromium(*args: str) -> subprocess.CompletedProcess[str]:
+    """Headless Chromium as root, each call with a new empty profile."""
+    profile = tempfile.mkdtemp(prefix="chromium-profile-")
+    try:
+        return subprocess.run(
+            [str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+             "--disable-background-networking", "--disable-component-update", "--disable-sync",
+             f"--user-data-dir={profile}", *args],
+            capture_output=True, text=True, timeout=120, check=False)
+    finally:
+        shutil.rmtree(profile, ignore_errors=True)
+
+
+def png_size(path: Path) -> tuple[int, int]:
+    data = path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    width, height = struct.unpack(">II", data[16:24])
+    return width, height
+
+
+needs_chromium = pytest.mark.skipif(not CHROMIUM.exists(),
+                                    reason=f"{CHROMIUM} not installed: apt-get install -y chromium "
+                                           "to run the browser tests")
+
+
+@needs_chromium
+def test_browser_renders_the_labelled_lines_and_the_thread(report: Path) -> None:
+    page = report / "audit" / "pages" / page_file(PAGE_000)
+    result = chromium("--dump-dom", page.as_uri())
+    assert result.returncode == 0, result.stderr[-2000:]
+    rendered = parse(result.stdout).lines
+    expected = Counter(line.label for line in page_lines(next(r for r in rebuild_run(report) if r.page == PAGE_000)))
+    assert Counter(str(line["data-label"]) for line in rendered) == expected
+    depths = comment_depths(rendered)
+    assert len(depths) == 27 and depths == [c["depth"] for c in GOLD_000["comments"]]
+
+
+@needs_chromium
+def test_browser_runs_the_index_script(report: Path) -> None:
+    result = chromium("--dump-dom", (report / "audit" / "index.html").as_uri())
+    assert result.returncode == 0, result.stderr[-2000:]
+    # The filter script ran: it writes the count of shown pages.
+    assert re.search(r'id="shown"[^>]*>5 of 5 pages<', result.stdout)
+
+
+@needs_chromium
+def test_browser_screenshots(report: Path, tmp_path: Path) -> None:
+    for name, url in (("page.png", (report / "audit" / "pages" / page_file(PAGE_000)).as_uri()),
+                      ("index.png", (report / "audit" / "index.html").as_uri())):
+        shot = tmp_path / name
+        result = chromium(f"--screenshot={shot}", "--window-size=1280,2000", url)
+        assert result.returncode == 0, result.stderr[-2000:]
+        assert shot.is_file() and shot.stat().st_size > 50_000  # a blank 1280x2000 PNG is a few KB
+        assert png_size(shot) == (1280, 2000)
+
