@@ -30,6 +30,7 @@ from pipeline import __version__
 from pipeline.config import ConfigBase, section_fingerprint
 from pipeline.corpus import write_version
 from pipeline.errors import InputError, StageError
+from pipeline.report import write_report
 from pipeline.io import JsonlWriter, read_jsonl, remove_stale_temps, staging_dir, write_json
 from pipeline.stage import Outcome, Record
 from pipeline.stages import STAGES, ingest, is_corpus_stage
@@ -146,6 +147,7 @@ def run(config: ConfigBase, input_dir: Path, output_dir: Path, until: str | None
             previous = dirs[name]
             if until == name:
                 break
+        write_report(output_dir)
     return result
 
 

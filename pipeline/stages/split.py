@@ -6,8 +6,10 @@ stage left where it removed structural lines (feed headers such as "Latest"
 separate related articles; pagination such as "Continue Reading" ends one).
 
 Every output record lists, in `origin`, the [start, end) ranges of this stage's
-input text its `text` is made of; every other non-blank character is a span
-with a reason. So the page can be rebuilt from the records plus the spans.
+input text its `text` is made of (the records' texts join those pieces with
+line breaks); every other character is a span with a reason, blank lines and
+indentation included ("layout"). So the page can be rebuilt from the records
+plus the spans, exactly.
 It also lists, in `line_numbers`, the line of the original file each of its
 lines comes from (1-based), which export turns into provenance offsets.
 """
@@ -36,6 +38,7 @@ REASONS = frozenset(
         "feed_item",  # a short item of a related-articles feed (headline lists), not an article
         "related_dropped",  # a related article, dropped because split.related is "drop"
         "no_article",  # nothing of the page looks like an article
+        "layout",  # blank lines, indentation and line breaks between the pieces of the records
     }
 )
 
@@ -85,9 +88,10 @@ def process(record: Record, config: Config) -> Outcome:
         next((i for i, seg in enumerate(segments) if _words(seg) > 0), None),
     )
     if main_index is None:
-        spans.extend(_whole(ln, "no_article") for ln in lines if not ln.is_blank and ln.index not in in_section)
-        spans.extend(_comment_spans(comments))
-        return Outcome(records=[], spans=sorted(spans, key=lambda s: s.start), drop_reason="no_article")
+        # Nothing to attach comments to: the whole page goes, every line with a reason.
+        taken = {span.start for span in spans}
+        spans.extend(_whole(ln, "no_article") for ln in lines if not ln.is_blank and ln.start not in taken)
+        return Outcome(records=[], spans=_with_layout(text, spans, []), drop_reason="no_article")
 
     page_id = record["id"]
     original_line = _original_line_numbers(record.get("markers", []))
@@ -116,7 +120,24 @@ def process(record: Record, config: Config) -> Outcome:
                                 original_line))
     out.extend(_comment_records(page_id, comments, common, original_line))
     spans.extend(_comment_spans(comments))
-    return Outcome(records=out, spans=sorted(spans, key=lambda s: s.start))
+    return Outcome(records=out, spans=_with_layout(text, spans, out))
+
+
+def _with_layout(text: str, spans: list[Span], records: Sequence[Record]) -> list[Span]:
+    """`spans` sorted, plus a "layout" span for every stretch (blank lines, indentation,
+    line breaks) that is in no record's origin and no other span: every character of
+    the page is then accounted for."""
+    taken = sorted([(s.start, s.end) for s in spans] +
+                   [(start, end) for record in records for start, end in record["origin"]])
+    layout: list[Span] = []
+    cursor = 0
+    for start, end in taken:
+        if start > cursor:
+            layout.append(Span(cursor, start, "layout", text[cursor:start]))
+        cursor = max(cursor, end)
+    if cursor < len(text):
+        layout.append(Span(cursor, len(text), "layout", text[cursor:]))
+    return sorted(spans + layout, key=lambda s: s.start)
 
 
 def _formats(path: Path) -> CommentFormats:
