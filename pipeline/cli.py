@@ -44,6 +44,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--force", action="store_true",
                      help="replace an existing corpus version whose content differs")
     run.add_argument("--quiet", action="store_true", help="no progress bars or summary")
+    run.add_argument("--strict", action="store_true",
+                     help="exit 1 when any input file was quarantined (the run still completes)")
 
     audit = commands.add_parser("audit", parents=[common], help="summarise what each stage removed and why",
                                 description="Summarise the stage outputs of a run.")
@@ -139,6 +141,11 @@ def _run(args: argparse.Namespace) -> int:
                       f"({fate.get('message', '')})")
         if result.corpus_dir is not None:
             print(f"corpus: {result.corpus_dir} ({result.corpus_status})")
+    quarantined = [fate["source"] for fate in result.fates if fate["status"] == "quarantined"]
+    if args.strict and quarantined:
+        print(f"error: --strict: {len(quarantined)} input file(s) quarantined: {', '.join(quarantined[:5])}",
+              file=sys.stderr)
+        return 1
     return 0
 
 

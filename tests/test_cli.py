@@ -76,3 +76,17 @@ def test_audit_summarises_a_run(tmp_path: Path, capsys: pytest.CaptureFixture[st
 def test_audit_without_a_run_says_so(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["audit", "--output", str(tmp_path)]) == 2
     assert "no stage outputs" in capsys.readouterr().err
+
+
+def test_strict_fails_on_quarantine_but_the_corpus_is_written(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    inp = tmp_path / "in"
+    inp.mkdir()
+    (inp / "good.txt").write_text("A title\n\n" + "The council met on Monday and voted to close the bridge. " * 5,
+                                  encoding="utf-8")
+    (inp / "image.txt").write_bytes(b"\x89PNG\x00\x00\x00binary")
+    args = ["run", "--config", CONFIG, "--input", str(inp), "--output", str(tmp_path / "o")]
+    assert main(args) == 0
+    assert "quarantined: image.txt: binary" in capsys.readouterr().out
+    assert main(args + ["--strict"]) == 1
+    assert "--strict: 1 input file(s) quarantined: image.txt" in capsys.readouterr().err
+    assert (tmp_path / "o" / "corpus" / "0.1.0" / "articles.jsonl").read_text(encoding="utf-8").count("\n") == 1
