@@ -23,9 +23,9 @@ from pipeline.config import ConfigBase, resolved_config
 from pipeline.errors import PipelineError, VersionExistsError
 from pipeline.io import JsonlWriter, read_jsonl, replace_dir, sha256_file, sha256_text, write_json, write_text
 from pipeline.provenance import SourceIndex
-from pipeline.stages import export
+from pipeline.stages import dedup, export
 
-CONTENT_FILES = ("articles.jsonl", "comments.jsonl", "README.md")
+CONTENT_FILES = ("articles.jsonl", "comments.jsonl", "README.md", "dedup-index.npz")
 MANIFEST = "manifest.json"
 
 
@@ -54,6 +54,12 @@ def write_version(output_dir: Path, config: ConfigBase, records_path: Path,
     try:
         sources = SourceIndex(input_dir, config.ingest)  # type: ignore[attr-defined]
         outputs = _write_rows(tmp, records_path, export_config, sources)
+        # Signatures of the kept articles, so a later batch can be deduplicated against
+        # this version without reprocessing it (dedup.against).
+        index = dedup.build_index(read_jsonl(tmp / "articles.jsonl"), config.dedup)  # type: ignore[attr-defined]
+        dedup.save_index(index, tmp / "dedup-index.npz")
+        outputs["dedup-index.npz"] = {"sha256": sha256_file(tmp / "dedup-index.npz"), "records": None,
+                                      "articles": len(index["ids"])}
         counts = {"articles": outputs["articles.jsonl"]["records"],
                   "comments": outputs["comments.jsonl"]["records"]}
         card = export.dataset_card(config.corpus.name, version, config.corpus.description,

@@ -1,60 +1,216 @@
 """Dedup: one copy of each article and comment, and a record of the copies.
 
-A corpus stage. `learn` finds clusters: exact copies after normalisation, and
-near-duplicate articles by MinHash LSH (datasketch) whose candidates are then
-verified by their real shingle Jaccard similarity, so a hash collision alone
-never merges two articles. The keep policy picks one record per cluster.
-`process` marks or drops the other members.
+A corpus stage. `learn` reads every record once and decides:
 
-Trade-off of the LSH settings: with b bands of r rows, a pair of Jaccard
-similarity s becomes a candidate with probability 1 - (1 - s^r)^b. The defaults
-(num_perm 128, threshold 0.7) let datasketch choose b and r to balance false
-positives and negatives around 0.7; false positives cost only a verification,
-false negatives are copies kept twice, so the LSH threshold sits below the
-verification threshold.
+1. **Repeated lines.** A line (paragraph) whose normalised text already appeared
+   earlier in the same record — a dek printed again as the first paragraph, a
+   widget line printed twice — is removed as a span with reason `repeated_line`
+   (the first occurrence stays). Lines shorter than `repeat_min_words` words are
+   left alone: speaker labels ("PUTIN:") and separators repeat legitimately.
+   Everything below works on the text without these lines.
+2. **Exact copies** of articles and of comments: same text after `normalize`
+   (Unicode NFKC, case, whitespace, quote and dash variants; digits folded to 0
+   when `fold_digits`). Comments shorter than `comment_min_words` never count.
+3. **Near-duplicate articles** with MinHash LSH over word shingles, and every
+   candidate pair verified on the real shingles before it is merged.
+4. **Clusters** are the connected components of the verified pairs (union-find);
+   the keep policy picks one record per cluster, the others are copies.
+5. **Quoted comments.** A comment that repeats at least `quote_min_words`
+   consecutive words of an earlier comment on the same page gets
+   `quotes: [{"comment_id", "start", "end"}]` (offsets in its output text;
+   `rebase_quotes` maps them to the exported text); it is kept, text unchanged.
+
+`process` removes the repeated lines and marks (`mode: mark`) or drops
+(`mode: drop`) the copies. Every record gets `dup_cluster` (`dup-<kept id>`);
+copies get `duplicate_of` and `dup_similarity`, and are listed, with the
+measures behind each decision, in state.json's `clusters`.
+
+MinHash and LSH
+---------------
+Each article becomes the sequence of its word k-shingles (`shingle_words`,
+default 5), each hashed to 32 bits. For `num_perm` hash functions
+h_i(x) = ((a_i x + b_i) mod 2^64) >> 32 (multiply-add-shift, Dietzfelbinger et
+al. 1997) the signature keeps min_x h_i(x); two documents agree on one position
+with probability ~ their shingle Jaccard similarity s (Broder 1997). LSH cuts
+the signature into b bands of r rows; two documents become a candidate pair if
+all r rows of at least one band agree, with probability
+
+    P(candidate | s) = 1 - (1 - s^r)^b              (the "S-curve";
+                                                     Leskovec, Rajaraman, Ullman,
+                                                     Mining of Massive Datasets, ch. 3)
+
+whose steepest point is near s* = (1/b)^(1/r). Defaults: num_perm 128, b = 42,
+r = 3 (126 values used), s* ~ 0.29:
+
+    s      0.1    0.2    0.3    0.4    0.5    0.6    0.8
+    P    0.041  0.286  0.683  0.938  0.996  1.000  1.000   (b 42, r 3: default)
+    P    0.003  0.050  0.229  0.564  0.873  0.988  1.000   (b 32, r 4)
+    P    0.000  0.000  0.001  0.010  0.061  0.237  0.947   (b 16, r 8)
+
+The trade-off: a false positive of LSH (a candidate that is not a copy) costs
+one verification, as no candidate is merged without one; a false negative (a
+copy never proposed) is a copy kept twice, and nothing downstream repairs it.
+So the curve sits well below the copies to catch. A copy with a paragraph or
+two dropped, an added line and typos is contained in its original but its
+Jaccard falls to ~0.45-0.7 (the benchmark's lowest: 0.46, P = 0.986), and a
+copy joins its cluster through any of its 2-4 siblings. Measured on the
+100,000-page benchmark (bench/dedup.md), pairs to find that were missed:
+b 42 / r 3: 1.6 in 10,000 (161k candidates); b 32 / r 4: 3.9 in 10,000 (148k);
+b 25 / r 5: 26 in 10,000 (138k), all at the same speed. Distinct articles on
+one event sit at s ~ 0-0.2 (P <= 0.29), each such candidate costing one
+verification of ~50 microseconds. b 16 / r 8 (s* 0.71) misses copies with
+dropped paragraphs: recall 0.970 on the 300-article benchmark, where 42 x 3
+and 32 x 4 reach 1.0. `bands`/`rows` set the bands explicitly; set both to null
+and `lsh_threshold` picks the (b, r = num_perm // b) whose s* is nearest (0.3
+gives 42 x 3).
+
+Verification
+------------
+A candidate pair (A, B) is measured on its real shingle sequences:
+
+- Jaccard J = |S_A & S_B| / |S_A | S_B| of the shingle sets;
+- containment C: of the two texts, the larger share of its words that lie
+  inside at least one shingle the other text also has (word coverage: an
+  overlap coefficient that a typo lowers by one word, not by k shingles, and an
+  added line by its own words only);
+- size ratio R = shorter / longer, in words.
+
+It is a copy when J >= `near_threshold` (0.8), or C >= `containment_threshold`
+(0.8) and R >= `min_size_ratio` (0.5). Containment is what catches a
+syndicated copy with a paragraph or two dropped: it is contained in the
+original while its Jaccard falls to ~0.5-0.7 (Jaccard >= 0.8 alone finds 82% of
+the benchmark's copies, bench/dedup.md). The size ratio keeps a short text
+found inside a long one (a statement quoted in a round-up, a teaser) from being
+its "copy". On the syndication benchmark the copies to find (>= 80% of their
+text shared) have C >= 0.79 (1st percentile 0.87), and distinct articles on
+one event or sharing a paragraph C <= 0.54 (99th percentile <= 0.47). At
+100,000 pages a short article whose borrowed paragraph made up 72% of it was
+merged with C >= 0.7, not with 0.75 or 0.8; at 0.8 recall stays 0.9998 since
+a copy usually links to its cluster through several members. `dup_similarity`
+is C of the copy and the kept record.
+
+Incremental use
+---------------
+`build_index(records, config)` computes the signatures of the kept articles
+of a corpus version; `save_index(index, path)` writes them as one deterministic
+.npz (uint32 signatures, 64-bit hashes of the normalised texts, word counts,
+and ids); `load_index(path)`. A later run with `against: <that file>` treats its
+entries as already-kept members: a new copy of an old article gets
+`duplicate_of: <old id>`. Candidates are verified against the old article's
+text, read (only for candidates) from the `articles.jsonl` beside the index;
+if that file is absent, the MinHash estimate of J must reach `near_threshold`.
+Memory of the index: 128 x 4 = 512 bytes of signature per article, 529 bytes
+with the text hash and counts as loaded arrays (plus the ids as Python
+strings); the file takes 578 bytes per article (measured on 25,202 articles,
+bench/dedup.md). While `learn` runs, each article also holds its shingle
+sequence (4 bytes per word) for verification.
+
+The export side, once a version's articles.jsonl is written in its folder:
+
+    index = dedup.build_index(read_jsonl(folder / "articles.jsonl"), config.stage("dedup"))
+    dedup.save_index(index, folder / "dedup-index.npz")
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
+import io
+import json
 import re
 import unicodedata
-from collections.abc import Iterable
+import zipfile
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
 from typing import Any, Literal
 
-from datasketch import MinHash, MinHashLSH
+import numpy as np
+from pydantic import model_validator
 
-from pipeline.stage import Outcome, Record, StageConfig
+from pipeline.document import Span, apply_spans, line_span, split_lines
+from pipeline.errors import StageError
+from pipeline.stage import ConfigPath, Outcome, Record, StageConfig
 
 NAME = "dedup"
 REASONS = frozenset(
     {
         "exact_duplicate",  # same text after normalisation as the kept record
-        "near_duplicate",  # shingle Jaccard similarity >= near_threshold with the kept record
+        "near_duplicate",  # verified shingle similarity with a member of the kept record's cluster
+        "repeated_line",  # a line already present earlier in the same record
     }
 )
 
-QUOTES = str.maketrans({"‘": "'", "’": "'", "‚": "'", "‛": "'", "“": '"', "”": '"', "„": '"',
-                        "«": '"', "»": '"', "–": "-", "—": "-", "‒": "-", "―": "-", "−": "-"})
+FOLDED = {"‘": "'", "’": "'", "‚": "'", "‛": "'", "′": "'", "`": "'",
+          "“": '"', "”": '"', "„": '"', "‟": '"', "″": '"', "«": '"', "»": '"',
+          "‐": "-", "‑": "-", "–": "-", "—": "-", "‒": "-", "―": "-", "−": "-"}
+FOLD = re.compile("[" + "".join(FOLDED) + "]")
 WORD = re.compile(r"\w+")
 DIGITS = re.compile(r"\d")
+SENTENCE_PUNCT = ".,;:!?…"
+
+KeepCriterion = Literal["earliest_published", "main_first", "longest", "smallest_id"]
+DEFAULT_KEEP_POLICY: tuple[KeepCriterion, ...] = ("earliest_published", "main_first", "longest",
+                                                  "smallest_id")
+INDEX_FORMAT = "news-corpus-pipeline/dedup-index/1"
+# Buckets larger than this get a star plus a chain of candidate pairs, not all pairs
+# (a cluster of hundreds of copies would otherwise cost n^2/2 verifications).
+MAX_BUCKET_PAIRS = 32
 
 
 class Config(StageConfig):
     mode: Literal["drop", "mark"] = "drop"  # drop the copies, or keep them marked with duplicate_of
     fold_digits: bool = False  # treat all digits as equal when comparing (view counts, dates)
     shingle_words: int = 5  # word n-grams; 5 is the usual choice for news near-duplicates
-    num_perm: int = 128  # MinHash permutations: more = sharper LSH, more memory per document
-    lsh_threshold: float = 0.5  # candidate threshold for LSH banding; below near_threshold on purpose
-    near_threshold: float = 0.8  # verified Jaccard similarity that makes two articles copies
+    num_perm: int = 128  # MinHash values per article: 4 bytes each in memory and in the index
+    bands: int | None = 42  # LSH bands b; a pair at Jaccard s is a candidate w.p. 1-(1-s^r)^b (docstring)
+    rows: int | None = 3  # LSH rows r per band; b*r <= num_perm. Set both to null to use lsh_threshold
+    lsh_threshold: float = 0.3  # only when bands/rows are null: pick b, r with (1/b)^(1/r) nearest it
+    near_threshold: float = 0.8  # verified shingle Jaccard that alone makes two articles copies
+    containment_threshold: float = 0.8  # verified word coverage of the more-covered text (paragraphs dropped)
+    min_size_ratio: float = 0.5  # containment only counts if shorter/longer >= this (a quote is no copy)
     min_words: int = 30  # shorter articles are only deduplicated exactly
+    exact_min_words: int = 8  # shorter articles (an extraction left "Read more") are never deduplicated
     comment_min_words: int = 8  # shorter comments ("Thanks!") are never deduplicated
+    repeat_min_words: int = 4  # shorter repeated lines (speaker labels, separators) are kept
+    quote_min_words: int = 8  # consecutive words of an earlier comment that make a quotation
+    keep_policy: tuple[KeepCriterion, ...] = DEFAULT_KEEP_POLICY  # ordered criteria choosing the kept copy
+    against: ConfigPath | None = None  # index of a previous corpus version (build_index/save_index)
     seed: int = 1  # MinHash seed: fixed, so clusters are the same on every run
+
+    @model_validator(mode="after")
+    def _check(self) -> "Config":
+        if (self.bands is None) != (self.rows is None):
+            raise ValueError("bands and rows go together: set both, or both to null to use lsh_threshold")
+        if self.bands is not None and self.rows is not None:
+            if self.bands < 1 or self.rows < 1 or self.bands * self.rows > self.num_perm:
+                raise ValueError(f"bands * rows must be between 1 and num_perm ({self.num_perm})")
+        if not 0 < self.lsh_threshold < 1:
+            raise ValueError("lsh_threshold must be between 0 and 1")
+        if self.shingle_words < 1 or self.num_perm < 1:
+            raise ValueError("shingle_words and num_perm must be >= 1")
+        if self.min_words < self.shingle_words:
+            raise ValueError("min_words must be >= shingle_words")
+        if not self.keep_policy or len(set(self.keep_policy)) != len(self.keep_policy):
+            raise ValueError("keep_policy must list each criterion at most once")
+        return self
+
+
+# --------------------------------------------------------------------------- text
+
+
+def _fold_chars(text: str) -> str:
+    """NFKC, quote and dash variants to ASCII, case folded; newlines are left where they were."""
+    text = unicodedata.normalize("NFKC", text)
+    if not text.isascii() or "`" in text:
+        text = FOLD.sub(lambda m: FOLDED[m.group()], text)
+    return text.casefold()
 
 
 def normalize(text: str, fold_digits: bool) -> str:
     """Case, whitespace, quotes and dashes folded; what makes two copies 'the same'."""
-    text = unicodedata.normalize("NFKC", text).translate(QUOTES).casefold()
+    text = _fold_chars(text)
     if fold_digits:
         text = DIGITS.sub("0", text)
     return " ".join(text.split())
@@ -73,107 +229,821 @@ def jaccard(a: set[str], b: set[str]) -> float:
     return len(a & b) / len(a | b)
 
 
-def keep_key(record: Record) -> tuple[Any, ...]:
-    """Default keep policy: earliest published, main over related, longest, smallest id."""
-    published = record.get("published") or "9999"
-    role_rank = 0 if record.get("role", "main") == "main" else 1
-    return (published, role_rank, -len(record.get("text", "")), record["id"])
+@lru_cache(maxsize=8)
+def _at_least_words(count: int) -> re.Pattern[str]:
+    return re.compile(r"\w+" + r"\W+\w+" * (count - 1)) if count > 0 else re.compile("")
+
+
+def repeated_line_spans(text: str, config: Config) -> list[Span]:
+    """Spans removing each line whose words (normalised) already made an earlier line.
+
+    Lines are compared by their word sequence, so a dek repeated with quotes or
+    other punctuation added is still the same line. A removed last line takes
+    the newline before it, so the text never ends with a stray newline.
+    """
+    if "\n" not in text:
+        return []
+    lines = split_lines(text)
+    # Folding maps characters, never newlines: line n of the folded text is line n of the text.
+    folded = _fold_chars(text).split("\n")
+    if len(folded) < len(lines):  # not expected; fall back to folding line by line
+        folded = [_fold_chars(line.text) for line in lines]
+    long_enough = _at_least_words(config.repeat_min_words)
+    seen: set[str] = set()
+    removed: list[int] = []
+    for number, (line, fold) in enumerate(zip(lines, folded)):
+        if line.is_blank or not long_enough.search(fold):
+            continue
+        key = " ".join(WORD.findall(DIGITS.sub("0", fold) if config.fold_digits else fold))
+        if key in seen:
+            removed.append(number)
+        else:
+            seen.add(key)
+    spans = [line_span(lines[n], text, "repeated_line") for n in removed]
+    if removed and removed[-1] == len(lines) - 1 and not text.endswith("\n"):
+        first = len(removed) - 1  # the run of removed lines that ends the text
+        while first > 0 and removed[first - 1] == removed[first] - 1:
+            first -= 1
+        start = lines[removed[first]].start
+        if start > 0:
+            old = spans[first]
+            spans[first] = Span(start - 1, old.end, old.reason, text[start - 1:old.end])
+    return spans
+
+
+def clean_text(record: Record, config: Config) -> tuple[str, list[Span]]:
+    """The record's text without its repeated lines, and the spans that removed them."""
+    text = record.get("text") or ""
+    spans = repeated_line_spans(text, config)
+    return (apply_spans(text, spans) if spans else text), spans
+
+
+# --------------------------------------------------------------------------- keep policy
+
+
+def _natural(value: str) -> tuple[Any, ...]:
+    """'p#c9' < 'p#c10': digit runs compare as numbers; the raw id breaks the last ties."""
+    parts = tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in re.split(r"(\d+)", value) if p)
+    return parts + ((2, 0, value),)
+
+
+def _timestamp(value: Any) -> float | None:
+    """ISO 8601 to seconds; a date alone is midnight, a time without zone is UTC."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        moment = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.timezone.utc)
+    return moment.timestamp()
+
+
+def keep_key(record: Record, policy: Sequence[str] = DEFAULT_KEEP_POLICY) -> tuple[Any, ...]:
+    """Sort key of the keep policy: the smallest key in a cluster is kept.
+
+    earliest_published: `published` (comments: `posted`), undated last;
+    main_first: role main before related; longest: most characters of normalised
+    text (`length` if the record has it; extra spaces do not count);
+    smallest_id: natural order of ids. The id always breaks the remaining ties.
+    """
+    key: list[Any] = []
+    for criterion in policy:
+        if criterion == "earliest_published":
+            moment = _timestamp(record.get("published") or record.get("posted"))
+            key.append((0, moment) if moment is not None else (1, 0.0))
+        elif criterion == "main_first":
+            key.append(0 if (record.get("role") or "main") == "main" else 1)
+        elif criterion == "longest":
+            length = record.get("length")
+            if length is None:
+                length = len(normalize(record.get("text") or "", False))
+            key.append(-length)
+        elif criterion == "smallest_id":
+            key.append(_natural(record["id"]))
+        else:
+            raise ValueError(f"unknown keep criterion {criterion!r}")
+    key.append(_natural(record["id"]))
+    return tuple(key)
+
+
+# --------------------------------------------------------------------------- hashing
+
+_MIX1 = np.uint64(0xBF58476D1CE4E5B9)
+_MIX2 = np.uint64(0x94D049BB133111EB)
+_ROLL = np.uint64(0x9E3779B97F4A7C15)
+_FNV = np.uint64(0x100000001B3)
+
+
+def _mix(h: np.ndarray) -> np.ndarray:
+    """splitmix64's finaliser: spreads every input bit over the 64 output bits."""
+    h = h ^ (h >> np.uint64(30))
+    h = h * _MIX1
+    h = h ^ (h >> np.uint64(27))
+    h = h * _MIX2
+    return h ^ (h >> np.uint64(31))
+
+
+class _TokenHasher:
+    """Stable 64-bit hashes of normalised words (blake2b, cached per run)."""
+
+    def __init__(self) -> None:
+        self.cache: dict[str, int] = {}
+
+    def __call__(self, words: Sequence[str]) -> np.ndarray:
+        cache = self.cache
+        try:
+            values = [cache[word] for word in words]
+        except KeyError:
+            for word in set(words).difference(cache):
+                cache[word] = int.from_bytes(hashlib.blake2b(word.encode("utf-8"), digest_size=8).digest(),
+                                             "little")
+            values = [cache[word] for word in words]
+        return np.array(values, dtype=np.uint64)
+
+
+def _gram_hashes(tokens: np.ndarray, size: int) -> np.ndarray:
+    """64-bit hash of every run of `size` consecutive token hashes (polynomial, mod 2^64)."""
+    count = len(tokens) - size + 1
+    if count <= 0:
+        return np.zeros(0, dtype=np.uint64)
+    grams = np.zeros(count, dtype=np.uint64)
+    for offset in range(size):
+        grams = grams * _ROLL + tokens[offset:offset + count]
+    return _mix(grams)
+
+
+def _shingle_seq(tokens: np.ndarray, size: int) -> np.ndarray:
+    """The document's shingles in text order, as 32-bit hashes (the MinHash input)."""
+    return (_gram_hashes(tokens, size) >> np.uint64(32)).astype(np.uint32)
+
+
+@lru_cache(maxsize=8)
+def _permutations(num_perm: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """a_i (odd) and b_i of h_i(x) = ((a_i x + b_i) mod 2^64) >> 32, from blake2b: stable across numpy versions."""
+    a, b = [], []
+    for i in range(num_perm):
+        digest = hashlib.blake2b(f"minhash:{seed}:{i}".encode(), digest_size=16).digest()
+        a.append(int.from_bytes(digest[:8], "little") | 1)
+        b.append(int.from_bytes(digest[8:], "little"))
+    return np.array(a, dtype=np.uint64), np.array(b, dtype=np.uint64)
+
+
+def _unique(values: np.ndarray) -> np.ndarray:
+    """Sorted distinct values (np.sort + mask: faster than np.unique on short arrays)."""
+    ordered = np.sort(values)
+    if len(ordered) < 2:
+        return ordered
+    return ordered[np.concatenate(([True], ordered[1:] != ordered[:-1]))]
+
+
+def minhash_signatures(seqs: Sequence[np.ndarray], num_perm: int, seed: int) -> np.ndarray:
+    """One uint32 row of `num_perm` minima per non-empty shingle sequence."""
+    a, b = _permutations(num_perm, seed)
+    b = b[:, None]
+    shift = np.uint64(32)
+    out = np.empty((len(seqs), num_perm), dtype=np.uint32)
+    for row, seq in enumerate(seqs):
+        if len(seq) == 0:
+            raise ValueError("minhash_signatures: empty shingle sequence")
+        hashed = np.multiply.outer(a, _unique(seq).astype(np.uint64))  # (num_perm, shingles)
+        hashed += b
+        hashed >>= shift
+        out[row] = hashed.min(axis=1)
+    return out
+
+
+def lsh_params(config: Config) -> tuple[int, int]:
+    """(bands, rows): explicit, or the pair whose S-curve midpoint (1/b)^(1/r) is nearest lsh_threshold."""
+    if config.bands is not None and config.rows is not None:
+        return config.bands, config.rows
+    best = min(range(1, config.num_perm + 1),
+               key=lambda r: (abs((1 / (config.num_perm // r)) ** (1 / r) - config.lsh_threshold), r))
+    return config.num_perm // best, best
+
+
+def candidate_probability(similarity: float, bands: int, rows: int) -> float:
+    """The S-curve: probability that a pair at this Jaccard similarity shares a band."""
+    return 1 - (1 - similarity ** rows) ** bands
+
+
+def _band_keys(signatures: np.ndarray, bands: int, rows: int) -> np.ndarray:
+    """(n, bands) uint64: one hash per band of rows (FNV-style over the 32-bit values)."""
+    count = len(signatures)
+    values = signatures[:, :bands * rows].astype(np.uint64).reshape(count, bands, rows)
+    keys = np.full((count, bands), 0xCBF29CE484222325, dtype=np.uint64)
+    for row in range(rows):
+        keys = (keys ^ values[:, :, row]) * _FNV
+    return _mix(keys)
+
+
+def _bucket_pairs(order: np.ndarray, starts: np.ndarray, sizes: np.ndarray) -> list[np.ndarray]:
+    """Pair codes (i * n + j, i < j) of the members of each bucket; buckets of one size at a time."""
+    count = len(order)
+    codes = []
+    for size in np.unique(sizes[sizes > 1]).tolist():
+        firsts = starts[sizes == size]
+        members = np.sort(order[firsts[:, None] + np.arange(size)[None, :]], axis=1).astype(np.int64)
+        if size <= MAX_BUCKET_PAIRS:
+            left, right = np.triu_indices(size, k=1)
+        else:  # a star from the first member plus a chain
+            left = np.concatenate((np.zeros(size - 1, dtype=np.int64), np.arange(1, size - 1)))
+            right = np.concatenate((np.arange(1, size), np.arange(2, size)))
+        codes.append((members[:, left] * count + members[:, right]).ravel())
+    return codes
+
+
+def candidate_pairs(signatures: np.ndarray, bands: int, rows: int,
+                    skip_both_from: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Pairs (i < j) sharing at least one band, and the number of bands they share.
+
+    Rows at or after `skip_both_from` are entries of a previous index: pairs of
+    two such entries are not proposed (they were deduplicated in their own run).
+    """
+    count = len(signatures)
+    empty = np.zeros((0, 2), dtype=np.int64), np.zeros(0, dtype=np.int64)
+    if count < 2:
+        return empty
+    keys = _band_keys(signatures, bands, rows)
+    codes: list[np.ndarray] = []
+    for band in range(bands):
+        order = np.argsort(keys[:, band], kind="stable")
+        ordered = keys[order, band]
+        cuts = np.flatnonzero(ordered[1:] != ordered[:-1]) + 1
+        starts = np.concatenate(([0], cuts))
+        sizes = np.diff(np.concatenate((starts, [count])))
+        codes.extend(_bucket_pairs(order, starts, sizes))
+    if not codes:
+        return empty
+    unique, hits = np.unique(np.concatenate(codes), return_counts=True)
+    pairs = np.stack((unique // count, unique % count), axis=1)
+    if skip_both_from is not None:
+        keep = pairs[:, 0] < skip_both_from
+        pairs, hits = pairs[keep], hits[keep]
+    return pairs, hits
+
+
+# --------------------------------------------------------------------------- verification
+
+
+@dataclass(frozen=True)
+class Similarity:
+    jaccard: float
+    containment: float
+    size_ratio: float
+
+    def is_copy(self, config: Config) -> bool:
+        return self.jaccard >= config.near_threshold or (
+            self.containment >= config.containment_threshold and self.size_ratio >= config.min_size_ratio)
+
+    def to_json(self) -> dict[str, float]:
+        return {"jaccard": round(self.jaccard, 4), "containment": round(self.containment, 4),
+                "size_ratio": round(self.size_ratio, 4)}
+
+
+def _coverage(seq: np.ndarray, other_set: np.ndarray, size: int) -> float:
+    """Share of the words of a document inside at least one shingle found in the other
+    (`other_set`: the other's shingles, sorted and unique)."""
+    where = np.minimum(np.searchsorted(other_set, seq), len(other_set) - 1)
+    hit = (other_set[where] == seq).astype(np.int32)
+    words = len(seq) + size - 1
+    covered = np.convolve(hit, np.ones(size, dtype=np.int32))[:words] > 0
+    return float(np.count_nonzero(covered)) / words
+
+
+def compare(seq_a: np.ndarray, seq_b: np.ndarray, size: int) -> Similarity:
+    """Jaccard, containment (word coverage) and size ratio of two shingle sequences."""
+    if len(seq_a) == 0 or len(seq_b) == 0:
+        return Similarity(0.0, 0.0, 0.0)
+    set_a, set_b = _unique(seq_a), _unique(seq_b)
+    shared = len(np.intersect1d(set_a, set_b, assume_unique=True))
+    union = len(set_a) + len(set_b) - shared
+    words_a, words_b = len(seq_a) + size - 1, len(seq_b) + size - 1
+    containment = max(_coverage(seq_a, set_b, size), _coverage(seq_b, set_a, size))
+    return Similarity(shared / union if union else 0.0, containment,
+                      min(words_a, words_b) / max(words_a, words_b))
+
+
+def similarity(text_a: str, text_b: str, config: Config) -> Similarity:
+    """The verification measures of two texts, as `learn` computes them."""
+    hasher = _TokenHasher()
+    seqs = [_shingle_seq(hasher(WORD.findall(normalize(t, config.fold_digits))), config.shingle_words)
+            for t in (text_a, text_b)]
+    return compare(seqs[0], seqs[1], config.shingle_words)
+
+
+# --------------------------------------------------------------------------- quotes
+
+
+@dataclass
+class _Comment:
+    id: str
+    position: tuple[Any, ...]
+    parent: str | None
+    tokens: np.ndarray  # 64-bit hashes of normalised words
+    starts: np.ndarray
+    ends: np.ndarray
+    text: str
+
+
+def _comment_tokens(text: str, config: Config, hasher: _TokenHasher) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    matches = list(WORD.finditer(text))
+    words = [normalize(m.group(), config.fold_digits) for m in matches]
+    return (hasher(words), np.array([m.start() for m in matches], dtype=np.int64),
+            np.array([m.end() for m in matches], dtype=np.int64))
+
+
+def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
+    """[start, end) of the runs of True."""
+    padded = np.concatenate(([False], mask, [False]))
+    edges = np.flatnonzero(padded[1:] != padded[:-1])
+    return list(zip(edges[0::2].tolist(), edges[1::2].tolist()))
+
+
+def find_quotes(comments: list[_Comment], config: Config) -> dict[str, list[dict[str, Any]]]:
+    """Quotations of earlier comments, per quoting comment (comments of one page, in page order)."""
+    size = config.quote_min_words
+    ancestors_of: dict[str, list[str]] = {}
+    by_id = {c.id: c for c in comments}
+    index: dict[int, list[int]] = {}
+    found: dict[str, list[dict[str, Any]]] = {}
+    for order, comment in enumerate(comments):
+        chain, node, seen = [], comment.parent, set()
+        while node is not None and node in by_id and node not in seen:
+            seen.add(node)
+            chain.append(node)
+            node = by_id[node].parent
+        ancestors_of[comment.id] = chain
+        grams = _gram_hashes(comment.tokens, size).tolist()
+        sources: dict[int, np.ndarray] = {}
+        for start, gram in enumerate(grams):
+            for source in index.get(gram, ()):
+                mask = sources.setdefault(source, np.zeros(len(comment.tokens), dtype=bool))
+                mask[start:start + size] = True
+        candidates = []
+        for source, mask in sources.items():
+            earlier = comments[source]
+            rank = chain.index(earlier.id) if earlier.id in chain else len(chain)
+            for first, last in _runs(mask):
+                candidates.append((-(last - first), rank, source, first, last))
+        chosen: list[tuple[int, int, int]] = []
+        taken = np.zeros(len(comment.tokens), dtype=bool)
+        for _, _, source, first, last in sorted(candidates):
+            if not taken[first:last].any():
+                taken[first:last] = True
+                chosen.append((first, last, source))
+        if chosen:
+            quotes = []
+            for first, last, source in sorted(chosen):
+                start, end = int(comment.starts[first]), int(comment.ends[last - 1])
+                while end < len(comment.text) and comment.text[end] in SENTENCE_PUNCT:
+                    end += 1
+                quotes.append({"comment_id": comments[source].id, "start": start, "end": end})
+            found[comment.id] = quotes
+        for gram in set(grams):
+            index.setdefault(gram, []).append(order)
+    return found
+
+
+def rebase_quotes(text: str, quotes: list[dict[str, Any]], separator: str = "\n\n") -> list[dict[str, Any]]:
+    """The quotes' offsets in `separator.join(stripped non-blank lines of text)`: the form the
+    export stage gives a comment's text (pipeline/stages/export.py, `paragraphs`)."""
+    starts: list[tuple[int, int, int, int]] = []  # (line start, stripped start, stripped end, output start)
+    cursor = 0
+    for line in split_lines(text):
+        stripped = line.text.strip()
+        if not stripped:
+            continue
+        lead = line.start + (len(line.text) - len(line.text.lstrip()))
+        if starts:
+            cursor += len(separator)
+        starts.append((line.start, lead, lead + len(stripped), cursor))
+        cursor += len(stripped)
+
+    def move(offset: int) -> int:
+        chosen = None
+        for entry in starts:
+            if entry[0] <= offset:
+                chosen = entry
+        if chosen is None:
+            return 0
+        _, lead, tail, out = chosen
+        return out + min(max(offset - lead, 0), tail - lead)
+
+    return [dict(q, start=move(q["start"]), end=move(q["end"])) for q in quotes]
+
+
+# --------------------------------------------------------------------------- index
+
+
+def _index_arrays(records: Iterable[Record], config: Config) -> dict[str, Any]:
+    """Per article: id, keep fields, text hash, word count, shingle sequence."""
+    hasher = _TokenHasher()
+    out: dict[str, Any] = {"ids": [], "published": [], "role": [], "length": [], "text_hash": [],
+                           "n_words": [], "seqs": []}
+    for record in records:
+        kind = record.get("kind") or ("comment" if "article_id" in record else "article")
+        if kind != "article" or record.get("duplicate_of"):
+            continue
+        text, _ = clean_text(record, config)  # as learn sees it (corpus rows are clean already)
+        norm = normalize(text, config.fold_digits)
+        words = WORD.findall(norm)
+        out["ids"].append(record["id"])
+        out["published"].append(record.get("published"))
+        out["role"].append(record.get("role") or "main")
+        out["length"].append(len(norm))
+        out["text_hash"].append(_text_hash(norm))
+        out["n_words"].append(len(words))
+        out["seqs"].append(_shingle_seq(hasher(words), config.shingle_words)
+                           if len(words) >= config.min_words else np.zeros(0, dtype=np.uint32))
+    return out
+
+
+def _text_hash(norm: str) -> int:
+    return int.from_bytes(hashlib.sha256(norm.encode("utf-8")).digest()[:8], "little")
+
+
+def _index_meta(config: Config) -> dict[str, Any]:
+    return {"format": INDEX_FORMAT, "num_perm": config.num_perm, "seed": config.seed,
+            "shingle_words": config.shingle_words, "fold_digits": config.fold_digits,
+            "min_words": config.min_words}
+
+
+def build_index(records: Iterable[Record], config: Config, texts: str | None = "articles.jsonl") -> dict[str, Any]:
+    """Signatures of the kept articles among `records`, for a later run's `against`.
+
+    `records` may be the corpus rows (articles.jsonl: no `kind`) or dedup's output;
+    comments (a `kind` of comment, or an `article_id`) and records with
+    `duplicate_of` are skipped. `texts` names the file
+    beside the index that holds these articles' text (for verification), or None.
+    """
+    arrays = _index_arrays(records, config)
+    seqs = arrays.pop("seqs")
+    has_sig = np.array([len(s) > 0 for s in seqs], dtype=bool)
+    signatures = np.zeros((len(seqs), config.num_perm), dtype=np.uint32)
+    if has_sig.any():
+        signatures[has_sig] = minhash_signatures([s for s in seqs if len(s)], config.num_perm, config.seed)
+    meta = _index_meta(config) | {"count": len(seqs), "texts": texts}
+    return {
+        "meta": meta,
+        "ids": arrays["ids"],
+        "published": arrays["published"],
+        "role": arrays["role"],
+        "signatures": signatures,
+        "has_signature": has_sig,
+        "text_hash": np.array(arrays["text_hash"], dtype=np.uint64),
+        "n_words": np.array(arrays["n_words"], dtype=np.uint32),
+        "length": np.array(arrays["length"], dtype=np.uint32),
+    }
+
+
+_INDEX_ARRAYS = ("signatures", "has_signature", "text_hash", "n_words", "length")
+
+
+def save_index(index: dict[str, Any], path: Path | str) -> None:
+    """Write an index from `build_index` as a .npz with fixed timestamps (byte-identical reruns)."""
+    path = Path(path)
+    header = {"meta": index["meta"], "ids": index["ids"], "published": index["published"],
+              "role": index["role"]}
+    members = {"header.npy": np.frombuffer(json.dumps(header, ensure_ascii=False,
+                                                      separators=(",", ":")).encode("utf-8"), dtype=np.uint8)}
+    members.update({f"{name}.npy": np.ascontiguousarray(index[name]) for name in _INDEX_ARRAYS})
+    tmp = path.with_name(path.name + ".tmp")
+    with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED) as archive:
+        for name, array in members.items():
+            buffer = io.BytesIO()
+            np.lib.format.write_array(buffer, array, allow_pickle=False)
+            info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
+            archive.writestr(info, buffer.getvalue())
+    tmp.replace(path)
+
+
+def load_index(path: Path | str) -> dict[str, Any]:
+    """Read an index written by `save_index`; `path` is remembered to find the texts beside it."""
+    path = Path(path)
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            header = json.loads(bytes(data["header"]).decode("utf-8"))
+            arrays = {name: data[name] for name in _INDEX_ARRAYS}
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile) as err:
+        raise StageError(f"{path}: not a dedup index ({err})") from err
+    if header.get("meta", {}).get("format") != INDEX_FORMAT:
+        raise StageError(f"{path}: not a dedup index of format {INDEX_FORMAT}")
+    return {**header, **arrays, "path": str(path)}
+
+
+def _read_texts(path: Path, wanted: set[str]) -> dict[str, str]:
+    """Texts of the wanted ids from a JSONL file, parsing only the lines that hold one."""
+    found: dict[str, str] = {}
+    prefix = re.compile(r'^\{"id":("(?:[^"\\]|\\.)*")')
+    with path.open("r", encoding="utf-8") as handle:
+        for line in handle:
+            match = prefix.match(line)
+            if match is not None and json.loads(match.group(1)) not in wanted:
+                continue
+            row = json.loads(line)
+            if row.get("id") in wanted:
+                found[row["id"]] = row.get("text") or ""
+    return found
+
+
+# --------------------------------------------------------------------------- learn
+
+
+@dataclass
+class _Node:
+    id: str
+    kind: str
+    keep: dict[str, Any]  # the fields the keep policy reads
+    old: bool = False
+    seq: np.ndarray | None = None
+    digest: bytes | None = None  # sha256 of the normalised text
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class _UnionFind:
+    def __init__(self, size: int) -> None:
+        self.parent = list(range(size))
+        self.old = [False] * size
+
+    def find(self, node: int) -> int:
+        root = node
+        while self.parent[root] != root:
+            root = self.parent[root]
+        while self.parent[node] != root:
+            self.parent[node], node = root, self.parent[node]
+        return root
+
+    def union(self, a: int, b: int) -> bool:
+        """Join two clusters unless both already hold an entry of the previous index."""
+        root_a, root_b = self.find(a), self.find(b)
+        if root_a == root_b or (self.old[root_a] and self.old[root_b]):
+            return False
+        if root_b < root_a:
+            root_a, root_b = root_b, root_a
+        self.parent[root_b] = root_a
+        self.old[root_a] = self.old[root_a] or self.old[root_b]
+        return True
 
 
 def learn(records: Iterable[Record], config: Config) -> dict[str, Any]:
-    """Cluster the corpus: {"clusters": [kept id and copies], "members": {id: its cluster}}."""
-    summaries: dict[str, dict[str, Any]] = {}
-    by_hash: dict[tuple[str, str], list[str]] = {}
-    signatures: dict[str, tuple[MinHash, set[str]]] = {}
+    """Cluster the corpus; state: clusters (audit), members (id -> cluster), quotes, stats."""
+    hasher = _TokenHasher()
+    nodes: list[_Node] = []
+    comments_by_page: dict[str, list[tuple[tuple[Any, ...], _Comment]]] = {}
+    repeated = 0
     for record in records:
         kind = record.get("kind", "article")
-        norm = normalize(record.get("text", ""), config.fold_digits)
-        words = len(norm.split())
-        summaries[record["id"]] = {"id": record["id"], "kind": kind, "role": record.get("role"),
-                                   "published": record.get("published"), "text": norm}
-        if kind == "comment" and words < config.comment_min_words or not norm:
+        text, spans = clean_text(record, config)
+        repeated += len(spans)
+        norm = normalize(text, config.fold_digits)
+        keep_fields = {"id": record["id"], "published": record.get("published"), "posted": record.get("posted"),
+                       "role": record.get("role"), "length": len(norm)}
+        # Exact copies are found by the sha256 of the normalised text; the text itself is not kept.
+        node = _Node(record["id"], kind, keep_fields, digest=hashlib.sha256(norm.encode("utf-8")).digest()
+                     if norm else None)
+        words = WORD.findall(norm)
+        if kind == "article" and len(words) >= config.min_words:
+            node.seq = _shingle_seq(hasher(words), config.shingle_words)
+        if kind == "article" and len(words) < config.exact_min_words:
+            node.digest = None
+        if kind == "comment":
+            node.extra = {"article_id": record.get("article_id"), "parent_id": record.get("parent_id")}
+            if len(words) < config.comment_min_words:
+                node.digest = None
+            if len(words) >= config.quote_min_words:
+                tokens, starts, ends = _comment_tokens(text, config, hasher)
+                page = str(record.get("page_id") or record.get("article_id") or "")
+                position = record.get("position")
+                order = ((0, position) if isinstance(position, int) else (1, 0), _natural(record["id"]))
+                comments_by_page.setdefault(page, []).append(
+                    (order, _Comment(record["id"], order, record.get("parent_id"), tokens, starts, ends, text)))
+        nodes.append(node)
+    nodes.sort(key=lambda n: _natural(n.id))
+    if len({n.id for n in nodes}) != len(nodes):
+        raise StageError("dedup: record ids are not unique")
+    new_count = len(nodes)
+
+    old_index = load_index(config.against) if config.against is not None else None
+    old_texts_path: Path | None = None
+    if old_index is not None:
+        _check_index(old_index, config)
+        texts_name = old_index["meta"].get("texts")
+        if texts_name and (Path(old_index["path"]).parent / texts_name).is_file():
+            old_texts_path = Path(old_index["path"]).parent / texts_name
+        for pos, old_id in enumerate(old_index["ids"]):
+            nodes.append(_Node(old_id, "article", {"id": old_id, "published": old_index["published"][pos],
+                                                   "role": old_index["role"][pos],
+                                                   "length": int(old_index["length"][pos])}, old=True,
+                               extra={"pos": pos}))
+
+    groups = _UnionFind(len(nodes))
+    for i in range(new_count, len(nodes)):
+        groups.old[i] = True
+    edges: dict[tuple[int, int], dict[str, Any]] = {}
+    stats: dict[str, Any] = {"repeated_lines": repeated}
+
+    # Exact copies: same normalised text (and kind). An old entry is matched by its text hash.
+    by_text: dict[tuple[str, bytes], list[int]] = {}
+    for i, node in enumerate(nodes[:new_count]):
+        if node.digest:
+            by_text.setdefault((node.kind, node.digest), []).append(i)
+    old_by_hash: dict[int, int] = {}
+    if old_index is not None:
+        for pos, value in enumerate(old_index["text_hash"].tolist()):
+            old_by_hash.setdefault(value, new_count + pos)
+    old_exact: list[tuple[int, int]] = []
+    for (kind, digest), members in sorted(by_text.items(), key=lambda item: item[1][0]):
+        for other in members[1:]:
+            groups.union(members[0], other)
+            edges[(members[0], other)] = {"reason": "exact_duplicate", "similarity": 1.0}
+        if kind == "article" and old_by_hash:
+            old = old_by_hash.get(int.from_bytes(digest[:8], "little"))
+            if old is not None:
+                old_exact.append((members[0], old))
+
+    # Near copies: MinHash LSH over the articles with enough words, one per exact group.
+    bands, rows = lsh_params(config)
+    lsh_nodes = [i for i, n in enumerate(nodes[:new_count])
+                 if n.seq is not None and by_text[(n.kind, n.digest)][0] == i]
+    signatures = minhash_signatures([nodes[i].seq for i in lsh_nodes], config.num_perm, config.seed) \
+        if lsh_nodes else np.zeros((0, config.num_perm), dtype=np.uint32)
+    first_old = None
+    if old_index is not None:
+        old_rows = np.flatnonzero(old_index["has_signature"])
+        first_old = len(lsh_nodes)
+        lsh_nodes += [new_count + int(pos) for pos in old_rows]
+        signatures = np.concatenate((signatures, old_index["signatures"][old_rows]))
+    pairs, hits = candidate_pairs(signatures, bands, rows, skip_both_from=first_old)
+    order = np.lexsort((pairs[:, 1], pairs[:, 0], -hits)) if len(pairs) else np.zeros(0, dtype=np.int64)
+    stats.update({"lsh": {"num_perm": config.num_perm, "bands": bands, "rows": rows,
+                          "s_curve_midpoint": round((1 / bands) ** (1 / rows), 4)},
+                  "articles_hashed": len(lsh_nodes) if first_old is None else first_old,
+                  "candidate_pairs": int(len(pairs)), "verified_pairs": 0, "verified_copies": 0})
+
+    old_text_cache: dict[int, str] = {}
+    if old_texts_path is not None and (len(pairs) or old_exact):
+        wanted = {nodes[lsh_nodes[j]].id for i, j in pairs.tolist() if lsh_nodes[j] >= new_count}
+        wanted |= {nodes[old].id for _, old in old_exact}
+        texts = _read_texts(old_texts_path, wanted)
+        for i in range(new_count, len(nodes)):
+            if nodes[i].id in texts:
+                old_text_cache[i] = texts[nodes[i].id]
+
+    def seq_of(i: int) -> np.ndarray | None:
+        node = nodes[i]
+        if node.seq is None and node.old and i in old_text_cache:
+            words = WORD.findall(normalize(old_text_cache[i], config.fold_digits))
+            node.seq = _shingle_seq(hasher(words), config.shingle_words)
+        return node.seq
+
+    for new, old in old_exact:
+        if old in old_text_cache and hashlib.sha256(normalize(old_text_cache[old], config.fold_digits).encode(
+                "utf-8")).digest() != nodes[new].digest:
+            continue  # a 64-bit hash collision: not the same text
+        if groups.union(new, old):
+            edges[(new, old)] = {"reason": "exact_duplicate", "similarity": 1.0}
+
+    for k in order.tolist():
+        a, b = lsh_nodes[int(pairs[k, 0])], lsh_nodes[int(pairs[k, 1])]
+        if groups.find(a) == groups.find(b) or (groups.old[groups.find(a)] and groups.old[groups.find(b)]):
             continue
-        by_hash.setdefault((kind, hashlib.sha256(norm.encode()).hexdigest()), []).append(record["id"])
-        if kind == "article" and words >= config.min_words:
-            grams = shingles(norm, config.shingle_words)
-            minhash = MinHash(num_perm=config.num_perm, seed=config.seed)
-            for gram in sorted(grams):
-                minhash.update(gram.encode("utf-8"))
-            signatures[record["id"]] = (minhash, grams)
-
-    parent: dict[str, str] = {}
-    similarity: dict[tuple[str, str], tuple[float, str]] = {}
-
-    def find(node: str) -> str:
-        while parent.get(node, node) != node:
-            node = parent[node]
-        return node
-
-    def union(a: str, b: str, score: float, reason: str) -> None:
-        similarity[(min(a, b), max(a, b))] = (score, reason)
-        root_a, root_b = find(a), find(b)
-        if root_a != root_b:
-            parent[max(root_a, root_b)] = min(root_a, root_b)
-
-    for ids in by_hash.values():
-        for other in ids[1:]:
-            union(ids[0], other, 1.0, "exact_duplicate")
-
-    lsh = MinHashLSH(threshold=config.lsh_threshold, num_perm=config.num_perm)
-    for doc_id in sorted(signatures):
-        minhash, grams = signatures[doc_id]
-        for candidate in sorted(lsh.query(minhash)):
-            score = jaccard(grams, signatures[candidate][1])
-            if score >= config.near_threshold and find(candidate) != find(doc_id):
-                union(candidate, doc_id, round(score, 4), "near_duplicate")
-        lsh.insert(doc_id, minhash)
-
-    groups: dict[str, list[str]] = {}
-    for doc_id in parent:
-        groups.setdefault(find(doc_id), []).append(doc_id)
-    clusters = []
-    for members in groups.values():
-        members = sorted(set(members) | {find(members[0])})
-        keep = min(members, key=lambda m: keep_key(summaries[m]))
-        copies = []
-        for member in members:
-            if member == keep:
+        stats["verified_pairs"] += 1
+        seq_a, seq_b = seq_of(a), seq_of(b)
+        if seq_a is not None and seq_b is not None:
+            measured = compare(seq_a, seq_b, config.shingle_words)
+            if not measured.is_copy(config):
                 continue
-            pair = (min(member, keep), max(member, keep))
-            score, reason = similarity.get(pair) or _score(summaries, member, keep, config)
-            copies.append({"id": member, "similarity": score, "reason": reason})
-        clusters.append({"cluster": f"dup-{keep}", "keep": keep, "copies": copies})
-    clusters.sort(key=lambda c: c["keep"])
+            edge = {"reason": "near_duplicate", "similarity": round(measured.containment, 4), **measured.to_json()}
+        else:  # an old entry without its text: the MinHash estimate of Jaccard must do
+            estimate = float(np.mean(signatures[pairs[k, 0]] == signatures[pairs[k, 1]]))
+            if estimate < config.near_threshold:
+                continue
+            edge = {"reason": "near_duplicate", "similarity": round(estimate, 4), "estimated_jaccard": round(estimate, 4)}
+        if groups.union(a, b):
+            stats["verified_copies"] += 1
+            edges[(min(a, b), max(a, b))] = edge
+
+    clusters = _clusters(nodes, groups, edges, config, seq_of)
     members: dict[str, dict[str, Any]] = {}
     for cluster in clusters:
-        members[cluster["keep"]] = {"cluster": cluster["cluster"]}
+        if not cluster["previous"]:
+            members[cluster["keep"]] = {"cluster": cluster["cluster"]}
         for copy in cluster["copies"]:
             members[copy["id"]] = {"cluster": cluster["cluster"], "duplicate_of": cluster["keep"],
                                    "similarity": copy["similarity"], "reason": copy["reason"]}
-    return {"clusters": clusters, "members": dict(sorted(members.items()))}
+
+    quotes: dict[str, list[dict[str, Any]]] = {}
+    for page in sorted(comments_by_page):
+        ordered = [c for _, c in sorted(comments_by_page[page], key=lambda item: item[0])]
+        quotes.update(find_quotes(ordered, config))
+    parents = _parent_remap(nodes[:new_count], members)
+    stats.update({"clusters": len(clusters), "copies": sum(len(c["copies"]) for c in clusters),
+                  "quoting_comments": len(quotes)})
+    return {"clusters": clusters, "members": dict(sorted(members.items())),
+            "quotes": dict(sorted(quotes.items())), "parents": parents, "stats": stats}
 
 
-def _score(summaries: dict[str, dict[str, Any]], a: str, b: str, config: Config) -> tuple[float, str]:
-    """Similarity of two members joined through a third (transitive in the cluster)."""
-    text_a, text_b = summaries[a]["text"], summaries[b]["text"]
-    if text_a == text_b:
-        return 1.0, "exact_duplicate"
-    score = jaccard(shingles(text_a, config.shingle_words), shingles(text_b, config.shingle_words))
-    return round(score, 4), "near_duplicate"
+def _check_index(index: dict[str, Any], config: Config) -> None:
+    meta = index["meta"]
+    mine = _index_meta(config)
+    for key in ("num_perm", "seed", "shingle_words", "fold_digits"):
+        if meta.get(key) != mine[key]:
+            raise StageError(f"dedup.against {index['path']}: built with {key}={meta.get(key)!r}, "
+                             f"this run has {key}={mine[key]!r}; rebuild the index or match the config")
+
+
+def _clusters(nodes: list[_Node], groups: _UnionFind, edges: dict[tuple[int, int], dict[str, Any]],
+              config: Config, seq_of: Any) -> list[dict[str, Any]]:
+    """One entry per cluster of two or more: the kept id and every copy, with its measures."""
+    by_root: dict[int, list[int]] = {}
+    for i in range(len(nodes)):
+        by_root.setdefault(groups.find(i), []).append(i)
+    direct = {}
+    for (a, b), edge in edges.items():
+        direct[(a, b)] = direct[(b, a)] = edge
+    clusters = []
+    for members in by_root.values():
+        if len(members) < 2:
+            continue
+        old = [i for i in members if nodes[i].old]
+        pool = old or members
+        keep = min(pool, key=lambda i: keep_key(nodes[i].keep, config.keep_policy))
+        copies = []
+        for i in members:
+            if i == keep or nodes[i].old:
+                continue
+            edge = direct.get((i, keep))
+            if edge is None:  # joined through another member: measure against the kept one
+                edge = _indirect(nodes, i, keep, seq_of, config)
+            copies.append({"id": nodes[i].id, **edge})
+        copies.sort(key=lambda c: _natural(c["id"]))
+        clusters.append({"cluster": f"dup-{nodes[keep].id}", "keep": nodes[keep].id, "kind": nodes[keep].kind,
+                         "previous": nodes[keep].old, "copies": copies})
+    clusters.sort(key=lambda c: _natural(c["keep"]))
+    return clusters
+
+
+def _indirect(nodes: list[_Node], a: int, b: int, seq_of: Any, config: Config) -> dict[str, Any]:
+    if nodes[a].digest is not None and nodes[a].digest == nodes[b].digest:
+        return {"reason": "exact_duplicate", "similarity": 1.0, "via_cluster": True}
+    seq_a, seq_b = seq_of(a), seq_of(b)
+    if seq_a is None or seq_b is None:
+        return {"reason": "near_duplicate", "similarity": None, "via_cluster": True}
+    measured = compare(seq_a, seq_b, config.shingle_words)
+    return {"reason": "near_duplicate", "similarity": round(measured.containment, 4), **measured.to_json(),
+            "via_cluster": True}
+
+
+def _parent_remap(nodes: list[_Node], members: dict[str, dict[str, Any]]) -> dict[str, str]:
+    """For drop mode: a reply whose parent is a dropped copy hangs under the kept comment
+    when that one is on the same (kept) article; otherwise its parent stays as it was."""
+    article_of = {n.id: n.extra.get("article_id") for n in nodes if n.kind == "comment"}
+
+    def resolved(article: Any) -> Any:
+        member = members.get(article) if isinstance(article, str) else None
+        return member.get("duplicate_of") if member and member.get("duplicate_of") else article
+
+    remap = {}
+    for node in nodes:
+        parent = node.extra.get("parent_id") if node.kind == "comment" else None
+        member = members.get(parent) if parent else None
+        if member and member.get("duplicate_of"):
+            kept = member["duplicate_of"]
+            if resolved(article_of.get(kept)) == resolved(node.extra.get("article_id")):
+                remap[node.id] = kept
+    return dict(sorted(remap.items()))
+
+
+# --------------------------------------------------------------------------- process
 
 
 def process(record: Record, config: Config, state: dict[str, Any]) -> Outcome:
     member = state["members"].get(record["id"])
+    text, spans = clean_text(record, config)
     out = dict(record)
+    out["text"] = text
     out["dup_cluster"] = member["cluster"] if member else f"dup-{record['id']}"
     out["duplicate_of"] = member.get("duplicate_of") if member else None
     out["dup_similarity"] = member.get("similarity") if member else None
     if out["duplicate_of"] and config.mode == "drop":
-        return Outcome(records=[], drop_reason=member["reason"],
-                       notes={"duplicate_of": out["duplicate_of"]})
-    if config.mode == "drop" and record.get("kind") == "comment":
-        # The comments of a dropped copy follow the kept article; `page_id` still says where they were.
-        article = state["members"].get(record.get("article_id", ""))
-        if article and article.get("duplicate_of"):
-            out["article_id"] = article["duplicate_of"]
-    return Outcome(records=[out])
+        # The whole text is the span: the ledger then holds what was dropped.
+        original = record.get("text", "")
+        return Outcome(records=[], spans=[Span(0, len(original), member["reason"], original)],
+                       drop_reason=member["reason"], notes={"duplicate_of": out["duplicate_of"]})
+    if spans and "line_numbers" in record:
+        removed = {span.start for span in spans}
+        out["line_numbers"] = [number for number, line in zip(record["line_numbers"], split_lines(record["text"]))
+                               if line.start not in removed]
+    if record.get("kind") == "comment":
+        out["quotes"] = state.get("quotes", {}).get(record["id"], [])
+        if config.mode == "drop":
+            # The comments of a dropped copy follow the kept article; `page_id` still says where they were.
+            article = state["members"].get(record.get("article_id", ""))
+            if article and article.get("duplicate_of"):
+                out["article_id"] = article["duplicate_of"]
+            parent = state.get("parents", {}).get(record["id"])
+            if parent is not None:
+                out["parent_id"] = parent
+    return Outcome(records=[out], spans=spans)

@@ -59,10 +59,11 @@ COMMENT_FIELDS: dict[str, Any] = {
     "duplicate_of": "string",
     "dup_cluster": "string",
     "dup_similarity": "float64",
+    "quotes": [{"comment_id": "string", "start": "int64", "end": "int64"}],  # earlier comments quoted verbatim
     "source_lines": ["int64"],
     "source_offsets": ["int64"],
 }
-DEFAULTS: dict[str, Any] = {"authors": [], "reply_to": [], "role": "main", "truncated": False}
+DEFAULTS: dict[str, Any] = {"authors": [], "reply_to": [], "quotes": [], "role": "main", "truncated": False}
 
 
 class Config(StageConfig):
@@ -86,14 +87,21 @@ def article_row(record: Record, n_comments: int, config: Config) -> dict[str, An
 
 
 def comment_row(record: Record, config: Config) -> dict[str, Any]:
+    from pipeline.stages.dedup import rebase_quotes
+
     values = {**record, "text": paragraphs(record.get("text", ""), config.paragraph_separator)}
+    if record.get("quotes"):
+        # Dedup found the quotes in the stage text; the corpus text has its paragraphs re-joined.
+        values["quotes"] = rebase_quotes(record.get("text", ""), record["quotes"], config.paragraph_separator)
     return {name: values.get(name, DEFAULTS.get(name)) for name in COMMENT_FIELDS}
 
 
 def _features(fields: dict[str, Any]) -> list[dict[str, Any]]:
     features = []
     for name, dtype in fields.items():
-        if isinstance(dtype, list):
+        if isinstance(dtype, list) and isinstance(dtype[0], dict):
+            features.append({"name": name, "list": [{"name": k, "dtype": v} for k, v in dtype[0].items()]})
+        elif isinstance(dtype, list):
             features.append({"name": name, "list": dtype[0]})
         else:
             features.append({"name": name, "dtype": dtype})

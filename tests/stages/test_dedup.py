@@ -1,3 +1,15 @@
+import json
+import random
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from pydantic import ValidationError
+
+from pipeline.document import apply_spans
+from pipeline.errors import StageError
 from pipeline.stages import dedup
 
 STORY = (
@@ -15,10 +27,39 @@ OTHER = (
     "said reinforcements were on their way and that the city would be retaken within days, "
     "while residents fled toward Homs along the main road through the desert."
 )
+# A five-paragraph wire story and a distinct story on the same event that borrows one paragraph.
+WIRE = [
+    "A convoy of forty trucks carrying flour, medicine and winter blankets reached the besieged town "
+    "of Madaya on Wednesday evening, the first delivery of aid in more than three months.",
+    "Local doctors said at least twenty residents had died of hunger since October and that hundreds "
+    "more needed treatment for malnutrition, most of them children and elderly people.",
+    "The Red Crescent said its teams would distribute food parcels door to door over the coming days "
+    "because many families were too weak to walk to the distribution point near the mosque.",
+    "A second convoy was expected to reach the villages of Foua and Kefraya in the north at the same "
+    "time, under an agreement that ties the fate of the two areas to each other.",
+    "The United Nations envoy welcomed the delivery but warned that a single convoy could not end "
+    "the suffering of the four hundred thousand people living under siege across the country.",
+]
+SAME_EVENT = [
+    "Residents of Madaya queued in the snow on Thursday as aid workers unloaded sacks of rice and "
+    "lentils from lorries that had waited at a checkpoint for most of the night.",
+    "Opposition activists accused the government of starving the town into surrender, a charge the "
+    "information ministry rejected as propaganda spread by foreign television channels.",
+    WIRE[3],
+    "Relief agencies said they had asked for permission to send fuel as well, since families had been "
+    "burning furniture and doors to keep warm through one of the coldest winters in years.",
+    "Talks on a wider truce are due to resume in Geneva at the end of the month, although neither side "
+    "has said whether it will attend.",
+]
 
 
 def article(doc_id: str, text: str, **fields: object) -> dict:
     return {"id": doc_id, "kind": "article", "role": "main", "text": text, **fields}
+
+
+def comment(doc_id: str, text: str, page: str = "p", parent: str | None = None, position: int = 0) -> dict:
+    return {"id": doc_id, "kind": "comment", "article_id": page, "page_id": page, "parent_id": parent,
+            "position": position, "text": text}
 
 
 def run(records: list[dict], **config: object) -> list[dict]:
@@ -30,21 +71,160 @@ def run(records: list[dict], **config: object) -> list[dict]:
     return out
 
 
+def typo(text: str, word: str, wrong: str) -> str:
+    assert word in text
+    return text.replace(word, wrong, 1)
+
+
+def syndicated_copy() -> str:
+    """The wire story republished: intro line, last paragraph dropped, curly quotes, dashes, typos."""
+    body = [WIRE[0].replace("flour, medicine", "flour – medicine"), typo(WIRE[1], "malnutrition", "malnutriton"),
+            typo(WIRE[2], "distribute", "distribtue"), WIRE[3]]
+    return "\n".join(["This story first appeared on a partner site and is republished with permission.", *body])
+
+
+# ---------------------------------------------------------------- normalisation
+
+
 def test_normalize_folds_case_space_quotes_dashes() -> None:
     assert dedup.normalize("It’s  “Big” – OK", False) == dedup.normalize("it's \"big\" - ok", False)
+    assert dedup.normalize("«Big» — `ok`\n\tnow", False) == dedup.normalize('"big" - \'ok\' now', False)
+    assert dedup.normalize("ＡＢＣ ﬁle", False) == "abc file"  # NFKC: full-width letters, ligature
     assert dedup.normalize("10,645 Views", True) == dedup.normalize("20,001 views", True)
     assert dedup.normalize("10,645 Views", False) != dedup.normalize("20,001 views", False)
 
 
-def test_exact_copy_is_dropped_and_clustered() -> None:
-    out = run([article("b", STORY.upper()), article("a", STORY), article("c", OTHER)])
+def test_shingles_and_jaccard() -> None:
+    assert dedup.shingles("a b c d", 2) == {"a b", "b c", "c d"}
+    assert dedup.shingles("a b", 5) == {"a b"}
+    assert dedup.jaccard({"x", "y"}, {"y", "z"}) == pytest.approx(1 / 3)
+    assert dedup.jaccard(set(), {"y"}) == 0.0
+
+
+def test_exact_copies_after_normalisation_are_one_cluster() -> None:
+    variant = STORY.upper().replace(" ", "  ").replace(", ", ",\n").replace("'", "’")
+    out = run([article("b", variant), article("a", STORY), article("c", OTHER)])
     assert [r["id"] for r in out] == ["a", "c"]
     assert out[0]["dup_cluster"] == "dup-a"
     assert out[1]["dup_cluster"] == "dup-c"
+    marked = {r["id"]: r for r in run([article("b", variant), article("a", STORY)], mode="mark")}
+    assert marked["b"]["duplicate_of"] == "a" and marked["b"]["dup_similarity"] == 1.0
+
+
+def test_exact_duplicate_comments_and_short_comments() -> None:
+    long_text = "I think this report leaves out what happened in the east of the city last week."
+    records = [comment("p#c1", long_text, position=0), comment("p#c2", long_text.lower(), position=1),
+               comment("q#c1", "Thanks!", page="q"), comment("q#c2", "Thanks!", page="q", position=1)]
+    out = {r["id"]: r for r in run(records, mode="mark")}
+    assert out["p#c2"]["duplicate_of"] == "p#c1"
+    assert out["q#c1"]["duplicate_of"] is None and out["q#c2"]["duplicate_of"] is None
+
+
+def test_articles_of_a_few_words_are_not_deduplicated() -> None:
+    # Two distinct articles whose extraction left only a widget line are not one article.
+    records = [article("a", "Read more", title="One"), article("b", "Read more", title="Two"),
+               article("c", "Continue reading this story on our site", title="Three"),
+               article("d", "Continue reading this story on our website today", title="Four"),
+               article("e", "Continue reading this story on our website today", title="Five")]
+    out = {r["id"]: r["duplicate_of"] for r in run(records, mode="mark")}
+    assert out == {"a": None, "b": None, "c": None, "d": None, "e": "d"}
+
+
+# ---------------------------------------------------------------- signatures and LSH
+
+
+def seq(text: str) -> np.ndarray:
+    hasher = dedup._TokenHasher()
+    return dedup._shingle_seq(hasher(dedup.WORD.findall(dedup.normalize(text, False))), 5)
+
+
+def test_minhash_signature_estimates_jaccard() -> None:
+    base = " ".join(WIRE)
+    half = " ".join(WIRE[:3] + SAME_EVENT[:2])
+    sigs = dedup.minhash_signatures([seq(base), seq(base), seq(half), seq(OTHER)], 128, 1)
+    assert sigs.shape == (4, 128) and sigs.dtype == np.uint32
+    assert (sigs[0] == sigs[1]).all()
+    exact = dedup.jaccard(dedup.shingles(dedup.normalize(base, False), 5), dedup.shingles(dedup.normalize(half, False), 5))
+    assert abs(float(np.mean(sigs[0] == sigs[2])) - exact) < 0.12
+    assert float(np.mean(sigs[0] == sigs[3])) < 0.05
+    other_seed = dedup.minhash_signatures([seq(base)], 128, 2)
+    assert not (other_seed[0] == sigs[0]).all()
+
+
+def test_signatures_are_the_same_in_another_process() -> None:
+    # The index is reused by later runs: hashing must not depend on the process (no hash()).
+    here = dedup.minhash_signatures([seq(STORY)], 16, 1)[0].tolist()
+    code = ("from pipeline.stages import dedup as d; h = d._TokenHasher();"
+            f"s = d._shingle_seq(h(d.WORD.findall(d.normalize({STORY!r}, False))), 5);"
+            "print(d.minhash_signatures([s], 16, 1)[0].tolist())")
+    there = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                           cwd=Path(__file__).resolve().parents[2])
+    assert there.stdout.strip() == str(here)
+
+
+def test_s_curve_and_band_choice() -> None:
+    assert dedup.candidate_probability(0.5, 42, 3) == pytest.approx(0.9963, abs=1e-4)
+    assert dedup.candidate_probability(0.1, 42, 3) < 0.05
+    assert dedup.lsh_params(dedup.Config()) == (42, 3)
+    assert dedup.lsh_params(dedup.Config(bands=None, rows=None, lsh_threshold=0.3)) == (42, 3)
+    assert dedup.lsh_params(dedup.Config(bands=None, rows=None, lsh_threshold=0.7)) == (16, 8)
+    with pytest.raises(ValidationError):
+        dedup.Config(bands=42, rows=None)
+    with pytest.raises(ValidationError):
+        dedup.Config(bands=64, rows=3)  # 192 > num_perm
+
+
+def test_candidate_pairs_bands_and_big_buckets() -> None:
+    rng = np.random.default_rng(0)
+    sigs = rng.integers(0, 2**32, size=(6, 12), dtype=np.uint64).astype(np.uint32)
+    sigs[3, :3] = sigs[1, :3]  # 1 and 3 share band 0 only
+    sigs[5] = sigs[4]  # 4 and 5 share every band
+    pairs, hits = dedup.candidate_pairs(sigs, 4, 3)
+    assert pairs.tolist() == [[1, 3], [4, 5]] and hits.tolist() == [1, 4]
+    pairs, _ = dedup.candidate_pairs(sigs, 4, 3, skip_both_from=4)
+    assert pairs.tolist() == [[1, 3]]
+    big = np.zeros((dedup.MAX_BUCKET_PAIRS + 5, 12), dtype=np.uint32)
+    pairs, _ = dedup.candidate_pairs(big, 4, 3)
+    linked = {0} | {int(j) for i, j in pairs.tolist() if i == 0}
+    assert linked == set(range(len(big)))  # a star from the first member reaches everyone
+    assert len(pairs) < len(big) * (len(big) - 1) // 2
+
+
+# ---------------------------------------------------------------- verification
+
+
+def test_verification_catches_syndicated_copy_by_containment() -> None:
+    measured = dedup.similarity("\n".join(WIRE), syndicated_copy(), dedup.Config())
+    assert measured.jaccard < dedup.Config().near_threshold  # Jaccard alone would miss it
+    assert measured.containment >= 0.85
+    assert measured.is_copy(dedup.Config())
+    assert not measured.is_copy(dedup.Config(containment_threshold=1.01))
+
+
+def test_verification_rejects_same_event_and_quoted_paragraph() -> None:
+    cfg = dedup.Config()
+    shared = dedup.similarity("\n".join(WIRE), "\n".join(SAME_EVENT), cfg)
+    assert 0.1 < shared.containment < 0.4 and not shared.is_copy(cfg)
+    quoted = dedup.similarity("\n".join(WIRE), WIRE[3] + " " + WIRE[4], cfg)
+    assert quoted.containment == 1.0 and quoted.size_ratio < 0.5 and not quoted.is_copy(cfg)
+
+
+def test_hash_collisions_alone_never_merge(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Every article gets the same signature: every pair is an LSH candidate, only real copies merge.
+    real = dedup.minhash_signatures
+    monkeypatch.setattr(dedup, "minhash_signatures",
+                        lambda seqs, num_perm, seed: np.zeros_like(real(seqs, num_perm, seed)))
+    records = [article("wire", "\n".join(WIRE), published="2016-01-13"), article("copy", syndicated_copy()),
+               article("event", "\n".join(SAME_EVENT)), article("story", STORY + " " + OTHER)]
+    state = dedup.learn(records, dedup.Config())
+    assert state["stats"]["candidate_pairs"] == 6
+    assert state["members"] == {"copy": {"cluster": "dup-wire", "duplicate_of": "wire",
+                                         "similarity": state["members"]["copy"]["similarity"],
+                                         "reason": "near_duplicate"},
+                                "wire": {"cluster": "dup-wire"}}
 
 
 def test_near_copy_is_verified_and_marked() -> None:
-    # A lightly edited, shorter copy: the longer original is kept.
     edited = STORY.replace("Monday", "Tuesday").replace(" to complete.", ".")
     out = run([article("a", STORY), article("b", edited), article("c", OTHER)], mode="mark")
     by_id = {r["id"]: r for r in out}
@@ -56,33 +236,319 @@ def test_near_copy_is_verified_and_marked() -> None:
 
 def test_distinct_articles_on_one_event_are_not_merged() -> None:
     half = STORY[: len(STORY) // 2] + " " + OTHER
-    out = run([article("a", STORY), article("b", half)])
-    assert [r["duplicate_of"] for r in out] == [None, None]
+    out = run([article("a", STORY), article("b", half), article("w", "\n".join(WIRE)),
+               article("e", "\n".join(SAME_EVENT))])
+    assert [r["duplicate_of"] for r in out] == [None, None, None, None]
+
+
+def test_audit_lists_each_copy_with_its_measures() -> None:
+    records = [article("wire", "\n".join(WIRE), published="2016-01-13"),
+               article("copy", syndicated_copy(), published="2016-01-14"),
+               article("exact", "\n".join(WIRE).upper(), published="2016-01-15")]
+    state = dedup.learn(records, dedup.Config())
+    [cluster] = state["clusters"]
+    assert cluster["keep"] == "wire" and cluster["cluster"] == "dup-wire"
+    copies = {c["id"]: c for c in cluster["copies"]}
+    assert copies["exact"]["reason"] == "exact_duplicate"
+    assert copies["copy"]["reason"] == "near_duplicate"
+    assert {"jaccard", "containment", "size_ratio"} <= set(copies["copy"])
+    json.dumps(state)  # state.json must be plain JSON
+
+
+# ---------------------------------------------------------------- keep policy
+
+
+def keep_of(records: list[dict], **config: object) -> str:
+    state = dedup.learn(records, dedup.Config(**config))
+    [cluster] = state["clusters"]
+    return cluster["keep"]
 
 
 def test_keep_policy_earliest_then_main_then_longest_then_id() -> None:
-    early = article("z", STORY, published="2016-12-01")
-    late = article("a", STORY, published="2016-12-05")
-    assert [r["id"] for r in run([late, early])] == ["z"]
-    related = article("a", STORY, role="related")
-    main = article("b", STORY)
-    assert [r["id"] for r in run([related, main])] == ["b"]
-    assert [r["id"] for r in run([article("b", STORY), article("a", STORY)])] == ["a"]
+    assert keep_of([article("a", STORY, published="2016-12-05"), article("z", STORY, published="2016-12-01")]) == "z"
+    # same day: main before related
+    assert keep_of([article("a", STORY, role="related", published="2016-12-01"),
+                    article("b", STORY, published="2016-12-01")]) == "b"
+    # everything tied: the smallest id, in natural order (c9 before c10)
+    assert keep_of([article("p#c10", STORY), article("p#c9", STORY)]) == "p#c9"
+    assert keep_of([article("b", STORY), article("a", STORY)]) == "a"
+
+
+def test_keep_policy_longest_breaks_ties_of_date_and_role() -> None:
+    longer = STORY + " The army said it had found weapons depots in the eastern districts."
+    records = [article("a", STORY, published="2016-12-01"), article("b", longer, published="2016-12-01")]
+    assert keep_of(records) == "b"
+    assert keep_of(records, keep_policy=["earliest_published", "smallest_id"]) == "a"
+
+
+def test_keep_policy_undated_last_and_time_zones() -> None:
+    assert keep_of([article("a", STORY), article("b", STORY, published="2017-01-01")]) == "b"
+    # 23:00 at UTC-5 is 04:00 UTC the next day: later than 01:00 UTC
+    assert keep_of([article("a", STORY, published="2016-12-01T23:00:00-05:00"),
+                    article("b", STORY, published="2016-12-02T01:00:00+00:00")]) == "b"
+    # a date alone is midnight UTC
+    assert keep_of([article("a", STORY, published="2016-12-02T00:30:00+00:00"),
+                    article("b", STORY, published="2016-12-02")]) == "b"
+
+
+def test_keep_policy_is_configurable_and_validated() -> None:
+    records = [article("b", STORY, published="2016-12-01"), article("a", STORY, role="related")]
+    assert keep_of(records) == "b"
+    assert keep_of(records, keep_policy=["smallest_id"]) == "a"
+    assert keep_of(records, keep_policy=["main_first", "earliest_published"]) == "b"
+    with pytest.raises(ValidationError):
+        dedup.Config(keep_policy=["newest"])
+    with pytest.raises(ValidationError):
+        dedup.Config(keep_policy=["longest", "longest"])
+    with pytest.raises(ValidationError):
+        dedup.Config(keep_policy=[])
+
+
+def test_keep_key_orders_criteria() -> None:
+    early_related = {"id": "x", "published": "2016-01-01", "role": "related", "text": "short"}
+    late_main = {"id": "y", "published": "2016-02-01", "role": "main", "text": "much longer text"}
+    assert dedup.keep_key(early_related) < dedup.keep_key(late_main)
+    assert dedup.keep_key(late_main, ["main_first"]) < dedup.keep_key(early_related, ["main_first"])
+    assert dedup.keep_key(late_main, ["longest"]) < dedup.keep_key(early_related, ["longest"])
+
+
+# ---------------------------------------------------------------- mark and drop
+
+
+def test_mark_keeps_every_record_and_drop_removes_copies() -> None:
+    records = [article("wire", "\n".join(WIRE), published="2016-01-13"), article("copy", syndicated_copy()),
+               article("event", "\n".join(SAME_EVENT))]
+    marked = run(records, mode="mark")
+    assert [(r["id"], r["duplicate_of"], r["dup_cluster"]) for r in marked] == [
+        ("wire", None, "dup-wire"), ("copy", "wire", "dup-wire"), ("event", None, "dup-event")]
+    assert marked[1]["dup_similarity"] >= 0.7 and marked[0]["dup_similarity"] is None
+    dropped = run(records, mode="drop")
+    assert [r["id"] for r in dropped] == ["wire", "event"]
+    cfg = dedup.Config(mode="drop")
+    outcome = dedup.process(records[1], cfg, dedup.learn(records, cfg))
+    assert outcome.records == [] and outcome.drop_reason == "near_duplicate"
+    assert outcome.notes == {"duplicate_of": "wire"}
 
 
 def test_comments_of_a_dropped_copy_follow_the_kept_article() -> None:
-    comment = {"id": "b#c1", "kind": "comment", "article_id": "b",
-               "text": "I think this report leaves out what happened in the east of the city."}
-    out = run([article("a", STORY), article("b", STORY), comment])
-    assert out[-1]["article_id"] == "a"
+    text = "I think this report leaves out what happened in the east of the city."
+    reply = "That is not what the people who live there told the reporters, though."
+    records = [article("a", STORY), article("b", STORY), comment("b#c1", text, page="b"),
+               comment("b#c2", reply, page="b", parent="b#c1", position=1)]
+    out = {r["id"]: r for r in run(records)}
+    assert out["b#c1"]["article_id"] == "a" and out["b#c2"]["article_id"] == "a"
+    assert out["b#c2"]["parent_id"] == "b#c1"
 
 
-def test_short_comments_are_never_deduplicated() -> None:
-    thanks = [{"id": f"p{i}#c1", "kind": "comment", "article_id": f"p{i}", "text": "Thanks!"} for i in range(2)]
-    assert len(run(thanks)) == 2
+def test_reply_to_a_dropped_double_post_hangs_under_the_kept_one() -> None:
+    text = "I think this report leaves out what happened in the east of the city."
+    records = [comment("p#c1", text, position=0), comment("p#c2", text, position=1),
+               comment("p#c3", "You are right, and the same happened in the west of the city.", parent="p#c2",
+                       position=2)]
+    out = {r["id"]: r for r in run(records)}
+    assert "p#c2" not in out and out["p#c3"]["parent_id"] == "p#c1"
+    marked = {r["id"]: r for r in run(records, mode="mark")}
+    assert marked["p#c3"]["parent_id"] == "p#c2"  # mark mode changes nothing
+
+
+# ---------------------------------------------------------------- repeated lines
+
+
+def test_repeated_lines_are_removed_as_spans() -> None:
+    dek = "Washington can never be trusted, the foreign ministry says."
+    widget = "Liked it? Take a second to support us on Patreon!"
+    text = "\n".join([dek, "The Duran", WIRE[0], widget, "“Washington can never be trusted,”  the foreign "
+                      "ministry says.", WIRE[1], widget, "Share", "Share"])
+    cfg = dedup.Config()
+    spans = dedup.repeated_line_spans(text, cfg)
+    assert [s.reason for s in spans] == ["repeated_line"] * 2
+    assert [s.original.strip() for s in spans] == ["“Washington can never be trusted,”  the foreign ministry says.",
+                                                   widget]
+    out = dedup.process(article("a", text), cfg, dedup.learn([article("a", text)], cfg))
+    assert out.records[0]["text"] == apply_spans(text, spans)
+    assert out.records[0]["text"].split("\n") == [dek, "The Duran", WIRE[0], widget, WIRE[1], "Share", "Share"]
+    assert out.spans == spans  # recorded for the audit
+
+
+def test_repeated_line_removal_uses_the_cleaned_text_for_duplicates() -> None:
+    doubled = "\n".join(WIRE + WIRE[1:3])
+    out = {r["id"]: r for r in run([article("a", "\n".join(WIRE)), article("b", doubled)], mode="mark")}
+    assert out["b"]["text"] == "\n".join(WIRE)
+    assert out["b"]["duplicate_of"] == "a" and out["b"]["dup_similarity"] == 1.0
+
+
+def test_no_spans_without_repeats() -> None:
+    assert dedup.repeated_line_spans("\n".join(WIRE), dedup.Config()) == []
+    assert dedup.repeated_line_spans("one line only", dedup.Config()) == []
+
+
+# ---------------------------------------------------------------- quoted comments
+
+PARENT = ("How can you even joke about it? The US supports terrorism for political purposes. That is a given, "
+          "so deal with it.")
+QUOTING = ("“The US supports terrorism for political purposes. That is a given, so deal with it.”\n"
+           "You completely missed my point, which is: when has Washington not supported terrorism?")
+
+
+def test_quoted_comment_span_is_marked() -> None:
+    records = [comment("p#c1", PARENT, position=0), comment("p#c2", QUOTING, parent="p#c1", position=1)]
+    out = {r["id"]: r for r in run(records)}
+    [quote] = out["p#c2"]["quotes"]
+    assert quote["comment_id"] == "p#c1"
+    assert out["p#c2"]["text"][quote["start"]:quote["end"]] == (
+        "The US supports terrorism for political purposes. That is a given, so deal with it.")
+    assert out["p#c2"]["text"] == QUOTING and out["p#c2"]["duplicate_of"] is None
+    assert out["p#c1"]["quotes"] == []
+
+
+def test_quotes_need_enough_words_same_page_and_an_earlier_comment() -> None:
+    short = comment("p#c2", "That is a given, so deal. I disagree with you entirely, and so do most readers.",
+                    parent="p#c1", position=1)  # 7 words of the parent in a row
+    assert run([comment("p#c1", PARENT), short])[1]["quotes"] == []
+    other_page = comment("q#c1", QUOTING, page="q", position=1)
+    assert run([comment("p#c1", PARENT), other_page])[1]["quotes"] == []
+    # only earlier comments are quoted: the first of two overlapping comments quotes nothing
+    later = [comment("p#c2", PARENT, position=1), comment("p#c1", QUOTING, position=0)]
+    out = {r["id"]: r for r in run(later)}
+    assert out["p#c1"]["quotes"] == [] and [q["comment_id"] for q in out["p#c2"]["quotes"]] == ["p#c1"]
+
+
+def test_quote_of_two_comments_prefers_the_parent() -> None:
+    records = [comment("p#c1", PARENT, position=0), comment("p#c2", PARENT + " Indeed.", position=1),
+               comment("p#c3", QUOTING, parent="p#c2", position=2)]
+    out = {r["id"]: r for r in run(records, mode="mark")}
+    assert [q["comment_id"] for q in out["p#c3"]["quotes"]] == ["p#c2"]
+
+
+def test_quote_offsets_follow_the_export_paragraphs() -> None:
+    from pipeline.stages.export import paragraphs
+
+    text = "  Opening words here.\n\n   “" + PARENT.split("? ")[1] + "”  \nMy answer to that."
+    records = [comment("p#c1", PARENT, position=0), comment("p#c2", text, parent="p#c1", position=1)]
+    [quote] = {r["id"]: r for r in run(records)}["p#c2"]["quotes"]
+    exported = paragraphs(text, "\n\n")
+    [moved] = dedup.rebase_quotes(text, [quote], "\n\n")
+    assert exported[moved["start"]:moved["end"]] == text[quote["start"]:quote["end"]]
+    assert moved["comment_id"] == "p#c1"
+
+
+# ---------------------------------------------------------------- incremental index
+
+
+def write_corpus(folder: Path, records: list[dict], cfg: dedup.Config) -> Path:
+    """What the export side does: rows to articles.jsonl, and the index beside them."""
+    state = dedup.learn(records, cfg)
+    rows = [out for r in records for out in dedup.process(r, cfg, state).records]
+    folder.mkdir(parents=True, exist_ok=True)
+    with (folder / "articles.jsonl").open("w", encoding="utf-8") as handle:
+        for row in rows:
+            handle.write(json.dumps({k: v for k, v in row.items() if k != "kind"}, ensure_ascii=False,
+                                    separators=(",", ":")) + "\n")
+    dedup.save_index(dedup.build_index(rows, cfg), folder / "dedup-index.npz")
+    return folder / "dedup-index.npz"
+
+
+def test_index_round_trip(tmp_path: Path) -> None:
+    cfg = dedup.Config()
+    rows = [article("wire", "\n".join(WIRE), published="2016-01-13"), article("short", "Too short to hash."),
+            article("dup", "\n".join(WIRE), duplicate_of="wire"), {"id": "c", "kind": "comment", "text": STORY}]
+    index = dedup.build_index(rows, cfg)
+    assert index["ids"] == ["wire", "short"]
+    assert index["has_signature"].tolist() == [True, False]
+    dedup.save_index(index, tmp_path / "a.npz")
+    dedup.save_index(dedup.build_index(rows, cfg), tmp_path / "b.npz")
+    assert (tmp_path / "a.npz").read_bytes() == (tmp_path / "b.npz").read_bytes()
+    loaded = dedup.load_index(tmp_path / "a.npz")
+    assert loaded["ids"] == index["ids"] and loaded["meta"] == index["meta"]
+    for name in ("signatures", "has_signature", "text_hash", "n_words", "length"):
+        assert np.array_equal(loaded[name], index[name]) and loaded[name].dtype == index[name].dtype
+    size = (tmp_path / "a.npz").stat().st_size
+    assert size < 2 * (512 + 100) + 2000  # signatures, a few fixed-size fields, the zip and .npy headers
+    (tmp_path / "junk.npz").write_bytes(b"not an index")
+    with pytest.raises(StageError):
+        dedup.load_index(tmp_path / "junk.npz")
+
+
+def test_new_batch_is_deduplicated_against_an_old_corpus(tmp_path: Path) -> None:
+    cfg = dedup.Config(mode="mark")
+    index = write_corpus(tmp_path / "v1", [article("old-wire", "\n".join(WIRE), published="2016-01-13"),
+                                           article("old-story", STORY)], cfg)
+    batch = [article("new-copy", syndicated_copy(), published="2016-01-10"),  # earlier, but the old one is kept
+             article("new-exact", STORY.upper()), article("new-event", "\n".join(SAME_EVENT)),
+             article("new-copy-2", syndicated_copy().replace("partner site", "sister site"))]
+    against = dedup.Config(mode="mark", against=index)
+    out = {r["id"]: r for r in run(batch, mode="mark", against=index)}
+    assert out["new-copy"]["duplicate_of"] == "old-wire" and out["new-copy"]["dup_cluster"] == "dup-old-wire"
+    assert out["new-copy-2"]["duplicate_of"] == "old-wire"
+    assert out["new-exact"]["duplicate_of"] == "old-story" and out["new-exact"]["dup_similarity"] == 1.0
+    assert out["new-event"]["duplicate_of"] is None
+    state = dedup.learn(batch, against)
+    assert {c["keep"]: c["previous"] for c in state["clusters"]} == {"old-story": True, "old-wire": True}
+    assert "old-wire" not in state["members"]
+    dropped = run(batch, mode="drop", against=index)
+    assert [r["id"] for r in dropped] == ["new-event"]
+
+
+def test_old_index_without_texts_needs_high_estimated_jaccard(tmp_path: Path) -> None:
+    cfg = dedup.Config(mode="mark")
+    index = write_corpus(tmp_path / "v1", [article("old-wire", "\n".join(WIRE)), article("old-story", STORY)], cfg)
+    (tmp_path / "v1" / "articles.jsonl").unlink()
+    near = "\n".join(WIRE[:4] + [WIRE[4].replace("suffering", "sufferings")])
+    out = {r["id"]: r for r in run([article("near", near), article("exact", STORY)], mode="mark", against=index)}
+    assert out["exact"]["duplicate_of"] == "old-story"  # the text hash
+    assert out["near"]["duplicate_of"] == "old-wire"  # estimated Jaccard >= 0.8
+    # containment cannot be estimated from signatures: a copy with a paragraph dropped is not merged
+    assert run([article("copy", syndicated_copy())], mode="mark", against=index)[0]["duplicate_of"] is None
+    # ... unless it is a copy of a new article that is (the cluster has one kept member: the old one)
+    out = {r["id"]: r for r in run([article("near", near), article("copy", syndicated_copy())], mode="mark",
+                                   against=index)}
+    assert out["copy"]["duplicate_of"] == "old-wire"
+
+
+def test_index_built_with_other_settings_is_refused(tmp_path: Path) -> None:
+    index = write_corpus(tmp_path / "v1", [article("old", "\n".join(WIRE))], dedup.Config(shingle_words=4))
+    with pytest.raises(StageError, match="shingle_words"):
+        dedup.learn([article("new", STORY)], dedup.Config(against=index))
+
+
+# ---------------------------------------------------------------- order and the seeds
+
+
+def corpus() -> list[dict]:
+    records = [article("wire", "\n".join(WIRE), published="2016-01-13"),
+               article("copy-a", syndicated_copy(), published="2016-01-13"),
+               article("copy-b", "\n".join(WIRE[:4]).upper(), role="related"),
+               article("event", "\n".join(SAME_EVENT)), article("story", STORY), article("story-2", STORY + " Updated."),
+               article("other", OTHER), comment("x#c1", PARENT), comment("x#c2", QUOTING, parent="x#c1", position=1),
+               comment("y#c1", PARENT, page="y")]
+    return records
 
 
 def test_clusters_do_not_depend_on_input_order() -> None:
-    records = [article("a", STORY), article("b", STORY + " Updated."), article("c", OTHER)]
+    records = corpus()
     cfg = dedup.Config()
-    assert dedup.learn(records, cfg) == dedup.learn(list(reversed(records)), cfg)
+    expected = dedup.learn(records, cfg)
+    assert len(expected["clusters"]) == 3 and expected["quotes"]
+    for seed in range(5):
+        shuffled = list(records)
+        random.Random(seed).shuffle(shuffled)
+        assert dedup.learn(shuffled, cfg) == expected
+
+
+def test_seed_pages_no_false_duplicates_and_the_quote_is_marked(tmp_path: Path) -> None:
+    from pipeline.config import load_config
+    from pipeline.runner import run as run_pipeline
+
+    repo = Path(__file__).resolve().parents[2]
+    run_pipeline(load_config(repo / "configs" / "default.yaml"), repo / "seeds", tmp_path / "out",
+                 until="dedup", progress=False)
+    folder = tmp_path / "out" / "stages" / "06-dedup"
+    state = json.loads((folder / "state.json").read_text(encoding="utf-8"))
+    assert state["clusters"] == []
+    rows = {r["id"]: r for r in map(json.loads, (folder / "records.jsonl").read_text(encoding="utf-8").splitlines())}
+    [reply] = [r for r in rows.values() if "You COMPLETELY missed my point" in r["text"]]
+    [quote] = reply["quotes"]
+    quoted = rows[quote["comment_id"]]
+    assert quoted["id"] == reply["parent_id"] and quoted["text"].startswith("How can you even joke about it")
+    assert reply["text"][quote["start"]:quote["end"]].startswith("The US supports terrorism")
+    assert reply["text"][quote["start"]:quote["end"]].endswith("destructive your nation has become!")
