@@ -185,3 +185,13 @@ def test_provenance_points_at_the_text_in_the_source(corpus: Path) -> None:
             assert source.split("\n")[first - 1].strip() and first <= last
     main = {row["source"]: row for row in rows(corpus, "articles.jsonl") if row["role"] == "main"}
     assert main["000_3ff87b482df5ac51.txt"]["source_lines"] == [5, 33]
+
+
+def test_same_corpus_whatever_order_the_files_were_written_in(corpus: Path, tmp_path: Path) -> None:
+    inp = tmp_path / "in"
+    inp.mkdir()
+    for seed in sorted(SEEDS.glob("*.txt"), reverse=True):
+        shutil.copyfile(seed, inp / seed.name)
+    run(load_config(REPO / "configs" / "default.yaml"), inp, tmp_path / "out", progress=False)
+    for name in ("articles.jsonl", "comments.jsonl", "dedup-index.npz"):
+        assert (tmp_path / "out/corpus/0.1.0" / name).read_bytes() == (corpus / name).read_bytes()
