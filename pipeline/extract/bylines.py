@@ -13,7 +13,8 @@ from typing import Any
 
 import yaml
 
-from pipeline.extract.dates import MONTHS, WEEKDAYS, find_date, strip_weekday
+from pipeline.extract.comments import prefix_rule
+from pipeline.extract.dates import MONTHS, WEEKDAYS, find_date, find_date_at_start, strip_weekday
 
 # The shipped pattern file; tests may load another through load_byline_config.
 BYLINES_CONFIG = Path(__file__).resolve().parents[2] / "configs" / "metadata" / "bylines.yaml"
@@ -227,20 +228,64 @@ def _strip_leading_date(text: str, config: BylineConfig) -> tuple[str, str | Non
     label = config.date_label.match(text)
     start = label.end() if label else 0
     start += len(text[start:]) - len(strip_weekday(text[start:]))
-    found = find_date(text[start:])
-    if found is None or found[1] != 0:
+    found = find_date_at_start(text[start:])
+    if found is None:
         return text, None
     iso, _, end = found
     return text[start + end:].lstrip(EDGE_PUNCTUATION), iso
 
 
+# parse_byline's results by (line, allow_lone_name, id(config)); each entry keeps its
+# config alive, so that the id is not reused while the entry is here.
+_PARSED: dict[tuple[str, bool, int], tuple[BylineConfig, Byline | None]] = {}
+_MAX_PARSED = 8192  # the metadata stage asks about the same few head lines several times
+
+
+# The prefixes of a config that a text starting with a given character may match, in
+# order, by (id(config), character); each entry keeps its config alive (see _PARSED).
+_PREFIXES_BY_FIRST: dict[tuple[int, str], tuple[BylineConfig, tuple[tuple[str, re.Pattern[str]], ...]]] = {}
+
+
+def _prefixes_for(config: BylineConfig, first: str) -> tuple[tuple[str, re.Pattern[str]], ...]:
+    """config.prefixes, less those that cannot match a text starting with `first` (its
+    first character, "" for an empty text): see comments._Rule for how that is read."""
+    key = (id(config), first)
+    cached = _PREFIXES_BY_FIRST.get(key)
+    if cached is not None and cached[0] is config:
+        return cached[1]
+    kept = []
+    for kind, prefix in config.prefixes:
+        rule = prefix_rule(prefix)
+        if not first:
+            if rule.min_len == 0:
+                kept.append((kind, prefix))
+        elif rule.min_len == 0 or rule.first is None or rule.first.fullmatch(first) is not None:
+            kept.append((kind, prefix))
+    if len(_PREFIXES_BY_FIRST) >= _MAX_PARSED:
+        _PREFIXES_BY_FIRST.clear()
+    _PREFIXES_BY_FIRST[key] = (config, tuple(kept))
+    return tuple(kept)
+
+
 def parse_byline(line: str, allow_lone_name: bool = False, config: BylineConfig = CONFIG) -> Byline | None:
     """The byline a line states, or None; a bare name line counts only with `allow_lone_name`."""
+    key = (line, allow_lone_name, id(config))
+    cached = _PARSED.get(key)
+    if cached is not None and cached[0] is config:
+        return cached[1]
+    byline = _parse_byline(line, allow_lone_name, config)
+    if len(_PARSED) >= _MAX_PARSED:
+        _PARSED.clear()
+    _PARSED[key] = (config, byline)
+    return byline
+
+
+def _parse_byline(line: str, allow_lone_name: bool, config: BylineConfig) -> Byline | None:
     text = " ".join(line.split())
     if not text or len(_tokens(text)) > MAX_BYLINE_WORDS:
         return None
     rest, leading_date = _strip_leading_date(text, config)
-    for kind, prefix in config.prefixes:
+    for kind, prefix in _prefixes_for(config, rest[:1]):
         m = prefix.match(rest)
         if m:
             break

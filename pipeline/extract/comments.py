@@ -32,7 +32,9 @@ thread) gives None: a `CommentSection` always holds at least one comment.
 from __future__ import annotations
 
 import bisect
+import functools
 import re
+import re._parser as re_parser  # Python 3.11+: reads the formats' patterns (see _Rule)
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
@@ -42,6 +44,7 @@ from typing import Any
 import yaml
 
 from pipeline.document import Line
+from pipeline.extract.dates import folded
 
 # --- constants ---------------------------------------------------------------
 
@@ -203,8 +206,18 @@ def _check_pattern(path: Path, original: str, expanded: str) -> None:
 
 
 def load_formats(path: Path) -> CommentFormats:
-    """Read a formats YAML file (six required lists, optional lists, macros) and validate it."""
-    data: Any = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    """Read a formats YAML file (six required lists, optional lists, macros) and validate it.
+
+    The file is read on every call, but parsed once per content: the split stage asks
+    for its formats once per page.
+    """
+    return _formats_from_text(f"{path}", Path(path).read_text(encoding="utf-8"))
+
+
+@functools.lru_cache(maxsize=16)
+def _formats_from_text(path: str, text: str) -> CommentFormats:
+    """The formats a file named `path` with content `text` defines (errors name `path`)."""
+    data: Any = yaml.safe_load(text)
     if not isinstance(data, dict):
         raise ValueError(f"{path}: expected a mapping at the top level")
     known = set(REQUIRED_KEYS) | set(OPTIONAL_KEYS) | {"macros"}
@@ -246,12 +259,554 @@ DEFAULT_FORMATS: CommentFormats = load_formats(
 )
 
 
-# --- per-call compiled patterns and line facts ------------------------------
+# --- compiled patterns and their prefilters ----------------------------------
+#
+# Classifying a line tries up to ~45 patterns with fullmatch, and most lines (prose,
+# headlines) match none. Each pattern therefore carries cheap necessary conditions,
+# read from its parsed form (re's parser), that a line must meet before the regex is
+# run: its length within the pattern's (min, max) width; its first and last characters
+# (_AFFIX_LEN of them) among those the pattern's matches can start and end with; strings
+# of which every match holds one ("says"/"said", "Posted", a digit); and for a pattern
+# with no such strings but a mandatory part that starts with a digit or a sign (a clock
+# time), a match of that part somewhere in the line. They only skip patterns that cannot
+# match, so the classification is exactly that of trying every pattern in order. (A
+# pattern the prefilters cannot read gets none and is always tried.)
+
+
+_REPEATS = (re_parser.MAX_REPEAT, re_parser.MIN_REPEAT, re_parser.POSSESSIVE_REPEAT)
+_ZERO_WIDTH = (re_parser.AT, re_parser.ASSERT, re_parser.ASSERT_NOT)
+_CATEGORY_CLASSES = {
+    re_parser.CATEGORY_DIGIT: r"\d", re_parser.CATEGORY_NOT_DIGIT: r"\D",
+    re_parser.CATEGORY_SPACE: r"\s", re_parser.CATEGORY_NOT_SPACE: r"\S",
+    re_parser.CATEGORY_WORD: r"\w", re_parser.CATEGORY_NOT_WORD: r"\W",
+}
+_FLAG_LETTERS = ((re.IGNORECASE, "i"), (re.ASCII, "a"))
+_DIGIT: Any = object()  # in a need: met by any character \d matches (not only 0-9)
+_HAS_DIGIT = re.compile(r"\d")
+_MAX_EXPANSION = 8  # "[Oo]n" gives "On" and "on"; larger products are not spelled out
+_MAX_NEEDS = 3  # needs checked per pattern, cheapest first
+_AFFIX_LEN = 2  # how many first (last) characters of a line are checked
+_MAX_AFFIXES = 5000  # more possible openings than this: no affix check
+_SEARCH_MIN_WIDTH = 3  # a mandatory part searched for is at least this long
+_WORDLIKE = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ "
+
+
+class _Unknown(Exception):
+    """A regex construct the prefilters do not read: that pattern gets no prefilter."""
+
+
+def _with_flags(text: str, flags: int) -> str:
+    letters = "".join(letter for flag, letter in _FLAG_LETTERS if flags & flag)
+    return f"(?{letters}:{text})" if letters else text
+
+
+def _char_class(op: Any, av: Any, flags: int) -> str:
+    """One character-consuming item as a regex matching the same single characters."""
+    key = (op, tuple(av) if isinstance(av, list) else av, flags)
+    text = _CHAR_CLASSES.get(key)
+    if text is None:
+        text = _CHAR_CLASSES[key] = _char_class_text(op, av, flags)
+    return text
+
+
+_CHAR_CLASSES: dict[tuple[Any, Any, int], str] = {}
+
+
+def _char_class_text(op: Any, av: Any, flags: int) -> str:
+    if op is re_parser.LITERAL:
+        text = re.escape(chr(av))
+    elif op is re_parser.NOT_LITERAL:
+        text = "[^" + re.escape(chr(av)) + "]"
+    elif op is re_parser.IN:
+        parts = []
+        for item_op, item in av:
+            if item_op is re_parser.NEGATE:
+                parts.insert(0, "^")
+            elif item_op is re_parser.LITERAL:
+                parts.append(re.escape(chr(item)))
+            elif item_op is re_parser.RANGE:
+                parts.append(re.escape(chr(item[0])) + "-" + re.escape(chr(item[1])))
+            elif item_op is re_parser.CATEGORY and item in _CATEGORY_CLASSES:
+                parts.append(_CATEGORY_CLASSES[item])
+            else:
+                raise _Unknown(item_op)
+        text = "[" + "".join(parts) + "]"
+    elif op is re_parser.ANY:
+        return "(?s:.)" if flags & re.DOTALL else "(?-s:.)"
+    else:
+        raise _Unknown(op)
+    return _with_flags(text, flags)
+
+
+def _affixes(items: Any, flags: int, from_end: bool, size: int = _AFFIX_LEN) -> set[tuple[str, ...]]:
+    """The class sequences of the first (from_end: last, read backwards) `size`
+    characters, or all of them if fewer, of the strings `items` matches."""
+    done: set[tuple[str, ...]] = set()  # sequences already _AFFIX_LEN long
+    open_: set[tuple[str, ...]] = {()}  # sequences the next items extend
+    for op, av in (reversed(list(items)) if from_end else items):
+        if not open_:
+            break
+        tails = _item_affixes(op, av, flags, from_end, size)
+        extended: set[tuple[str, ...]] = set()
+        for head in open_:
+            room = size - len(head)
+            for tail in tails:
+                sequence = head + tail[:room]
+                (done if len(sequence) == size else extended).add(sequence)
+        open_ = extended
+        if len(done) + len(open_) > _MAX_AFFIXES:
+            raise _Unknown("too many affixes")
+    return done | open_
+
+
+def _item_affixes(op: Any, av: Any, flags: int, from_end: bool, size: int) -> set[tuple[str, ...]]:
+    if op in _ZERO_WIDTH:
+        return {()}  # anchors and lookarounds consume nothing; ignoring them only widens
+    if op is re_parser.SUBPATTERN:
+        return _affixes(av[-1], (flags | av[1]) & ~av[2], from_end, size)
+    if op is re_parser.ATOMIC_GROUP:
+        return _affixes(av, flags, from_end, size)
+    if op is re_parser.BRANCH:
+        return set().union(*(_affixes(alternative, flags, from_end, size) for alternative in av[1]))
+    if op in _REPEATS:
+        low, high, sub = av
+        once = _affixes(sub, flags, from_end, size)
+        found: set[tuple[str, ...]] = set()
+        # Copies past `size` add nothing: a copy that matches anything adds a character.
+        sequences: set[tuple[str, ...]] = {()}
+        for copies in range(0, min(high, size) + 1):
+            if copies >= min(low, size):
+                found |= sequences
+            sequences = {(head + tail)[:size] for head in sequences for tail in once}
+            if len(sequences) > _MAX_AFFIXES:
+                raise _Unknown("too many affixes")
+        return found
+    return {(_char_class(op, av, flags),)}
+
+
+def _affix_check(parsed: Any, flags: int, from_end: bool,
+                 prefix: bool = False) -> tuple[re.Pattern[str] | None, re.Pattern[str] | None]:
+    """Regexes that the first (from_end: last) character, and the first (last)
+    _AFFIX_LEN characters, of a non-empty line must fullmatch for the pattern to fullmatch
+    the line; with `prefix` (a pattern used with re.match), that the first characters must
+    match. None when every line qualifies."""
+    sequences = _affixes(parsed, flags, from_end)
+    if prefix and () in sequences:
+        return None, None  # an empty match: every line has it
+    sequences.discard(())  # a fullmatch of a non-empty line is not empty
+    anything = _char_class(re_parser.ANY, None, flags)
+    if not sequences or all(set(s) == {anything} for s in sequences):
+        return None, None
+    edges = sorted({s[0] for s in sequences})
+    texts = sorted("".join(reversed(s) if from_end else s) for s in sequences)
+    return (None if anything in edges else re.compile("|".join(edges)),
+            re.compile("|".join(f"(?:{text})" for text in texts)))
+
+
+_AT_TEXTS = {
+    re_parser.AT_BEGINNING: "^", re_parser.AT_END: "$", re_parser.AT_BEGINNING_STRING: r"\A",
+    re_parser.AT_END_STRING: r"\Z", re_parser.AT_BOUNDARY: r"\b", re_parser.AT_NON_BOUNDARY: r"\B",
+}
+
+
+def _unparse(items: Any, flags: int) -> str:
+    """A regex matching what the parsed `items` match, every flag spelled out locally."""
+    out: list[str] = []
+    for op, av in items:
+        if op in (re_parser.LITERAL, re_parser.NOT_LITERAL, re_parser.IN, re_parser.ANY):
+            out.append(_char_class(op, av, flags))
+        elif op is re_parser.AT and av in _AT_TEXTS:
+            text = _AT_TEXTS[av]
+            if av in (re_parser.AT_BEGINNING, re_parser.AT_END):
+                text = f"(?m:{text})" if flags & re.MULTILINE else f"(?-m:{text})"
+            elif av in (re_parser.AT_BOUNDARY, re_parser.AT_NON_BOUNDARY) and flags & re.ASCII:
+                text = f"(?a:{text})"
+            out.append(text)
+        elif op is re_parser.SUBPATTERN:
+            out.append("(?:" + _unparse(av[-1], (flags | av[1]) & ~av[2]) + ")")
+        elif op is re_parser.ATOMIC_GROUP:
+            out.append("(?>" + _unparse(av, flags) + ")")
+        elif op is re_parser.BRANCH:
+            out.append("(?:" + "|".join(_unparse(alternative, flags) for alternative in av[1]) + ")")
+        elif op in _REPEATS:
+            low, high, sub = av
+            bounds = f"{{{low},}}" if high == re_parser.MAXREPEAT else f"{{{low},{high}}}"
+            lazy = "?" if op is re_parser.MIN_REPEAT else "+" if op is re_parser.POSSESSIVE_REPEAT else ""
+            out.append("(?:" + _unparse(sub, flags) + ")" + bounds + lazy)
+        elif op in (re_parser.ASSERT, re_parser.ASSERT_NOT):
+            direction, sub = av
+            opener = ("(?=" if direction == 1 else "(?<=") if op is re_parser.ASSERT else \
+                ("(?!" if direction == 1 else "(?<!")
+            out.append(opener + _unparse(sub, flags) + ")")
+        else:
+            raise _Unknown(op)
+    return "".join(out)
+
+
+def _mandatory_sequences(items: Any, flags: int) -> list[tuple[Any, int]]:
+    """Sequences every match of `items` holds a match of: `items`, and the contents of its
+    groups and of its repeats of at least one (re's parser inlines plain groups "(?:...)")."""
+    found: list[tuple[Any, int]] = [(items, flags)]
+    for op, av in items:
+        if op is re_parser.SUBPATTERN:
+            found.extend(_mandatory_sequences(av[-1], (flags | av[1]) & ~av[2]))
+        elif op is re_parser.ATOMIC_GROUP:
+            found.extend(_mandatory_sequences(av, flags))
+        elif op in _REPEATS and av[0] >= 1:
+            found.extend(_mandatory_sequences(av[2], flags))
+    return found
+
+
+def _search_need(parsed: Any, flags: int) -> re.Pattern[str] | None:
+    """A mandatory part of the pattern that starts with a digit or a sign, not a letter or
+    a space (a clock time, say), as a regex to search the line for: the widest tail of a
+    mandatory sequence that starts so."""
+    best: tuple[int, Any, int] | None = None
+    for sequence, sequence_flags in _mandatory_sequences(parsed, flags):
+        for start in range(1 if sequence is parsed else 0, len(sequence)):
+            tail = sequence[start:]
+            width = tail.getwidth()[0]
+            if width < _SEARCH_MIN_WIDTH or (best is not None and width <= best[0]):
+                continue
+            openings = _affixes(tail, sequence_flags, from_end=False, size=1)
+            if not openings or any(not s for s in openings):
+                continue
+            first = re.compile("|".join(sorted({s[0] for s in openings})))
+            if any(first.fullmatch(c) for c in _WORDLIKE):
+                continue
+            best = (width, tail, sequence_flags)
+    return None if best is None else re.compile(_unparse(best[1], best[2]))
+
+
+def _strings(op: Any, av: Any, flags: int) -> set[tuple[str, bool]] | None:
+    """The strings one item matches, when it is a literal or a small set: (text, ci)
+    pairs, ci for an ASCII string matched case-insensitively (then lower-cased)."""
+    ci = bool(flags & re.IGNORECASE)
+    if op is re_parser.LITERAL:
+        chars = {chr(av)}
+    elif op is re_parser.IN and len(av) <= _MAX_EXPANSION:
+        chars = set()
+        for item_op, item in av:
+            if item_op is re_parser.LITERAL:
+                chars.add(chr(item))
+            elif item_op is re_parser.RANGE and item[1] - item[0] < _MAX_EXPANSION:
+                chars.update(map(chr, range(item[0], item[1] + 1)))
+            else:
+                return None
+        if len(chars) > _MAX_EXPANSION:
+            return None
+    else:
+        return None
+    if ci:
+        # Under IGNORECASE only ASCII, Latin-1 letters and uncased characters ("©") are
+        # spelled out: see folded().
+        if not all(c.isascii() or "\u00c0" <= c <= "\u00ff" or c.lower() == c.upper() == c.casefold() == c
+                   for c in chars):
+            return None
+        chars = {c.lower() for c in chars}
+    return {(c, ci) for c in chars}
+
+
+def literal_needs(pattern: re.Pattern[str]) -> tuple[tuple[tuple[str, ...], ...], tuple[tuple[str, ...], ...]]:
+    """Strings every match of `pattern` holds: (needs, folded_needs). Each need is a tuple
+    of strings one of which a match holds; a folded need's strings are lower-cased and are
+    to be looked for in folded(text). Empty when nothing can be shown."""
+    if not _PARSER_AS_EXPECTED:
+        return (), ()
+    try:
+        needs = _needs(re_parser.parse(pattern.pattern, pattern.flags), pattern.flags)
+    except Exception:  # noqa: BLE001 - re's parser is private: any surprise means no needs
+        return (), ()
+    plain = tuple(tuple(sorted(t for t, _ in need)) for need in set(needs)
+                  if all(not ci and t is not _DIGIT for t, ci in need))
+    ci_needs = tuple(tuple(sorted(t for t, _ in need)) for need in set(needs) if all(ci for _t, ci in need))
+    return tuple(sorted(plain)), tuple(sorted(ci_needs))
+
+
+_Need = frozenset[tuple[Any, bool]]  # (text or _DIGIT, case-insensitive): one must occur
+_DIGIT_NEED: _Need = frozenset({(_DIGIT, False)})
+
+
+def _need_cost(need: _Need) -> int:
+    """How often a need is met by ordinary text, roughly: a lower cost filters more."""
+    cost = 0
+    for text, _ci in need:
+        if text is _DIGIT:
+            cost += 30
+        elif len(text) == 1:
+            cost += 30 if text.isalnum() or text.isspace() else 8
+        else:
+            cost += 5 if len(text) == 2 else 2 if len(text) == 3 else 1
+    return cost
+
+
+def _needs(items: Any, flags: int) -> list[_Need]:
+    """Needs of `items`: sets of strings of which every match contains one."""
+    needs: list[_Need] = []
+    run: set[tuple[str, bool]] | None = None  # strings spelled by the current run of literal items
+
+    def close_run() -> None:
+        nonlocal run
+        if run:
+            needs.append(frozenset(run))
+        run = None
+
+    for op, av in items:
+        strings = _strings(op, av, flags)
+        if strings is not None:
+            # Items of one sequence share its flags, so a run is all ci or all not.
+            if run is None:
+                run = strings
+            elif len(run) * len(strings) <= _MAX_EXPANSION:
+                run = {(a + b, ci) for a, ci in run for b, _ in strings}
+            else:
+                close_run()
+                run = strings
+            continue
+        close_run()
+        if op is re_parser.IN and av == [(re_parser.CATEGORY, re_parser.CATEGORY_DIGIT)]:
+            needs.append(_DIGIT_NEED)
+        elif op is re_parser.SUBPATTERN:
+            needs.extend(_needs(av[-1], (flags | av[1]) & ~av[2]))
+        elif op is re_parser.ATOMIC_GROUP:
+            needs.extend(_needs(av, flags))
+        elif op in _REPEATS and av[0] >= 1:
+            needs.extend(_needs(av[2], flags))
+        elif op is re_parser.BRANCH:
+            per_alternative = [_needs(alternative, flags) for alternative in av[1]]
+            if all(per_alternative):
+                # One need per alternative, cheapest first: their union is a need.
+                needs.append(frozenset().union(*(min(n, key=_need_cost) for n in per_alternative)))
+                if all(_DIGIT_NEED in n for n in per_alternative):
+                    needs.append(_DIGIT_NEED)
+    close_run()
+    return needs
+
+
+@dataclass(frozen=True)
+class _Rule:
+    """One pattern with the necessary conditions a line must meet to fullmatch it."""
+
+    pattern: re.Pattern[str]
+    kind: str = ""
+    min_len: int = 0
+    max_len: int = 1 << 62
+    first: re.Pattern[str] | None = None  # the line's first character must fullmatch this
+    prefix: re.Pattern[str] | None = None  # and its first _AFFIX_LEN characters this
+    last: re.Pattern[str] | None = None  # the line's last character must fullmatch this
+    suffix: re.Pattern[str] | None = None  # and its last _AFFIX_LEN characters this
+    needs: tuple[tuple[str, ...], ...] = ()  # one string of each must occur in the line
+    ci_needs: tuple[tuple[str, ...], ...] = ()  # the same in folded(line), when it has one
+    needs_digit: bool = False
+    search: re.Pattern[str] | None = None  # must be found in the line
+
+
+def _rule(pattern: re.Pattern[str], kind: str = "", prefix_only: bool = False) -> _Rule:
+    """The pattern's prefilters; a pattern they cannot read gets none. With `prefix_only`
+    (a pattern used with re.match), only its width and opening characters."""
+    if not _PARSER_AS_EXPECTED:
+        return _Rule(pattern, kind)
+    return _derive_rule(pattern, kind, prefix_only)
+
+
+def _derive_rule(pattern: re.Pattern[str], kind: str, prefix_only: bool) -> _Rule:
+    try:
+        parsed = re_parser.parse(pattern.pattern, pattern.flags)
+        flags = pattern.flags
+        min_len, max_len = parsed.getwidth()
+        if prefix_only:
+            first, _ = _affix_check(parsed, flags, False, prefix=True)
+            return _Rule(pattern, kind, min_len, first=first)
+        first, prefix = _affix_check(parsed, flags, from_end=False)
+        last, suffix = _affix_check(parsed, flags, from_end=True)
+        needs = sorted(set(_needs(parsed, flags)), key=_need_cost)[:_MAX_NEEDS]
+        # A need mixing the digit with strings, or cased with case-insensitive strings, is dropped.
+        plain = [need for need in needs if all(not ci and text is not _DIGIT for text, ci in need)]
+        folded = [need for need in needs if all(ci for _text, ci in need)]
+        # Searching costs about what a fullmatch does: only for patterns no strings filter.
+        search = None if plain or folded else _search_need(parsed, flags)
+    except Exception:  # noqa: BLE001 - re's parser is private: any surprise means no prefilter
+        return _Rule(pattern, kind)
+    return _Rule(
+        pattern,
+        kind,
+        min_len,
+        max_len,
+        first,
+        prefix,
+        last,
+        suffix,
+        tuple(tuple(sorted(text for text, _ in need)) for need in plain),
+        tuple(tuple(sorted(text for text, _ in need)) for need in folded),
+        _DIGIT_NEED in needs,
+        search,
+    )
+
+
+def _parser_as_expected() -> bool:
+    """Whether re's parser (a private module) still gives what the prefilters read: they
+    are derived for a sample pattern and compared with what was worked out by hand. If
+    not, no prefilter is used (every pattern is tried, as before them)."""
+    sample = r"^(?P<a>[Oo]n\s)?(?i:says|said)(?:x|yz)\d{1,2}[:.]\d\d+?(?>\s*+)(?=z)(?<![q])[^a-c\W].{0,3}$"
+    try:
+        rule = _derive_rule(re.compile(sample), "k", False)
+        item = _derive_rule(re.compile(r"^#?(?P<n>\d{1,4})\s+"), "", True)
+        clock = _search_need(re_parser.parse(r"^\w+ (?:at )?\d{1,2}:\d\d(?= ?[ap]m)", 0), 0)
+        found = (
+            rule.min_len, rule.max_len, rule.first and rule.first.pattern, rule.prefix and rule.prefix.pattern,
+            rule.last and rule.last.pattern, rule.suffix and rule.suffix.pattern, rule.needs, rule.ci_needs,
+            rule.needs_digit, rule.search and rule.search.pattern, item.min_len, item.first and item.first.pattern,
+            clock and clock.pattern,
+        )
+    except Exception:  # noqa: BLE001
+        return False
+    return found == (
+        10, re_parser.MAXWIDTH, "(?i:s)|[Oo]", "(?:(?i:s)(?i:a))|(?:[Oo]n)", None,
+        "(?:(?-s:.)(?-s:.))|(?:[\\d][^a-c\\W])|(?:[\\s][^a-c\\W])|(?:[^a-c\\W](?-s:.))",
+        ((".", ":"),), (("sa",), ("id", "ys")), False, None, 2, "[\\d]|\\#",
+        "(?:[\\d]){1,2}:[\\d][\\d](?=(?:\\ ){0,1}[ap]m)",
+    )
+
+
+_PARSER_AS_EXPECTED = _parser_as_expected()
+
+
+@functools.lru_cache(maxsize=256)
+def prefix_rule(pattern: re.Pattern[str]) -> _Rule:
+    """The prefilters of a pattern used with re.match: its min_len, and its `first`
+    (None: any character), which the first character of a text it matches fullmatches
+    (when min_len > 0)."""
+    return _rule(pattern, prefix_only=True)
+
+
+class _Rules:
+    """The fullmatch pattern lists, in the order _classify tries them, with their prefilters.
+
+    Which rules a line's first character, last character and length admit is kept as a
+    bit mask per character and per length, and the rules of each combined mask as a
+    tuple, all cached: a line costs a few dictionary look-ups, then only the admitted
+    rules' needs are checked and their patterns run.
+    """
+
+    def __init__(self, rules: Sequence[_Rule], on_rest: Sequence[bool]) -> None:
+        self.rules = tuple(rules)
+        self.on_rest = tuple(on_rest)  # header rules see the line without its list marker
+        self.rest_bits = sum(1 << bit for bit, flag in enumerate(self.on_rest) if flag)
+        self._firsts: dict[str, int] = {}
+        self._lasts: dict[str, int] = {}
+        self._prefixes: dict[str, int] = {}
+        self._suffixes: dict[str, int] = {}
+        self._sizes: dict[int, int] = {}
+        # (pattern, kind, on_rest, needs, ci_needs, needs_digit, search) of the rules of a mask
+        self._by_mask: dict[int, tuple[tuple[Any, ...], ...]] = {}
+
+    def _char_mask(self, char: str, last: bool) -> int:
+        """The rules whose patterns can start (last: end) with `char`."""
+        cache = self._lasts if last else self._firsts
+        mask = cache.get(char)
+        if mask is None:
+            mask = 0
+            for bit, rule in enumerate(self.rules):
+                check = rule.last if last else rule.first
+                if check is None or check.fullmatch(char) is not None:
+                    mask |= 1 << bit
+            if len(cache) < 100_000:
+                cache[char] = mask
+        return mask
+
+    def _affix_mask(self, cache: dict[str, int], affix: str, last: bool) -> int:
+        """The rules whose patterns can start (last: end) with `affix`, the first (last)
+        _AFFIX_LEN characters of a line; its edge character narrows them first."""
+        mask = cache.get(affix)
+        if mask is None:
+            mask = self._char_mask(affix[-1] if last else affix[0], last)
+            for bit, rule in enumerate(self.rules):
+                if mask >> bit & 1:
+                    check = rule.suffix if last else rule.prefix
+                    if check is not None and check.fullmatch(affix) is None:
+                        mask &= ~(1 << bit)
+            if len(cache) < 200_000:
+                cache[affix] = mask
+        return mask
+
+    def _size_mask(self, size: int) -> int:
+        mask = self._sizes.get(size)
+        if mask is None:
+            mask = sum(1 << bit for bit, rule in enumerate(self.rules) if rule.min_len <= size <= rule.max_len)
+            if len(self._sizes) < 100_000:
+                self._sizes[size] = mask
+        return mask
+
+    def mask(self, text: str) -> int:
+        """The rules non-empty `text` may fullmatch by its first and last characters and length."""
+        return (self._affix_mask(self._prefixes, text[:_AFFIX_LEN], False)
+                & self._affix_mask(self._suffixes, text[-_AFFIX_LEN:], True)
+                & self._size_mask(len(text)))
+
+    def first_match(self, text: str, rest: str) -> tuple[str, re.Match[str]] | None:
+        """(kind, match) of the first rule whose pattern matches the whole of its line:
+        `rest` (the line without its list marker) for header rules, else `text`."""
+        # self.mask(text), spelled out: this runs once per line.
+        prefix, suffix = text[:_AFFIX_LEN], text[-_AFFIX_LEN:]
+        mask = self._prefixes.get(prefix)
+        if mask is None:
+            mask = self._affix_mask(self._prefixes, prefix, False)
+        last = self._suffixes.get(suffix)
+        if last is None:
+            last = self._affix_mask(self._suffixes, suffix, True)
+        size = self._sizes.get(len(text))
+        if size is None:
+            size = self._size_mask(len(text))
+        mask &= last & size
+        if rest is not text:
+            mask = (mask & ~self.rest_bits) | (self.mask(rest) & self.rest_bits if rest else 0)
+        rules = self._by_mask.get(mask)
+        if rules is None:
+            rules = tuple((rule.pattern, rule.kind, self.on_rest[bit], rule.needs, rule.ci_needs,
+                           rule.needs_digit, rule.search)
+                          for bit, rule in enumerate(self.rules) if mask >> bit & 1)
+            if len(self._by_mask) < 100_000:
+                self._by_mask[mask] = rules
+        # Needs are looked for in `text`, which holds `rest`: a superset, so still necessary
+        # (not a search regex: its lookarounds might see past the ends of `rest`).
+        lower: str | None = None
+        digit: bool | None = None
+        for pattern, kind, on_rest, needs, ci_needs, needs_digit, search in rules:
+            if needs and not _meets(needs, text):
+                continue
+            if ci_needs:
+                if lower is None:
+                    lower = folded(text) or ""
+                if lower and not _meets(ci_needs, lower):
+                    continue
+            if needs_digit:
+                if digit is None:
+                    digit = _HAS_DIGIT.search(text) is not None
+                if not digit:
+                    continue
+            subject = rest if on_rest else text
+            if search is not None and search.search(subject) is None:
+                continue
+            match = pattern.fullmatch(subject)
+            if match:
+                return kind, match
+        return None
+
+
+def _meets(needs: tuple[tuple[str, ...], ...], text: str) -> bool:
+    """Whether `text` holds one string of every need."""
+    for need in needs:
+        for part in need:
+            if part in text:
+                break
+        else:
+            return False
+    return True
 
 
 @dataclass(frozen=True)
 class _Patterns:
-    """The formats compiled once per call (re's own cache makes this cheap)."""
+    """The formats compiled once per formats (see _compile)."""
 
     header: tuple[re.Pattern[str], ...]
     signature: tuple[re.Pattern[str], ...]
@@ -265,12 +820,33 @@ class _Patterns:
     widget: tuple[re.Pattern[str], ...]
     pagination: tuple[re.Pattern[str], ...]
     byline: tuple[re.Pattern[str], ...]
+    # The fullmatch patterns with their prefilters, in the order _classify tries them;
+    # each rule carries the kind its match gives.
+    rules: _Rules
+    # List-marker patterns (re.match, not fullmatch), and those a first character admits.
+    item_rules: tuple[_Rule, ...]
+    item_by_first: dict[str, tuple[re.Pattern[str], ...]]
+    classified: dict[str, _Info]  # see _classify
 
 
 def _compile(formats: CommentFormats) -> _Patterns:
-    """Compile every pattern list of `formats`."""
+    """Compile every pattern list of `formats` (once per formats: _compile_cached)."""
+    return _compile_cached(formats)
+
+
+@functools.lru_cache(maxsize=16)
+def _compile_cached(formats: CommentFormats) -> _Patterns:
     names = [f.name for f in fields(CommentFormats)]
     compiled = {name: tuple(re.compile(p) for p in getattr(formats, name)) for name in names}
+
+    # The order of _classify: signature, date line, header (on the line without its
+    # list marker), end, reply link, pagination, widget, heading, pre-header, byline.
+    order = [(SIGNATURE, "signature_patterns"), (DATE, "date_line_patterns"), (HEADER, "header_patterns"),
+             (END, "end_patterns"), (REPLY, "reply_link_patterns"), (PAGINATION, "pagination_patterns"),
+             (WIDGET, "widget_patterns"), (HEADING, "heading_patterns"), (PRE, "pre_header_patterns"),
+             (BYLINE, "byline_patterns")]
+    listed = [(kind, p) for kind, name in order for p in compiled[name]]
+
     return _Patterns(
         header=compiled["header_patterns"],
         signature=compiled["signature_patterns"],
@@ -284,7 +860,22 @@ def _compile(formats: CommentFormats) -> _Patterns:
         widget=compiled["widget_patterns"],
         pagination=compiled["pagination_patterns"],
         byline=compiled["byline_patterns"],
+        rules=_Rules([_rule(p, kind) for kind, p in listed], [kind == HEADER for kind, _ in listed]),
+        item_rules=tuple(_rule(p, prefix_only=True) for p in compiled["item_patterns"]),
+        item_by_first={},
+        classified={},
     )
+
+
+def _item_patterns(pats: _Patterns, first: str) -> tuple[re.Pattern[str], ...]:
+    """The list-marker patterns a line starting with the character `first` may match (re.match)."""
+    found = pats.item_by_first.get(first)
+    if found is None:
+        found = tuple(rule.pattern for rule in pats.item_rules
+                      if rule.first is None or rule.first.fullmatch(first) is not None)
+        if len(pats.item_by_first) < 100_000:
+            pats.item_by_first[first] = found
+    return found
 
 
 @dataclass(frozen=True)
@@ -315,39 +906,61 @@ def _group(match: re.Match[str], name: str) -> str | None:
     return value.strip() if value and value.strip() else None
 
 
+_BLANK_INFO = _Info(BLANK)
+_TEXT_INFO = _Info(TEXT)
+
+
+_MAX_CLASSIFIED = 200_000  # lines whose class is kept per formats (a page's repeated lines, a site's widgets)
+
+
 def _classify(text: str, pats: _Patterns) -> _Info:
-    """Classify one stripped line; order matters where patterns overlap."""
+    """Classify one stripped line; order matters where patterns overlap.
+
+    The order: signature, date line, header (on the line without its list marker),
+    section end, reply link, pagination, widget, heading, pre-header, byline; the
+    first pattern of the first kind that matches the whole line decides. A line's
+    class depends on its text alone, so it is kept for the next time the line is seen.
+    """
+    info = pats.classified.get(text)
+    if info is None:
+        info = _classify_line(text, pats)
+        if len(text) <= MAX_FRAME_CHARS:
+            if len(pats.classified) >= _MAX_CLASSIFIED:
+                pats.classified.clear()
+            pats.classified[text] = info
+    return info
+
+
+def _classify_line(text: str, pats: _Patterns) -> _Info:
     if not text:
-        return _Info(BLANK)
+        return _BLANK_INFO
     # A list marker is stripped before header patterns so they see "mikael says".
     rest, item, item_number = text, False, None
-    item_match = next((m for m in (p.match(text) for p in pats.item) if m), None)
+    item_match = None
+    for pattern in _item_patterns(pats, text[0]):
+        item_match = pattern.match(text)
+        if item_match:
+            break
     if item_match:
         rest, item, item_number = text[item_match.end():].strip(), True, _group(item_match, "number")
     if len(text) > MAX_FRAME_CHARS:
-        return _Info(TEXT, number=item_number, item=item)
+        return _Info(TEXT, number=item_number, item=item) if item else _TEXT_INFO
 
-    match = _first_match(pats.signature, text)
-    if match:
-        return _Info(SIGNATURE, _group(match, "author"), _group(match, "number"), _group(match, "posted"))
-    # A line that is only a date is a date line, whatever header pattern it also fits.
-    match = _first_match(pats.date, text)
-    if match:
-        return _Info(DATE, posted=_group(match, "posted") or text)
-    match = _first_match(pats.header, rest) if rest else None
-    if match:
+    found = pats.rules.first_match(text, rest)
+    if found is None:
+        return _Info(TEXT, number=item_number, item=item) if item else _TEXT_INFO
+    kind, match = found
+    if kind == HEADER:
         number = _group(match, "number") or item_number
         return _Info(HEADER, _group(match, "author"), number, _group(match, "posted"), item)
-    for kind, patterns in ((END, pats.end), (REPLY, pats.reply), (PAGINATION, pats.pagination),
-                           (WIDGET, pats.widget), (HEADING, pats.heading)):
-        if _first_match(patterns, text):
-            return _Info(kind)
-    match = _first_match(pats.pre, text)
-    if match:
+    if kind == SIGNATURE:
+        return _Info(SIGNATURE, _group(match, "author"), _group(match, "number"), _group(match, "posted"))
+    if kind == DATE:
+        # A line that is only a date is a date line, whatever header pattern it also fits.
+        return _Info(DATE, posted=_group(match, "posted") or text)
+    if kind == PRE:
         return _Info(PRE, number=_group(match, "number"))
-    if _first_match(pats.byline, text):
-        return _Info(BYLINE)
-    return _Info(TEXT, number=item_number, item=item)
+    return _Info(kind)
 
 
 # --- signatures: drop quoted ones ---------------------------------------------
@@ -435,6 +1048,8 @@ def _next_nonblank(infos: Sequence[_Info], i: int, step: int) -> int | None:
 
 def _is_name_like(text: str) -> bool:
     """A short line that could be a commenter's name (not a sentence)."""
+    if len(text) > MAX_NAME_CHARS:
+        return False  # (checked below too; first, so that long lines are not split)
     words = text.split()
     # "Mita B." ends with an initial, not a full stop.
     initial = len(text) > 2 and text[-1] == "." and text[-2].isupper() and not text[-3].isalnum()
@@ -553,6 +1168,8 @@ def _pair_anchors(infos: Sequence[_Info], lines: Sequence[Line]) -> list[_Anchor
 
 def _is_bare_name(text: str) -> bool:
     """A line that can only be a name: a few words, no sentence punctuation."""
+    if len(text) > MAX_BARE_NAME_CHARS:
+        return False  # (checked below too; first, so that long lines are not split)
     words = text.split()
     return (0 < len(words) <= MAX_BARE_NAME_WORDS and len(text) <= MAX_BARE_NAME_CHARS
             and text[-1] not in ".!?;:,\"”)" and not text.isdigit() and words[0].lower() != "by")

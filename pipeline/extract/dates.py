@@ -11,8 +11,9 @@ nested quantifiers, so matching stays linear in the length of the text.
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 # Month names and abbreviations, English and French; accents optional because pages drop them.
@@ -121,6 +122,61 @@ def _compile(form: _Form) -> list[tuple[str, re.Pattern[str]]]:
 
 
 _PATTERNS: list[tuple[str, re.Pattern[str]]] = [p for form in _FORMS for p in _compile(form)]
+
+# What a text must hold somewhere for each layout to match in it, read off the patterns
+# above: a month name (mdy, dmy), or the year next to its separators; and for the
+# variants with a time, an hour and minutes ("14:18", "14h18"). A quick first check.
+_MONTH_NAME = re.compile(_alternation(list(MONTHS)))  # MONTHS are lower case
+
+
+def _has_month(text: str) -> bool:
+    """Whether the month alternation of the patterns (case-insensitive) may match in `text`.
+    In folded text a case-sensitive search for the lower-case names is quicker and says the
+    same (see folded: the names are ASCII and Latin-1 letters)."""
+    lower = folded(text)
+    return lower is None or _MONTH_NAME.search(lower) is not None
+
+
+def _searcher(pattern: str) -> Callable[[str], bool]:
+    regex = re.compile(pattern)
+    return lambda text: regex.search(text) is not None
+
+
+_FORM_NEEDS: dict[str, Callable[[str], bool]] = {
+    "mdy": _has_month,
+    "dmy": _has_month,
+    "iso": _searcher(r"(?:19|20)\d\d-[01]\d-[0-3]\d"),
+    "numeric": _searcher(r"[/.-](?:19|20)\d\d"),
+    "numeric_ymd": _searcher(r"(?:19|20)\d\d[/.]"),
+}
+# The time's "h" is matched case-insensitively: "h" or "H", nothing else.
+_HAS_CLOCK = _searcher(r"\d(?::|[hH])[0-5]\d")
+# Per pattern of _PATTERNS (time after, time before, date alone, for each layout); the
+# cheaper test first.
+_PATTERN_NEEDS: list[tuple[Callable[[str], bool], ...]] = [
+    needs for form in _FORMS for needs in (
+        (_HAS_CLOCK, _FORM_NEEDS[form.name]), (_HAS_CLOCK, _FORM_NEEDS[form.name]), (_FORM_NEEDS[form.name],))
+]
+
+
+def _possible(text: str) -> list[tuple[str, re.Pattern[str]]]:
+    """The patterns of _PATTERNS that may match in `text`, in order."""
+    if _YEAR.search(text) is None:
+        return []  # every layout has a year
+    found: dict[Callable[[str], bool], bool] = {}
+    possible = []
+    for form_pattern, needs in zip(_PATTERNS, _PATTERN_NEEDS):
+        for need in needs:
+            held = found.get(need)
+            if held is None:
+                held = found[need] = need(text)
+            if not held:
+                break
+        else:
+            possible.append(form_pattern)
+    return possible
+
+
 _WEEKDAY_PREFIX = re.compile(rf"^(?:{_alternation(WEEKDAYS)})\.?(?=[\s,])\s*+,?\s*+", re.IGNORECASE)
 
 
@@ -202,6 +258,8 @@ def _iso(form: str, m: re.Match[str]) -> str | None:
 
 def _candidates(text: str) -> Iterator[tuple[str, int, int]]:
     """Every valid (iso, start, end) that some pattern finds, in no particular order."""
+    if _YEAR.search(text) is None:
+        return  # every layout has a year
     for form, pattern in _PATTERNS:
         for m in pattern.finditer(text):
             iso = _iso(form, m)
@@ -209,20 +267,92 @@ def _candidates(text: str) -> Iterator[tuple[str, int, int]]:
                 yield iso, m.start(), m.end()
 
 
+# Every date layout holds a year: a text without one has no date (a quick first check).
+_YEAR = re.compile(r"(?:19|20)\d\d")
+# The characters re's IGNORECASE matches with an ASCII letter that str.lower() does not
+# turn into it (İ, ı, ſ, the Kelvin sign); computed from re's own case tables. Reading a
+# month or zone name with one of them fails (KeyError), so in a text that has one every
+# match is read, in order, as it always was.
+_CASE_TROUBLE = re.compile("[\u0130\u0131\u017f\u212a]")
+
+
+def folded(text: str) -> str | None:
+    """`text` lower-cased so that a case-insensitive regex's literal of ASCII, Latin-1
+    letters or uncased characters ("says", "déc", "©") matches in `text` only where the
+    lower-cased literal occurs in it; None for the few texts where str.lower() cannot
+    promise that. (Checked against re's case tables: no other character matches one of
+    those literals case-insensitively unless str.lower() turns it into it.)"""
+    if text.isascii():
+        return text.lower()
+    if "\u0130" in text or "\u0131" in text or "\u017f" in text or "\u212a" in text:  # _CASE_TROUBLE
+        return None
+    return text.lower()
+
+
+_CACHE_SIZE = 4096  # find_date and parse_date see the same lines several times per article
+
+
+@functools.lru_cache(maxsize=_CACHE_SIZE)
 def find_date(text: str) -> tuple[str, int, int] | None:
     """The first date expression in `text` as (iso, start, end); the longest wins at a tie."""
     best: tuple[str, int, int] | None = None
-    for iso, start, end in _candidates(text):
-        if best is None or start < best[1] or (start == best[1] and end > best[2]):
-            best = (iso, start, end)
+    exhaustive = _CASE_TROUBLE.search(text) is not None
+    for form, pattern in _possible(text):
+        # Each pattern's matches come left to right, so only its first valid one can win,
+        # and none that starts after the best so far.
+        if exhaustive:  # see _CASE_TROUBLE: every match is read, as reading one may fail
+            for m in pattern.finditer(text):
+                iso = _iso(form, m)
+                if iso is not None and (best is None or m.start() < best[1]
+                                        or (m.start() == best[1] and m.end() > best[2])):
+                    best = (iso, m.start(), m.end())
+            continue
+        for m in pattern.finditer(text):
+            start = m.start()
+            if best is not None and start > best[1]:
+                break
+            iso = _iso(form, m)
+            if iso is None:
+                continue
+            if best is None or start < best[1] or (start == best[1] and m.end() > best[2]):
+                best = (iso, start, m.end())
+            break
     return best
 
 
+def find_date_at_start(text: str) -> tuple[str, int, int] | None:
+    """find_date(text) when the date it finds starts `text`, else None (as quickly)."""
+    if _CASE_TROUBLE.search(text) is not None:  # see _CASE_TROUBLE
+        found = find_date(text)
+        return found if found is not None and found[1] == 0 else None
+    # A pattern's match at 0 is its first (re.match finds it), and find_date's first date
+    # starts at 0 exactly when some pattern's does: the longest of those, the earlier on a tie.
+    best: tuple[str, int, int] | None = None
+    for form, pattern in _possible(text):
+        m = pattern.match(text)
+        if m is not None and (best is None or m.end() > best[2]):
+            iso = _iso(form, m)
+            if iso is not None:
+                best = (iso, 0, m.end())
+    return best
+
+
+@functools.lru_cache(maxsize=_CACHE_SIZE)
 def parse_date(text: str) -> str | None:
     """ISO 8601 for a text that is only a date (optionally with weekday and time), else None."""
     body = text.strip(WRAPPING_CHARS)
     body = strip_weekday(body)
-    for iso, start, end in _candidates(body):
-        if start == 0 and end == len(body):
-            return iso
+    if _CASE_TROUBLE.search(body) is not None:  # every match is read, as reading one may fail
+        for iso, start, end in _candidates(body):
+            if start == 0 and end == len(body):
+                return iso
+        return None
+    for form, pattern in _possible(body):
+        # The first match of a pattern is the only one that can start at 0, and one that
+        # starts at 0 is what re.match finds.
+        m = pattern.match(body)
+        if m is not None and m.end() == len(body):
+            iso = _iso(form, m)
+            if iso is not None:
+                return iso
     return None

@@ -11,7 +11,9 @@ a dek, or when it is an author bio.
 
 from __future__ import annotations
 
+import bisect
 import functools
+import itertools
 import re
 from collections import Counter
 from collections.abc import Sequence
@@ -24,7 +26,8 @@ import yaml
 from pipeline.document import Line
 from pipeline.extract.bylines import CONFIG as BYLINE_CONFIG
 from pipeline.extract.bylines import Byline, BylineConfig, looks_like_name, parse_byline
-from pipeline.extract.dates import find_date, parse_date
+from pipeline.extract.comments import literal_needs
+from pipeline.extract.dates import find_date, folded, parse_date
 
 # The shipped site-widget patterns; find_site takes others as an argument.
 SITES_CONFIG = Path(__file__).resolve().parents[2] / "configs" / "metadata" / "sites.yaml"
@@ -94,6 +97,7 @@ class ArticleParts:
     body_end: int | None = None
 
 
+@functools.lru_cache(maxsize=8192)
 def word_count(text: str) -> int:
     return len(_WORD.findall(text))
 
@@ -121,8 +125,8 @@ def is_dateline(text: str) -> bool:
 def _is_prose(line: Line, config: BylineConfig) -> bool:
     text = line.stripped
     return (
-        word_count(text) >= BODY_MIN_WORDS
-        and _ends_sentence(text)
+        _ends_sentence(text)  # (the cheapest test first; all are pure)
+        and word_count(text) >= BODY_MIN_WORDS
         and parse_byline(text, config=config) is None
         and not is_dateline(text)
     )
@@ -222,8 +226,10 @@ def _is_label(text: str) -> bool:
     """A section or widget label rather than a headline: "FDA NEWS RELEASE", "Home | World"."""
     if any(sep in text for sep in LABEL_SEPARATORS):
         return True
+    if word_count(text) > LABEL_MAX_WORDS:
+        return False  # (before listing the letters: a long line has many)
     letters = [ch for ch in text if ch.isalpha()]
-    return word_count(text) <= LABEL_MAX_WORDS and bool(letters) and all(ch.isupper() for ch in letters)
+    return bool(letters) and all(ch.isupper() for ch in letters)
 
 
 def _strip_honorific(text: str, config: BylineConfig) -> str:
@@ -395,18 +401,86 @@ def _cached_site_config(path: Path) -> SiteConfig:
     return load_site_config(path)
 
 
+_SITE_CONFIGS: dict[Path | str, SiteConfig] = {}  # by the path as given: resolving it costs a system call
+
+
+def _site_config(patterns: SiteConfig | Path | str) -> SiteConfig:
+    if isinstance(patterns, SiteConfig):
+        return patterns
+    config = _SITE_CONFIGS.get(patterns)
+    if config is None:
+        config = _cached_site_config(Path(patterns).resolve())
+        if len(_SITE_CONFIGS) < 64:
+            _SITE_CONFIGS[patterns] = config
+    return config
+
+
+_Needs = tuple[tuple[str, ...], ...]
+
+
+@dataclass(frozen=True)
+class _SiteNeeds:
+    """What a line must hold for one site pattern to match in it (see _site_needs)."""
+
+    plain: _Needs  # one string of each, as is
+    folded: _Needs  # one string of each, in the folded line
+    rarest_plain: tuple[str, ...] | None  # the plain need to look for on the page
+    rarest: tuple[tuple[str, ...], bool] | None  # the need to look for on a folded page, folded?
+
+
+@functools.lru_cache(maxsize=8)
+def _site_needs(config: SiteConfig) -> tuple[_SiteNeeds, ...]:
+    """Per pattern, strings one of each of which a line must hold for it to match: as they
+    are, and lower-cased (to look for in the folded line) for case-insensitive parts. None
+    with a space: lines are looked at with their spaces normalised."""
+    found = []
+    for pattern in config.patterns:
+        plain, folded_needs = (
+            tuple(need for need in needs if not any(ch.isspace() for text in need for ch in text))
+            for needs in literal_needs(pattern)
+        )
+        either = [(need, False) for need in plain] + [(need, True) for need in folded_needs]
+        found.append(_SiteNeeds(
+            plain,
+            folded_needs,
+            min(plain, key=_commonness) if plain else None,
+            min(either, key=lambda nf: _commonness(nf[0])) if either else None,
+        ))
+    return tuple(found)
+
+
 def find_site(lines: Sequence[str], patterns: SiteConfig | Path | str = SITE_CONFIG) -> str | None:
     """The site name that the page's widgets give most often ("support X on Patreon", "© 2016 X").
 
     `patterns` is a loaded SiteConfig or the path of a sites.yaml (loaded once, then cached).
     """
-    if not isinstance(patterns, SiteConfig):
-        patterns = _cached_site_config(Path(patterns).resolve())
+    patterns = _site_config(patterns)
+    site_needs = _site_needs(patterns)
+    # Only lines holding a pattern's literal strings are tried with it (see _site_candidates).
+    candidates = _site_candidates(lines, patterns)
+    if None in candidates.values():
+        line_numbers: Sequence[int] = range(len(lines))
+    else:
+        line_numbers = sorted(set().union(*candidates.values()))  # type: ignore[arg-type]
     votes: Counter[str] = Counter()
     first_seen: dict[str, tuple[int, int]] = {}
-    for line_no, line in enumerate(lines):
-        text = " ".join(line.split())
+    for line_no in line_numbers:
+        text = " ".join(lines[line_no].split())
+        text_folded: str | None = None
         for rank, pattern in enumerate(patterns.patterns):
+            if rank not in candidates:
+                continue
+            lines_with_needs = candidates[rank]
+            if lines_with_needs is not None and line_no not in lines_with_needs:
+                continue
+            needs = site_needs[rank]
+            if needs.plain and not _holds(text, needs.plain):
+                continue
+            if needs.folded:
+                if text_folded is None:
+                    text_folded = folded(text) or ""
+                if text_folded and not _holds(text_folded, needs.folded):
+                    continue
             m = pattern.search(text)
             if m is None:
                 continue
@@ -422,3 +496,55 @@ def find_site(lines: Sequence[str], patterns: SiteConfig | Path | str = SITE_CON
     if not votes:
         return None
     return max(votes, key=lambda n: (votes[n], tuple(-x for x in first_seen[n])))
+
+
+def _site_candidates(lines: Sequence[str], patterns: SiteConfig) -> dict[int, set[int] | None]:
+    """For each pattern (by rank) that may match a line of the page, the lines that may
+    hold a match (None: any line): those holding one string of its rarest need. A
+    pattern none of whose lines can match is left out. Lines are not split on their
+    own: the page is searched once for each need."""
+    page = "\n".join(lines)
+    page_folded = folded(page)
+    # A line's number is the count of newlines before a position on the page, unless a
+    # line holds a newline itself: then line starts are listed.
+    starts: list[int] | None = None if page.count("\n") == len(lines) - 1 else \
+        list(itertools.accumulate((len(line) + 1 for line in lines), initial=0))
+    candidates: dict[int, set[int] | None] = {}
+    for rank, needs in enumerate(_site_needs(patterns)):
+        if page_folded is not None and needs.rarest is not None:
+            rarest, in_folded = needs.rarest
+            text = page_folded if in_folded else page
+        elif needs.rarest_plain is not None:
+            rarest, text = needs.rarest_plain, page
+        else:
+            candidates[rank] = None
+            continue
+        found: set[int] = set()
+        for part in rarest:
+            at = text.find(part)
+            while at != -1:
+                # A need holds no space, so no newline: it lies within one line.
+                found.add(page.count("\n", 0, at) if starts is None else bisect.bisect_right(starts, at) - 1)
+                at = text.find(part, at + 1)
+        if found:
+            candidates[rank] = found
+    return candidates
+
+
+def _commonness(need: tuple[str, ...]) -> int:
+    """How often ordinary text holds one of `need`'s strings, roughly: numbers and short
+    words are everywhere, long words and symbols ("©") are not."""
+    cost = 0
+    for part in need:
+        if part.isdigit():
+            cost += 50
+        elif len(part) == 1:
+            cost += 20 if part.isalnum() else 3
+        else:
+            cost += 10 if len(part) == 2 else 3 if len(part) == 3 else 1
+    return cost
+
+
+def _holds(text: str, needs: tuple[tuple[str, ...], ...]) -> bool:
+    """Whether `text` holds one string of every need."""
+    return all(any(part in text for part in need) for need in needs)
