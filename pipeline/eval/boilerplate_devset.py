@@ -112,7 +112,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     outputs = run_stage(records, config)
     baseline = [score_page(r["id"], r["text"], gold[r["id"]]) for r in records]
     scores = [score_page(out["id"], out["text"], gold[out["id"]]) for out in outputs]
-    removed = Counter(reason for out in outputs for _, reason in out["markers"])
+    removed = Counter(marker[1] for out in outputs for marker in out["markers"])
     gold_total = sum(s.gold_tokens for s in scores)
 
     print(f"pages: {len(scores)}   devset: {args.devset}")
