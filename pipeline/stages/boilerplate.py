@@ -1,11 +1,16 @@
 """Boilerplate removal: drop navigation, widgets and prompts line by line; keep all a later stage needs.
 
 A corpus stage. `learn` finds lines repeated on many pages of one site (templates).
-`process` decides every non-blank line from, in this order: the user's pins, the
-phrase and regex rules of the pattern files, the learned templates, and text-only
-signals (word count, stopword density, sentence-final punctuation, title case,
-digits and symbols, link-like separators); then a context pass decides the
-undecided short lines from their neighbours.
+`process` decides every non-blank line in three passes:
+
+1. **Line classifier.** The user's pins, the phrase and regex rules of the pattern
+   files, the learned templates, and text-only signals (word count, stopword
+   density, sentence-final punctuation, title case, digits, link-like separators).
+2. **Context pass** (jusText). Undecided short lines take the class of their
+   nearest decided neighbours.
+3. **Main-region pass.** The page's main text is the densest run of prose lines;
+   menus, headline lists and widget text far from it go as `outside_main`, while
+   reader comments and related feeds after it stay for the split stage.
 
 The classifier and the context pass follow jusText (Pomikálek, "Removing
 Boilerplate and Duplicate Content from Web Corpora", PhD thesis, Masaryk
@@ -18,8 +23,25 @@ and metadata stages, so comments, comment headers, related teasers, titles,
 bylines and datelines must survive, and a short line is removed only when
 boilerplate surrounds it on both sides.
 
+The main-region pass follows Finn, Kushmerick and Smyth, "Fact or fiction: Content
+classification for digital libraries" (DELOS 2001; the "Body Text Extraction"
+method): the body is the contiguous stretch that maximises text inside it minus
+markup inside it, i.e. a maximum-sum segment (Kadane) over per-line scores. Here a
+prose line scores its word count and every other line a negative cost. What lies
+before the region is sidebar and masthead (its non-heading lines go); after it come
+comments and feeds, so only blocks that look like neither go (a comment block has a
+header or date line next to prose; a feed starts at a feed header and is the split
+stage's business).
+
 Every removed line becomes a span (its reason, its newline) and a marker
-`[index of the next kept output line, reason]` for the split stage.
+`[index of the next kept output line, reason, text]` for the split stage.
+
+Speed: lines repeat across the pages of a site, so a line's context-free verdict is
+computed once per distinct text and kept in a per-config cache. The regexes are not
+tried one by one: each is indexed by the first two characters it can match (found by
+walking its parse tree), by the length range it can match when it is anchored at both
+ends, and by a literal it cannot match without; a line only meets the regexes that can
+match it, in file order, so the verdict is the same as trying them all.
 """
 
 from __future__ import annotations
@@ -27,16 +49,25 @@ from __future__ import annotations
 import functools
 import re
 import unicodedata
+import weakref
 from collections import Counter
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from itertools import accumulate
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from pipeline.document import Line, Span, apply_spans, line_span, split_lines
+from pipeline.document import Line, Span
 from pipeline.stage import ConfigPath, Outcome, Record, StageConfig
+
+try:  # the regex parser behind `re`; only used to index the pattern files' regexes
+    from re import _constants as _sre_c  # type: ignore[attr-defined]
+    from re import _parser as _sre_parser  # type: ignore[attr-defined]
+except ImportError:  # pragma: no cover - Python < 3.11
+    import sre_constants as _sre_c  # type: ignore[no-redef]
+    import sre_parse as _sre_parser  # type: ignore[no-redef]
 
 NAME = "boilerplate"
 
@@ -59,9 +90,11 @@ REASONS: frozenset[str] = frozenset(
         "legal",  # footer lines: "© 2016 Site. All rights reserved", "Powered by WordPress"
         "template",  # a line learned as repeated on many pages of the same site
         "pinned",  # a line the user pinned as boilerplate in the config
-        "link_list",  # short menu-like items joined by | » › • · separators
+        "link_list",  # menu-like items joined by | » › • ·, or a run of headline-like lines after the text
         "empty_widget",  # a line without words: lone separators, bare numbers, amount pickers
         "short_context",  # a short undecided line with boilerplate on both sides (jusText rule)
+        "outside_main",  # away from the page's main text: sidebar, masthead, footer, teaser blocks
+        "inline_feed",  # a related-links box inside the main text (header and items): not a feed cut
     }
 )
 
@@ -73,16 +106,17 @@ GOOD, BAD, WEAK, SHORT, PROTECTED = "good", "bad", "weak", "short", "protected"
 
 
 class Config(StageConfig):
-    """Boilerplate stage settings. Figures in the comments are from dragnet-train (965 pages,
-    `python -m pipeline.eval.boilerplate_devset`): mean per-page bag-of-words F1 of the kept text
-    against the gold article, and the number of pages keeping < 0.97 of their article tokens."""
+    """Boilerplate stage settings. Figures in the comments are from dragnet-train (965 pages from
+    many sites). "Stage F1" is `python -m pipeline.eval.boilerplate_devset` (the kept text against
+    the gold article); "article F1" is the main article of the whole pipeline
+    (`python -m pipeline.eval.devset`), measured while calibrating with templates off."""
 
     patterns: tuple[ConfigPath, ...] = (Path("boilerplate/en.yaml"), Path("boilerplate/fr.yaml"))
     # English and French function-word lists for the stopword-density signal.
     stopwords: ConfigPath = Path("boilerplate/stopwords.yaml")
     # A line on at least this many pages of one site is a template. Measured with one site key
     # for all pages: of the learned lines' occurrences, 0.68% / 0.50% / 0.35% are gold-article
-    # lines at 3 / 5 / 8 pages; F1 0.660 / 0.646 / 0.633, pages under 0.97 recall 45 / 33 / 30.
+    # lines at 3 / 5 / 8 pages; stage F1 0.660 / 0.646 / 0.633, pages under 0.97 recall 45 / 33 / 30.
     template_min_pages: int = 5
     # Lines of more words than this are never learned: repeated long lines are syndicated text
     # or related-feed teasers, which the split stage needs; menus and widget labels are short.
@@ -92,31 +126,87 @@ class Config(StageConfig):
     # Lines longer than this (characters) skip the pattern rules, which bounds regex work per
     # line (the stage stays linear). With no cap, the longest line any rule matched is 268.
     pattern_max_chars: int = 400
+    # The word signals of a longer line are read from its first this many characters (about 50
+    # words), which bounds the work per line; every such line is prose or a link list by then.
+    # 200 / 300 / all characters: article F1 equal to 4 decimals.
+    signal_max_chars: int = 120
     # "Good" (prose) = at least this many words at this stopword density (jusText's length and
     # density test). Of lines of 10+ words, the share found verbatim in gold article+comments is
     # 0.13-0.19 below density 0.25, 0.26 at 0.25, 0.51 at 0.35, 0.86 at 0.5+. The bar sits low
     # because a good line only shields its neighbours and keeping is the safe error; 0.20-0.30
-    # and 10-12 words move F1 by < 0.006.
+    # and 10-12 words move stage F1 by < 0.006.
     good_min_words: int = 10
     good_min_stopword_density: float = 0.25
     # ... or a sentence end, this many words and this density (6-9-word sentences: 0.25 found in
-    # gold at density 0.15-0.25, 0.59 at 0.5+; 0.10-0.20 moves F1 by < 0.002).
+    # gold at density 0.15-0.25, 0.59 at 0.5+; 0.10-0.20 moves stage F1 by < 0.002).
     sentence_min_words: int = 6
     sentence_min_stopword_density: float = 0.15
     # Lines at least this share Title Case are never prose without a sentence end (menus and
-    # headlines); 0.8 / 0.9 / off give F1 0.649 / 0.646 / 0.644 at equal recall.
+    # headlines); 0.8 / 0.9 / off give stage F1 0.649 / 0.646 / 0.644 at equal recall.
     title_case_max_share: float = 0.9
     # A link list is at least this many separator-joined segments of at most this many words
     # ("Home | News | Contact"). Two segments gain 0.0006 F1 but catch "Name | date" headers.
     link_list_min_segments: int = 3
     link_segment_max_words: int = 4
     # A short line this close (characters of the lines in between) before good text is a
-    # heading and stays: jusText's MAX_HEADING_DISTANCE. 0 / 100 / 200 give F1 0.658 / 0.652 /
-    # 0.646 and 52 / 38 / 33 pages under 0.97 recall: titles matter more here than F1.
+    # heading and stays: jusText's MAX_HEADING_DISTANCE. 0 / 100 / 200 give stage F1 0.658 /
+    # 0.652 / 0.646 and 52 / 38 / 33 pages under 0.97 recall: titles matter more here than F1.
     heading_max_chars: int = 200
     # Page edges count as boilerplate neighbours, as in jusText: pages open with mastheads and
-    # close with footers (off: F1 0.645, 31 pages under 0.97 recall).
+    # close with footers (off: stage F1 0.645, 31 pages under 0.97 recall).
     edges_are_boilerplate: bool = True
+
+    # --- main-region pass (article F1 0.725 without it, templates off) ---
+    main_region: bool = True
+    # Line scores of the maximum-sum segment: a prose line scores its words; any other kept line
+    # costs this plus this per word; a removed line costs this. Costs 3 / 6 / 10 per line and
+    # 1 / 2 per word move article F1 by < 0.002; the segment's edges are what matter, not its size.
+    region_line_cost: float = 3.0
+    region_word_cost: float = 1.0
+    region_removed_cost: float = 1.0
+    # A comment header, date line or comment widget inside the segment costs this: comment
+    # threads fall apart into their comments and the article stays whole. 15 / 25 / 40 / 60 / 100
+    # give article F1 0.8521 / 0.8536 / 0.8572 / 0.8583 / 0.8565, comment F1 0.8082 / 0.8074 /
+    # 0.8018 / 0.7989 / 0.7988: 40 for articles without giving up comments.
+    region_frame_cost: float = 40.0
+    # A page whose best segment scores less (about words of prose) has no main text to anchor
+    # on and keeps the classifier's verdicts: 20 / 40 / 60 give article F1 0.8326 / 0.8319 / 0.8318.
+    region_min_score: float = 20.0
+    # The main text is the first segment scoring at least this share of the best one: articles
+    # come before comments and sidebars. 1.0 / 0.5 / 0.3: article F1 0.8341 / 0.8346 / 0.8359.
+    region_first_share: float = 0.3
+    # The segment runs on past a dip of up to this many lines (a date line or a subheading inside
+    # the article) when the text after the dip outweighs it: off / 10 / 20 / no limit give
+    # article F1 0.8520 / 0.8536 / 0.8532 / 0.8518.
+    region_extend_lines: int = 10
+    # This many kept lines right before the main text stay whatever they are: title, dek,
+    # byline, dateline. 3 / 4 / 6 / 10: article F1 0.8406 / 0.8422 / 0.8406 / 0.8380.
+    head_lines: int = 4
+    # A header or date line is a comment frame when a prose line is within this many lines of it
+    # in its block; blocks after the main text without one go. 2 / 3: article F1 0.8326 / 0.8323.
+    frame_window: int = 2
+    # ... where prose is a good line, a sentence, or a short line of at least this many words that
+    # is not a headline ("The video is blocked here"): off / 3 / 4 / 5 give article F1 0.8536 /
+    # 0.8516 / 0.8520 / 0.8522 and comment F1 0.8011 / 0.8045 / 0.8045 / 0.8045.
+    comment_body_min_words: int = 4
+    # A date or time makes a line a header or date line only up to this many words (longer lines
+    # are prose that mentions a date).
+    stamp_max_words: int = 12
+    # A block after the main text that is at least this share headline-like lines (Title Case,
+    # this many words or more, no sentence end) with two or more of them is a teaser list, not a
+    # comment thread: off / 0.33 / 0.25 give article F1 0.8467 / 0.8494 / 0.8511.
+    teaser_min_headline_share: float = 0.25
+    headline_min_words: int = 4
+    headline_min_title_share: float = 0.6
+    # A run of this many short non-prose lines after the main text (where comments may be) is a
+    # headline list: off / 3 gives article F1 0.8488 / 0.8511 (comment F1 0.8061 / 0.8023).
+    headline_run: int = 3
+    # A feed header inside the main text followed within this many lines by two paragraphs of
+    # at least this many words is an inline box ("Related: ..."), not the article's end: off / on
+    # 0.8422 / 0.8467; 2 / 4 / 6 lines 0.8434 / 0.8467 / 0.8473; 15 / 25 / 40 words 0.8449 /
+    # 0.8467 / 0.8459.
+    inline_box_max_lines: int = 4
+    inline_paragraph_words: int = 25
 
 
 # --- patterns ----------------------------------------------------------------------------
@@ -130,33 +220,106 @@ class Rule:
     context: bool
 
 
+@dataclass(frozen=True, slots=True)
+class _Bucket:
+    """The regexes that can match lines starting with one pair of characters."""
+
+    rest: tuple[int, ...]  # in file order
+    combined: re.Pattern[str] | None  # `rest` as one alternation: one call in C says "none of them"
+    gated: tuple[tuple[int, re.Pattern[str]], ...]  # regexes that can start anywhere, and a literal they need
+    gates: tuple[tuple[float, re.Pattern[str]], ...]  # (n, the literals of the gated regexes that can
+    # match a line of n characters or more), n rising: one call says "none of them"
+    rest_max: float  # the longest line any of `rest` can match
+
+
+@dataclass(frozen=True)
+class _Index:
+    """Where to look for the regexes that can match a line (see `_index_regexes`)."""
+
+    patterns: tuple[re.Pattern[str], ...]
+    by_prefix: dict[str, tuple[int, ...]]  # lowercased first two characters -> regex numbers
+    by_first: dict[str, tuple[int, ...]]  # lowercased first character -> regex numbers
+    anywhere: tuple[int, ...]  # regexes that can start with any character
+    min_len: tuple[int, ...]  # per regex: shortest line it can match
+    max_len: tuple[float, ...]  # per regex: longest line it can match (anchored at both ends)
+    needs: tuple[tuple[str, ...] | None, ...]  # per regex: one of these lowercase literals occurs
+    buckets: dict[str, _Bucket] = field(default_factory=dict)  # memo of `bucket`
+
+    def bucket(self, low: str) -> _Bucket:
+        """The regexes that can match a line whose lowercased text starts with `low[:2]`.
+
+        The index holds ASCII characters only: past a non-ASCII first character every regex is
+        a candidate, past a non-ASCII second one every regex that can start with the first."""
+        key = low[:2]
+        found = self.buckets.get(key)
+        if found is None:
+            numbers = set(self.anywhere) | set(self.by_first.get(key[:1], ()))
+            if key.isascii():
+                numbers.update(self.by_prefix.get(key, ()))
+            elif key[:1].isascii():
+                for prefix, members in self.by_prefix.items():
+                    if prefix[:1] == key[:1]:
+                        numbers.update(members)
+            else:
+                numbers = set(range(len(self.patterns)))
+            found = self.buckets[key] = self._bucket(tuple(sorted(numbers)))
+        return found
+
+    def _bucket(self, numbers: tuple[int, ...]) -> _Bucket:
+        anywhere = set(self.anywhere)
+        gated = tuple((number, re.compile("|".join(map(re.escape, self.needs[number]))))  # type: ignore[arg-type]
+                      for number in numbers if number in anywhere and self.needs[number] is not None)
+        skip = {number for number, _ in gated}
+        rest = tuple(number for number in numbers if number not in skip)
+        combined: re.Pattern[str] | None = None
+        if rest:
+            try:
+                combined = re.compile("|".join(f"(?:{self.patterns[n].pattern})" for n in rest), re.IGNORECASE)
+            except re.error:  # e.g. a global inline flag inside: no shortcut, every line is tried
+                combined = re.compile("")
+        gates = tuple(
+            (limit, re.compile("|".join(literals.pattern for n, literals in gated if self.max_len[n] >= limit)))
+            for limit in sorted({self.max_len[n] for n, _ in gated}))
+        return _Bucket(rest, combined, gated, gates, max((self.max_len[n] for n in rest), default=0))
+
+
 @dataclass(frozen=True)
 class Rules:
-    """Compiled pattern files: exact phrases by phrase key, regexes in file order.
-
-    `any_regex` / `keep_regex` join all regexes of a kind in one alternation, a single
-    call in C that rejects the many lines matching none. Only a hit runs `named_regex`, the
-    same alternation with a group per regex (slower), whose matching group names the rule:
-    alternatives are tried in file order, so the first matching regex wins, as in a loop.
-    """
+    """Compiled pattern files: exact phrases by phrase key, regexes in file order, and their index."""
 
     phrases: dict[str, Rule]
     keep_phrases: frozenset[str]
     regexes: tuple[tuple[re.Pattern[str], Rule], ...]
-    any_regex: re.Pattern[str] | None
-    named_regex: re.Pattern[str] | None
-    keep_regex: re.Pattern[str] | None
+    keep_regexes: tuple[re.Pattern[str], ...]
+    index: _Index
+    keep_index: _Index
+    patterns: tuple[re.Pattern[str], ...]  # the boilerplate regexes alone, as `regexes` orders them
+    joint_index: _Index  # boilerplate and keep regexes together: one quick "none matches" for both
 
 
+BULLET_CHARS = " \t\u00a0•·*▪►●◦‣⁃–—-"
+TRAILING_CHARS = " \t\u00a0:»›|.…>→–—-"
 BULLETS = re.compile(r"^[\s•·*▪►●◦‣⁃–—-]+")
 TRAILING = re.compile(r"[\s:»›|.…>→–—-]+$")
 WORD = re.compile(r"[^\W\d_]+")
 DIGIT = re.compile(r"\d")
 SEPARATORS = re.compile(r"\s*[|»›•·]\s*")
+SEPARATOR_RE = re.compile(r"[|»›•·]")
 LINK_MARKS = re.compile(r"[|»›•·]|https?://|www\.|\bread more\b", re.IGNORECASE)
 LINKISH_SYMBOLS = frozenset("|»›«‹•·><→←")
 SENTENCE_END = re.compile(r"[.!?…:;][\"'”’»)\]]*$")
+SENTENCE_CHARS = frozenset(".!?…:;")
+CLOSERS = "\"'”’»)]"
 DATE_OR_TIME = re.compile(r"^[\d\s:./,-]+(am|pm|utc|gmt)?$", re.IGNORECASE)
+# A clock time, a month next to a number, a numeric date, or "ago" / "yesterday": the stamp of a
+# comment header, a dateline, or a dated teaser.
+STAMP = re.compile(
+    r"\d{1,2}:\d{2}|\b(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?\s\d"
+    r"|\d\s(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)|\d{1,4}[./-]\d{1,2}[./-]\d{2,4}"
+    r"|\bago\b|\b(?:yesterday|today)\b",
+    re.IGNORECASE,
+)
+STAMP_HINT = re.compile(r"\d|ago|day", re.IGNORECASE)  # every STAMP match has one: a cheap first test
 RULE_KEYS = frozenset({"reason", "phrases", "regexes", "context"})
 
 
@@ -175,9 +338,12 @@ class Forms:
 
 
 def line_forms(text: str) -> Forms:
-    collapsed = " ".join(unicodedata.normalize("NFKC", text).split())
+    if text.isascii() and text.isprintable() and "  " not in text:
+        collapsed = text.strip()  # no tabs, controls or double spaces: nothing to normalise or collapse
+    else:
+        collapsed = " ".join((text if text.isascii() else unicodedata.normalize("NFKC", text)).split())
     key = collapsed.casefold()
-    return Forms(key, TRAILING.sub("", BULLETS.sub("", key)), BULLETS.sub("", collapsed))
+    return Forms(key, key.lstrip(BULLET_CHARS).rstrip(TRAILING_CHARS), collapsed.lstrip(BULLET_CHARS))
 
 
 def _compile_entry_regex(pattern: Any, path: Path) -> re.Pattern[str]:
@@ -192,8 +358,215 @@ def _compile_entry_regex(pattern: Any, path: Path) -> re.Pattern[str]:
     return compiled
 
 
-def _alternation(patterns: list[re.Pattern[str]]) -> re.Pattern[str] | None:
-    return re.compile("|".join(f"(?:{p.pattern})" for p in patterns), re.IGNORECASE) if patterns else None
+# --- regex index ---------------------------------------------------------------------------
+# A regex is tried only on lines it can match, judged from its parse tree: the lowercased
+# first two characters it can start with (ASCII literals only), the length range of what it
+# matches when anchored at both ends, and a literal every match contains. Each is a necessary
+# condition, so skipping a regex that fails one never changes a verdict.
+
+_OPEN, _DONE, _ANY = 0, 1, 2  # a prefix still growing / complete / followed by anything
+_PREFIX = 2
+_MAX_PREFIXES = 20000
+_REPEATS = {_sre_c.MAX_REPEAT, _sre_c.MIN_REPEAT, getattr(_sre_c, "POSSESSIVE_REPEAT", _sre_c.MAX_REPEAT)}
+_ENDS = {_sre_c.AT_END, _sre_c.AT_END_STRING}
+
+
+class _Unindexable(Exception):
+    """Too many prefixes: the regex goes to the try-always list."""
+
+
+# The ASCII members of the classes \d, \w, \s: a line whose first two characters are not all
+# ASCII is looked up more widely (`_Index.bucket`), so the index only needs these.
+_CATEGORIES = {
+    _sre_c.CATEGORY_DIGIT: set("0123456789"),
+    _sre_c.CATEGORY_WORD: set("abcdefghijklmnopqrstuvwxyz0123456789_"),
+    _sre_c.CATEGORY_SPACE: set(" \t\n\r\x0b\x0c\x1c\x1d\x1e\x1f"),
+}
+
+
+@functools.lru_cache(maxsize=4096)
+def _ascii_twins(char: str) -> frozenset[str]:
+    """The lowercase ASCII characters that `char` matches case-insensitively ("K", the Kelvin
+    sign, matches "k"); a line starting with other characters is looked up more widely."""
+    pattern = re.compile(re.escape(char), re.IGNORECASE)
+    return frozenset(chr(code).lower() for code in range(128) if pattern.fullmatch(chr(code)))
+
+
+def _charset(items: list[tuple[Any, Any]]) -> tuple[set[str], bool] | None:
+    """The lowercase ASCII characters a class can match, and whether it can match others too;
+    None if unknown (negated, wide ranges)."""
+    chars: set[str] = set()
+    wide = False
+    for op, value in items:
+        if op is _sre_c.LITERAL:
+            chars.update(_ascii_twins(chr(value)))
+            wide = wide or value > 127
+        elif op is _sre_c.RANGE and value[1] - value[0] <= 128:
+            for code in range(value[0], value[1] + 1):
+                chars.update(_ascii_twins(chr(code)))
+            wide = wide or value[1] > 127
+        elif op is _sre_c.CATEGORY and value in _CATEGORIES:
+            chars.update(_CATEGORIES[value])
+            wide = True  # \d, \w and \s match non-ASCII characters as well
+        else:
+            return None
+    return chars, wide
+
+
+def _grow(states: set[tuple[str, int]], chars: set[str] | frozenset[str], wide: bool) -> set[tuple[str, int]]:
+    """Each open prefix followed by each of `chars`. When the element can also match a non-ASCII
+    character, a one-character prefix stays findable by its first character (a line with a
+    non-ASCII second character is looked up that way); a line with a non-ASCII first character
+    meets every regex, so an empty prefix needs nothing."""
+    grown = {(text + char, _DONE if len(text) + 1 >= _PREFIX else _OPEN)
+             for text, kind in states if kind == _OPEN for char in chars}
+    if wide:
+        grown |= {(text, _ANY) for text, kind in states if kind == _OPEN and text}
+    return grown | {state for state in states if state[1] != _OPEN}
+
+
+def _walk(items: Any, states: set[tuple[str, int]]) -> set[tuple[str, int]]:
+    for op, value in items:
+        if all(kind != _OPEN for _, kind in states):
+            break
+        states = _step(op, value, states)
+        if len(states) > _MAX_PREFIXES:
+            raise _Unindexable
+    return states
+
+
+def _step(op: Any, value: Any, states: set[tuple[str, int]]) -> set[tuple[str, int]]:
+    opened = {state for state in states if state[1] == _OPEN}
+    closed = states - opened
+    if op is _sre_c.LITERAL:
+        return _grow(states, _ascii_twins(chr(value)), value > 127)
+    if op is _sre_c.IN:
+        found = _charset(value)
+        return _grow(states, *found) if found is not None else closed | {(t, _ANY) for t, _ in opened}
+    if op is _sre_c.AT:  # zero-width; a line end closes the prefix: the line is exactly it
+        return closed | ({(t, _DONE) for t, _ in opened} if value in _ENDS else opened)
+    if op is _sre_c.SUBPATTERN:
+        return closed | _walk(value[-1], opened)
+    if op is _sre_c.BRANCH:
+        result = set(closed)
+        for alternative in value[1]:
+            result |= _walk(alternative, opened)
+        return result
+    if op in _REPEATS:
+        low, high, body = value
+        once = _walk(body, opened)
+        if high > 1:  # further rounds could add anything: what is still open is open-ended
+            once = {(t, _ANY if kind == _OPEN else kind) for t, kind in once}
+        return closed | once | (opened if low == 0 else set())
+    return closed | {(t, _ANY) for t, _ in opened}
+
+
+def _selective(literal: str) -> bool:
+    """Rare enough to be worth checking: 3+ characters, or punctuation ("/", "|")."""
+    return len(literal) >= 3 or any(not char.isalnum() and char != " " for char in literal)
+
+
+def _required(items: Any) -> set[str] | None:
+    """Lowercase ASCII literals, one of which every match contains (or None)."""
+    best: set[str] | None = None
+
+    def consider(found: set[str] | None) -> None:
+        nonlocal best
+        if found and all(_selective(literal) for literal in found) and (
+                best is None or min(map(len, found)) > min(map(len, best))):
+            best = found
+
+    run = ""
+    for op, value in items:
+        if op is _sre_c.LITERAL and chr(value).isascii():
+            run += chr(value).lower()
+            continue
+        consider({run} if run else None)
+        run = ""
+        if op is _sre_c.SUBPATTERN:
+            consider(_required(value[-1]))
+        elif op is _sre_c.BRANCH:
+            alternatives = [_required(alternative) for alternative in value[1]]
+            if all(alternatives):
+                consider(set().union(*alternatives))  # type: ignore[arg-type]
+        elif op in _REPEATS and value[0] >= 1:
+            consider(_required(value[2]))
+    consider({run} if run else None)
+    return best
+
+
+def _index_regexes(patterns: Sequence[re.Pattern[str]]) -> _Index:
+    by_prefix: dict[str, set[int]] = {}
+    by_first: dict[str, set[int]] = {}
+    anywhere: list[int] = []
+    min_len: list[int] = []
+    max_len: list[float] = []
+    needs: list[tuple[str, ...] | None] = []
+    for number, compiled in enumerate(patterns):
+        try:
+            parsed = _sre_parser.parse(compiled.pattern, compiled.flags)
+            low, high = parsed.getwidth()
+            items = list(parsed)
+            anchored = bool(items) and items[-1][0] is _sre_c.AT and items[-1][1] in _ENDS
+            states = _walk(items, {("", _OPEN)})
+            required = _required(items)
+        except (_Unindexable, RecursionError, TypeError, ValueError, AttributeError):
+            anywhere.append(number)
+            min_len.append(0)
+            max_len.append(float("inf"))
+            needs.append(None)
+            continue
+        min_len.append(low)
+        max_len.append(high if anchored else float("inf"))
+        needs.append(tuple(sorted(required)) if required else None)
+        for text, kind in states:
+            if kind == _OPEN:  # the pattern ended: the match may be followed by anything
+                kind = _ANY
+            if kind == _DONE:
+                by_prefix.setdefault(text, set()).add(number)
+            elif text:
+                by_first.setdefault(text[:1], set()).add(number)
+            else:
+                anywhere.append(number)
+    return _Index(
+        tuple(patterns),
+        {key: tuple(sorted(value)) for key, value in by_prefix.items()},
+        {key: tuple(sorted(value)) for key, value in by_first.items()},
+        tuple(sorted(set(anywhere))),
+        tuple(min_len),
+        tuple(max_len),
+        tuple(needs),
+    )
+
+
+def _lowered(subject: str) -> str:
+    """The subject lowercased so that ASCII literals compare as in a case-insensitive regex
+    (Turkish dotted and dotless i match "i" there, and NFKC has folded the other look-alikes)."""
+    if not subject.isascii() and ("\u0130" in subject or "\u0131" in subject):
+        subject = subject.replace("\u0130", "i").replace("\u0131", "i")
+    return subject.lower()
+
+
+def _first_match(subject: str, patterns: Sequence[re.Pattern[str]], index: _Index) -> int | None:
+    """The number of the first regex (file order) that matches `subject` at its start, or None."""
+    low = _lowered(subject)
+    bucket = index.bucket(low)
+    found: int | None = None
+    size = len(subject)
+    if size <= bucket.rest_max and bucket.combined is not None and bucket.combined.match(subject) is not None:
+        min_len, max_len = index.min_len, index.max_len
+        for number in bucket.rest:
+            if min_len[number] <= size <= max_len[number] and patterns[number].match(subject):
+                found = number
+                break
+    gate = _gate(bucket, size) if bucket.gates else None
+    if gate is not None and gate.search(low) is not None:
+        for number, literals in bucket.gated:
+            if found is not None and number > found:
+                break
+            if literals.search(low) is not None and patterns[number].match(subject):
+                return number
+    return found
 
 
 @functools.lru_cache(maxsize=8)
@@ -231,14 +604,15 @@ def load_rules(paths: tuple[Path, ...]) -> Rules:
                     keep_regexes.append(compiled)
                 else:
                     regexes.append((compiled, rule))
-    named = "|".join(f"(?P<r{number}>{compiled.pattern})" for number, (compiled, _) in enumerate(regexes))
     return Rules(
         phrases,
         frozenset(keep_phrases),
         tuple(regexes),
-        _alternation([compiled for compiled, _ in regexes]),
-        re.compile(named, re.IGNORECASE) if regexes else None,
-        _alternation(keep_regexes),
+        tuple(keep_regexes),
+        _index_regexes([compiled for compiled, _ in regexes]),
+        _index_regexes(keep_regexes),
+        tuple(compiled for compiled, _ in regexes),
+        _index_regexes([compiled for compiled, _ in regexes] + keep_regexes),
     )
 
 
@@ -256,14 +630,32 @@ def load_stopwords(path: Path) -> tuple[frozenset[str], ...]:
     return tuple(languages)
 
 
+def _gate(bucket: _Bucket, size: int) -> re.Pattern[str] | None:
+    """The literals of the bucket's gated regexes that can match a line of `size` characters."""
+    for limit, gate in bucket.gates:
+        if size <= limit:
+            return gate
+    return None
+
+
+def _any_match(subject: str, index: _Index) -> bool:
+    """Whether some regex of `index` may match `subject` (False is certain, True is not)."""
+    low = _lowered(subject)
+    bucket = index.bucket(low)
+    size = len(subject)
+    if size <= bucket.rest_max and bucket.combined is not None and bucket.combined.match(subject) is not None:
+        return True
+    gate = _gate(bucket, size) if bucket.gates else None
+    return gate is not None and gate.search(low) is not None
+
+
 def match_rule(forms: Forms, rules: Rules) -> Rule | None:
     """The boilerplate rule a line matches: a strong phrase, else the first regex, else a context phrase."""
     found = rules.phrases.get(forms.phrase)
-    # Anchored at the line start (match, not search): one attempt per alternative.
-    if (found is None or found.context) and rules.any_regex and rules.any_regex.match(forms.subject):
-        hit = rules.named_regex.match(forms.subject) if rules.named_regex else None
-        if hit is not None and hit.lastgroup is not None:
-            rule = rules.regexes[int(hit.lastgroup[1:])][1]
+    if found is None or found.context:
+        number = _first_match(forms.subject, rules.patterns, rules.index) if rules.regexes else None
+        if number is not None:
+            rule = rules.regexes[number][1]
             if found is None or not rule.context:
                 found = rule
     return found
@@ -271,7 +663,9 @@ def match_rule(forms: Forms, rules: Rules) -> Rule | None:
 
 def is_protected(forms: Forms, rules: Rules) -> bool:
     """Whether a keep rule names the line (comment header, byline, dateline)."""
-    return forms.phrase in rules.keep_phrases or bool(rules.keep_regex and rules.keep_regex.match(forms.subject))
+    if forms.phrase in rules.keep_phrases:
+        return True
+    return bool(rules.keep_regexes) and _first_match(forms.subject, rules.keep_regexes, rules.keep_index) is not None
 
 
 # --- signals -------------------------------------------------------------------------------
@@ -290,6 +684,12 @@ class Signals:
     letters: bool
 
 
+def ends_sentence(text: str) -> bool:
+    """`SENTENCE_END.search(text)` without scanning the line: the last character before closing quotes."""
+    trimmed = text.rstrip(CLOSERS)
+    return bool(trimmed) and trimmed[-1] in SENTENCE_CHARS
+
+
 def line_signals(text: str, stopwords: tuple[frozenset[str], ...]) -> Signals:
     """Measure one stripped line."""
     tokens = WORD.findall(text)
@@ -303,7 +703,7 @@ def line_signals(text: str, stopwords: tuple[frozenset[str], ...]) -> Signals:
     return Signals(
         words=count,
         stopword_density=density,
-        sentence_end=bool(SENTENCE_END.search(text)),
+        sentence_end=ends_sentence(text),
         title_share=titled / count if count else 0.0,
         digits=len(DIGIT.findall(text)),
         link_marks=len(LINK_MARKS.findall(text)),
@@ -313,15 +713,15 @@ def line_signals(text: str, stopwords: tuple[frozenset[str], ...]) -> Signals:
 
 def is_good(signals: Signals, config: Config) -> bool:
     """Text that reads as prose: enough words and function words (jusText's good/neargood)."""
-    if signals.title_share >= config.title_case_max_share and not signals.sentence_end:
+    return _is_good(signals.words, signals.stopword_density, signals.sentence_end, signals.title_share, config)
+
+
+def _is_good(words: int, density: float, sentence_end: bool, title_share: float, config: Config) -> bool:
+    if title_share >= config.title_case_max_share and not sentence_end:
         return False
-    if signals.words >= config.good_min_words and signals.stopword_density >= config.good_min_stopword_density:
+    if words >= config.good_min_words and density >= config.good_min_stopword_density:
         return True
-    return (
-        signals.sentence_end
-        and signals.words >= config.sentence_min_words
-        and signals.stopword_density >= config.sentence_min_stopword_density
-    )
+    return sentence_end and words >= config.sentence_min_words and density >= config.sentence_min_stopword_density
 
 
 def is_link_list(text: str, signals: Signals, config: Config) -> bool:
@@ -353,31 +753,144 @@ def classify_wordless(text: str, signals: Signals) -> tuple[str, str | None]:
     return WEAK, "empty_widget"
 
 
-@functools.lru_cache(maxsize=1 << 16)
-def classify_text(text: str, config: Config) -> tuple[str, str, str | None]:
-    """Site-independent verdict on a stripped non-blank line: (template key, class, reason).
+# --- the verdict on one line -----------------------------------------------------------------
 
-    Memoised: menus and widgets repeat on every page of a site, so most lines are seen before.
-    """
-    forms = line_forms(text)
-    rule = None
-    if len(text) <= config.pattern_max_chars:
-        rules = load_rules(tuple(config.patterns))
-        rule = match_rule(forms, rules)
+STAMPED, SENTENCE, HEADLINE = 1, 2, 4
+"""Flags of a line's verdict: a date or time in a short line, a sentence end, a headline-like line."""
+
+
+@dataclass(slots=True, eq=False)
+class Verdict:
+    """The context-free verdict on one stripped non-blank line, cached per distinct text."""
+
+    key: str | None  # `normalise(text)`; None for lines too long to be a template or a pin
+    cls: str
+    reason: str | None
+    words: int  # words between spaces (the main-region score of a prose line)
+    flags: int
+    size: int  # characters (jusText's heading distance)
+
+
+BLANK = Verdict(None, "blank", None, 0, 0, 0)
+"""The verdict on a blank line (in every cache under the key "")."""
+
+
+class _Context:
+    """Per-config state: compiled rules, stopwords, pins and the verdict cache."""
+
+    MAX_CACHE = 1 << 19  # distinct lines kept; the cache starts over beyond (memory stays bounded)
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.rules = load_rules(tuple(config.patterns))
+        self.stopwords = load_stopwords(config.stopwords)
+        self.pins = frozenset(normalise(pin) for pin in config.pin)
+        self.veto = frozenset(normalise(line) for line in config.veto)
+        # A line longer than this is neither a learnable template nor a pin: its key is not needed.
+        self.key_max_chars = max([config.pattern_max_chars, *map(len, self.pins)])
+        self.cache: dict[str, Verdict] = {"": BLANK}
+        self.keys: dict[str, str] = {}
+
+    def verdict(self, text: str) -> Verdict:
+        found = self.cache.get(text)
+        if found is None:
+            if len(self.cache) >= self.MAX_CACHE:
+                self.cache.clear()
+                self.cache[""] = BLANK
+            found = self.cache[text] = _classify(text, self)
+        return found
+
+    def key(self, text: str) -> str:
+        found = self.keys.get(text)
+        if found is None:
+            if len(self.keys) >= self.MAX_CACHE:
+                self.keys.clear()
+            found = self.keys[text] = normalise(text)
+        return found
+
+
+_LIVE: weakref.WeakSet[_Context] = weakref.WeakSet()
+
+
+@functools.lru_cache(maxsize=8)
+def _context(config: Config) -> _Context:
+    context = _Context(config)
+    _LIVE.add(context)
+    return context
+
+
+def clear_caches() -> None:
+    """Forget every cached verdict (a cold start, as in a fresh process; the rules stay compiled)."""
+    for context in list(_LIVE):
+        context.cache.clear()
+        context.cache[""] = BLANK
+        context.keys.clear()
+
+
+def _classify(text: str, context: _Context) -> Verdict:
+    """Site-independent verdict on a stripped non-blank line."""
+    config = context.config
+    size = len(text)
+    sentence_end = ends_sentence(text)
+    key: str | None = None
+    if size <= config.pattern_max_chars:
+        forms = line_forms(text)
+        key = forms.key
+        words = key.count(" ") + 1
+        rules = context.rules
+        if _any_match(forms.subject, rules.joint_index):
+            rule = match_rule(forms, rules)
+            protected = rule is None or rule.context
+            protected = protected and is_protected(forms, rules)
+        else:  # no regex can match: the phrases decide
+            rule = rules.phrases.get(forms.phrase)
+            protected = forms.phrase in rules.keep_phrases
         if rule is not None and not rule.context:
-            return forms.key, BAD, rule.reason
-        if is_protected(forms, rules):
-            return forms.key, PROTECTED, None
-    if rule is not None:
-        return forms.key, WEAK, rule.reason
-    signals = line_signals(text, load_stopwords(config.stopwords))
-    if not signals.letters:
-        return (forms.key, *classify_wordless(text, signals))
-    if signals.link_marks and is_link_list(text, signals, config):
-        return forms.key, BAD, "link_list"
-    if is_good(signals, config):
-        return forms.key, GOOD, None
-    return forms.key, SHORT, None
+            return Verdict(key, BAD, rule.reason, words, _flags(text, words, sentence_end, config), size)
+        if protected:
+            return Verdict(key, PROTECTED, None, words, _flags(text, words, sentence_end, config), size)
+        if rule is not None:
+            return Verdict(key, WEAK, rule.reason, words, _flags(text, words, sentence_end, config), size)
+    else:
+        words = text.count(" ") + 1
+        if size <= context.key_max_chars:
+            key = normalise(text)
+    tokens = WORD.findall(text if size <= config.signal_max_chars else text[: config.signal_max_chars])
+    count = len(tokens)
+    flags = _flags(text, words, sentence_end, config)
+    if not count:
+        cls, reason = classify_wordless(text, Signals(0, 0.0, sentence_end, 0.0, len(DIGIT.findall(text)), 0, False))
+        return Verdict(key, cls, reason, words, flags, size)
+    if SEPARATOR_RE.search(text) is not None and is_link_list(text, line_signals(text, context.stopwords), config):
+        return Verdict(key, BAD, "link_list", words, flags, size)
+    title_share = -1.0  # not measured yet
+    # Only lines long enough to pass the good test need its density (most short lines are not).
+    if count >= (min(config.good_min_words, config.sentence_min_words) if sentence_end else config.good_min_words):
+        title_share = sum(map(str.isupper, "".join([token[0] for token in tokens]))) / count
+        if title_share < config.title_case_max_share or sentence_end:
+            lowered = " ".join(tokens).casefold().split()
+            hits = max([sum(map(language.__contains__, lowered)) for language in context.stopwords], default=0)
+            if _is_good(count, hits / count, sentence_end, title_share, config):
+                return Verdict(key, GOOD, None, words, flags, size)
+    if words >= config.headline_min_words and not sentence_end:
+        if title_share < 0:
+            title_share = sum(map(str.isupper, "".join([token[0] for token in tokens]))) / count
+        if title_share >= config.headline_min_title_share:
+            flags |= HEADLINE
+    return Verdict(key, SHORT, None, words, flags, size)
+
+
+def _flags(text: str, words: int, sentence_end: bool, config: Config) -> int:
+    flags = SENTENCE if sentence_end else 0
+    if words <= config.stamp_max_words and STAMP_HINT.search(text) and STAMP.search(text):
+        flags |= STAMPED
+    return flags
+
+
+def classify_text(text: str, config: Config) -> tuple[str, str, str | None]:
+    """Site-independent verdict on a stripped non-blank line: (template key, class, reason)."""
+    verdict = _context(config).verdict(text)
+    return (verdict.key if verdict.key is not None else normalise(text)), verdict.cls, verdict.reason
 
 
 def classify_line(
@@ -389,9 +902,14 @@ def classify_line(
     templates, context rules, the text signals.
     """
     key, cls, reason = classify_text(text, config)
-    if key in pins:
+    return _on_site(key, cls, reason, templates, pins)
+
+
+def _on_site(key: str | None, cls: str, reason: str | None, templates: frozenset[str],
+             pins: frozenset[str]) -> tuple[str, str | None]:
+    if key is not None and key in pins:
         return BAD, "pinned"
-    if cls in (BAD, PROTECTED) or key not in templates:
+    if cls in (BAD, PROTECTED) or key is None or key not in templates:
         return cls, reason
     return BAD, "template"
 
@@ -399,40 +917,56 @@ def classify_line(
 # --- context pass ----------------------------------------------------------------------------
 
 
-def revise(classes: list[tuple[str, str | None]], lengths: list[int], config: Config) -> list[str | None]:
+def revise(classes: Sequence[tuple[str, str | None]], lengths: Sequence[int], config: Config) -> list[str | None]:
     """Decide weak and short lines from their nearest decided neighbours; the removal reason per line.
 
     A weak line (a context pattern) goes when either neighbour is boilerplate; a short line
     goes only when both are and no good text follows within `heading_max_chars`.
     """
-    count = len(classes)
-    # Characters between each line and the next good line (jusText's heading distance).
-    to_good = [0] * count
-    distance: float = float("inf")
-    for index in range(count - 1, -1, -1):
-        to_good[index] = int(min(distance, 1 << 30))
-        distance = 0 if classes[index][0] == GOOD else distance + lengths[index]
-    reasons: list[str | None] = [reason if cls == BAD else None for cls, reason in classes]
+    return _revise([cls for cls, _ in classes], [reason for _, reason in classes], lengths, config)
+
+
+def _revise(kinds: Sequence[str], verdict_reasons: Sequence[str | None], lengths: Sequence[int],
+            config: Config) -> list[str | None]:
+    count = len(kinds)
+    reasons: list[str | None] = [reason if kind == BAD else None for kind, reason in zip(kinds, verdict_reasons)]
+    if WEAK not in kinds and SHORT not in kinds:
+        return reasons
     edge_bad = config.edges_are_boilerplate
-    undecided = (WEAK, SHORT)
+    heading = config.heading_max_chars
+    to_good: list[int] | None = None
     index = 0
     while index < count:
-        if classes[index][0] not in undecided:
+        if kinds[index] != WEAK and kinds[index] != SHORT:
             index += 1
             continue
-        end = index
-        while end < count and classes[end][0] in undecided:
+        end = index + 1
+        while end < count and (kinds[end] == WEAK or kinds[end] == SHORT):
             end += 1
-        before_bad = classes[index - 1][0] == BAD if index > 0 else edge_bad
-        after_bad = classes[end][0] == BAD if end < count else edge_bad
-        for member in range(index, end):
-            cls, reason = classes[member]
-            if cls == WEAK and (before_bad or after_bad):
-                reasons[member] = reason
-            elif cls == SHORT and before_bad and after_bad and to_good[member] > config.heading_max_chars:
-                reasons[member] = "short_context"
+        before_bad = kinds[index - 1] == BAD if index > 0 else edge_bad
+        after_bad = kinds[end] == BAD if end < count else edge_bad
+        if before_bad or after_bad:
+            for member in range(index, end):
+                if kinds[member] == WEAK:
+                    reasons[member] = verdict_reasons[member]
+                elif before_bad and after_bad:
+                    if to_good is None:
+                        to_good = _to_good(kinds, lengths)
+                    if to_good[member] > heading:
+                        reasons[member] = "short_context"
         index = end
     return reasons
+
+
+def _to_good(kinds: Sequence[str], lengths: Sequence[int]) -> list[int]:
+    """Characters between each line and the next good line (jusText's heading distance)."""
+    count = len(kinds)
+    to_good = [0] * count
+    distance = 1 << 30
+    for index in range(count - 1, -1, -1):
+        to_good[index] = min(distance, 1 << 30)
+        distance = 0 if kinds[index] == GOOD else distance + lengths[index]
+    return to_good
 
 
 def harmonise(reasons: list[str | None]) -> list[str | None]:
@@ -444,13 +978,261 @@ def harmonise(reasons: list[str | None]) -> list[str | None]:
     return result
 
 
+# --- main-region pass ------------------------------------------------------------------------
+
+COMMENT_CHROME = frozenset({"comment_widget", "comments_heading"})
+INDICATORS = COMMENT_CHROME | {"feed_header"}
+
+
+def main_region(kinds: Sequence[str], reasons: Sequence[str | None], verdicts: Sequence[Verdict],
+                config: Config) -> list[str | None]:
+    """Remove what lies away from the page's main text; `reasons` are the context pass's, per line.
+
+    1. The main text is a maximum-sum segment of line scores (a prose line: +words; other
+       kept lines, removed lines, comment frames: costs), the first one scoring at least
+       `region_first_share` of the best.
+    2. Before it: every kept line but the `head_lines` nearest, comment frames and keep-rule
+       lines goes; a feed header there heads a sidebar feed, not related articles.
+    3. After it, up to the first feed header: blocks of kept lines (between removed lines)
+       without a comment frame (a header or date line next to prose) go, and so do teaser
+       lists; runs of short non-prose lines go as headline lists.
+    4. A feed header inside it with article paragraphs right after its few items is an
+       inline box: header and items go, and the split stage does not cut there. Any other
+       feed header inside it means the segment runs on into related articles: what follows
+       it is the feed's, and step 3 leaves it alone.
+    """
+    count = len(kinds)
+    out = list(reasons)
+    frame = [kind == PROTECTED or bool(verdict.flags & STAMPED) for kind, verdict in zip(kinds, verdicts)]
+    start, end = _best_segment(kinds, reasons, verdicts, frame, config)
+    if start < 0:
+        return out
+    kept = [index for index in range(count) if reasons[index] is None]
+    near_frame = list(frame)  # frames and the short lines next to them (a name above a date)
+    for position, index in enumerate(kept):
+        if frame[index]:
+            for other in (position - 1, position + 1):
+                if 0 <= other < len(kept) and kinds[kept[other]] != GOOD:
+                    near_frame[kept[other]] = True
+
+    def removable(index: int) -> bool:
+        return out[index] is None and not near_frame[index] and kinds[index] != GOOD and kinds[index] != PROTECTED
+
+    # Inline boxes inside the main text; another feed header there starts the page's feeds.
+    in_feed = False
+    for index in range(start, end + 1):
+        if reasons[index] == "feed_header":
+            items = _inline_box(index, end, kinds, reasons, out, verdicts, config)
+            if items is None:
+                in_feed = True
+            else:
+                for member in (index, *items):
+                    out[member] = "inline_feed"
+    # Before the main text (comment blocks there stay: a short post with its thread).
+    in_comments = set()
+    for block in _blocks(range(start), out):
+        if _is_comment_block(block, kinds, reasons, verdicts, frame, config):
+            in_comments.update(block)
+    seen = 0
+    for index in range(start - 1, -1, -1):
+        if out[index] is not None:
+            if out[index] == "feed_header":
+                out[index] = "outside_main"
+            continue
+        seen += 1
+        if (seen > config.head_lines and not near_frame[index] and kinds[index] != PROTECTED
+                and index not in in_comments):
+            out[index] = "outside_main"
+    # After it, from the first comment or feed sign on: headline lists (runs of short non-prose
+    # lines), before the blocks are judged, so a list under the last comment does not make its
+    # block look like a teaser list.
+    first = next((index for index in range(end + 1, count)
+                  if reasons[index] in INDICATORS or kinds[index] == PROTECTED), count)
+    index = first
+    while index < count:
+        if not removable(index):
+            index += 1
+            continue
+        stop = index
+        members = []
+        while stop < count and (out[stop] is not None or removable(stop)):
+            if out[stop] is None:
+                members.append(stop)
+            stop += 1
+        if len(members) >= config.headline_run:
+            for member in members:
+                out[member] = "link_list"
+        index = stop
+    # After it: blocks of kept lines up to the first feed header.
+    feed = next((index for index in range(end + 1, count) if reasons[index] == "feed_header"), count)
+    blocks = _blocks(range(end + 1, feed if not in_feed else end + 1), out)
+    framed = [_is_comment_block(block, kinds, reasons, verdicts, frame, config) for block in blocks]
+    for number, block in enumerate(blocks):
+        if framed[number] or (number + 1 < len(blocks) and framed[number + 1]):
+            continue  # a comment, or the body above a signature
+        for index in block:
+            if kinds[index] != PROTECTED:
+                out[index] = "outside_main"
+    return out
+
+
+def _blocks(indexes: Iterable[int], out: Sequence[str | None]) -> list[list[int]]:
+    """Runs of kept lines among `indexes`, split at removed lines."""
+    blocks: list[list[int]] = []
+    block: list[int] = []
+    for index in indexes:
+        if out[index] is None:
+            block.append(index)
+        elif block:
+            blocks.append(block)
+            block = []
+    if block:
+        blocks.append(block)
+    return blocks
+
+
+def _best_segment(kinds: Sequence[str], reasons: Sequence[str | None], verdicts: Sequence[Verdict],
+                  frame: Sequence[bool], config: Config) -> tuple[int, int]:
+    """[start, end] of the main text, or (-1, -1) when no segment scores `region_min_score`."""
+    line_cost, word_cost = config.region_line_cost, config.region_word_cost
+    frame_cost, removed_cost = config.region_frame_cost, config.region_removed_cost
+    scores = [
+        (-frame_cost if reasons[index] in COMMENT_CHROME else -removed_cost) if reasons[index] is not None
+        else verdicts[index].words if kind == GOOD
+        else -frame_cost if frame[index]
+        else -(line_cost + word_cost * verdicts[index].words)
+        for index, kind in enumerate(kinds)
+    ]
+    found: list[tuple[int, int, float]] = []  # Kadane: the best segment of each run of positive sums
+    total = best = 0.0
+    start = 0
+    best_end = -1
+    for index, score in enumerate(scores):
+        if total <= 0:
+            if best > 0:
+                found.append((start, best_end, best))
+            total = best = 0.0
+            start, best_end = index, -1
+        total += score
+        if total > best:
+            best, best_end = total, index
+    if best > 0:
+        found.append((start, best_end, best))
+    if not found:
+        return -1, -1
+    bar = max(config.region_min_score, config.region_first_share * max(score for _, _, score in found))
+    first, last = next(((first, last) for first, last, score in found if score >= bar), (-1, -1))
+    if first >= 0 and config.region_extend_lines:
+        # The segment runs on past a dip of up to `region_extend_lines` lines when the text after
+        # the dip outweighs it (a date line or a subheading inside the article).
+        total = best = sum(scores[first:last + 1])
+        for index in range(last + 1, len(scores)):
+            total += scores[index]
+            if total > best:
+                best, last = total, index
+            elif index - last > config.region_extend_lines:
+                break
+    return first, last
+
+
+def _reads_as_text(kind: str, verdict: Verdict, config: Config) -> bool:
+    """Prose, a sentence, or a few words that are not a headline: what a comment says."""
+    if kind == GOOD or verdict.flags & SENTENCE:
+        return True
+    return kind == SHORT and not verdict.flags & (HEADLINE | STAMPED) and verdict.words >= config.comment_body_min_words
+
+
+def _is_comment_block(block: Sequence[int], kinds: Sequence[str], reasons: Sequence[str | None],
+                      verdicts: Sequence[Verdict], frame: Sequence[bool], config: Config) -> bool:
+    """A header or date line with prose within `frame_window` lines (any text at all right under a
+    comments heading or widget: "Thanks!"), and not a teaser list."""
+    window = config.frame_window
+    under_heading = block[0] > 0 and reasons[block[0] - 1] in COMMENT_CHROME
+    framed = False
+    for position, index in enumerate(block):
+        if frame[index]:
+            nearby = block[max(0, position - window): position + window + 1]
+            if under_heading and len(nearby) > 1 or any(
+                    other != index and _reads_as_text(kinds[other], verdicts[other], config) for other in nearby):
+                framed = True
+                break
+    if not framed:
+        return False
+    headlines = sum(1 for index in block if kinds[index] == SHORT and verdicts[index].flags & HEADLINE)
+    return not (headlines >= 2 and headlines >= config.teaser_min_headline_share * len(block))
+
+
+def _inline_box(header: int, end: int, kinds: Sequence[str], reasons: Sequence[str | None],
+                out: Sequence[str | None], verdicts: Sequence[Verdict], config: Config) -> list[int] | None:
+    """The item lines of an inline box under `header`, or None if article paragraphs do not follow."""
+    count = len(kinds)
+    words = config.inline_paragraph_words
+    items: list[int] = []
+    for index in range(header + 1, end + 1):
+        if out[index] is None:
+            if kinds[index] == GOOD and verdicts[index].words >= words and any(
+                    out[other] is None and kinds[other] == GOOD and verdicts[other].words >= words
+                    for other in range(index + 1, min(count, index + 3))):
+                return items
+            items.append(index)
+            if len(items) > config.inline_box_max_lines:
+                return None
+        elif reasons[index] in INDICATORS:
+            return None
+    return None
+
+
+# --- decisions -----------------------------------------------------------------------------
+
+
+def _page_lines(text: str) -> tuple[list[str], bool]:
+    """The lines of `text` as `split_lines` sees them (a final newline adds no line), and whether
+    the text ends with a newline."""
+    if not text:
+        return [], False
+    parts = text.split("\n")
+    ends_with_newline = text.endswith("\n")
+    if ends_with_newline:
+        parts.pop()
+    return parts, ends_with_newline
+
+
+def _removals(parts: Sequence[str], context: _Context, templates: frozenset[str]) -> list[tuple[int, str]]:
+    """(line number, reason) of every line to remove, in order."""
+    config = context.config
+    stripped = [raw.strip() for raw in parts]
+    every = list(map(context.cache.get, stripped))
+    if None in every:  # lines not seen before (blank lines are cached)
+        verdict = context.verdict
+        every = [found if found is not None else verdict(text) for text, found in zip(stripped, every)]
+    numbers = [number for number, found in enumerate(every) if found is not BLANK]
+    if not numbers:
+        return []
+    verdicts = [every[number] for number in numbers]
+    kinds = [verdict.cls for verdict in verdicts]
+    verdict_reasons = [verdict.reason for verdict in verdicts]
+    pins = context.pins
+    if templates or pins:
+        for position, verdict in enumerate(verdicts):
+            key = verdict.key
+            if key is not None and (key in templates or key in pins):
+                kinds[position], verdict_reasons[position] = _on_site(
+                    key, verdict.cls, verdict.reason, templates, pins)
+    reasons = harmonise(_revise(kinds, verdict_reasons, [verdict.size for verdict in verdicts], config))
+    if config.main_region:
+        reasons = main_region(kinds, reasons, verdicts, config)
+    return [(number, reason) for number, reason in zip(numbers, reasons) if reason is not None]
+
+
 def decide(text: str, config: Config, templates: frozenset[str] = frozenset()) -> list[tuple[Line, str]]:
     """The lines of `text` to remove, each with its reason, in order."""
-    pins = frozenset(normalise(pin) for pin in config.pin)
-    lines = [line for line in split_lines(text) if not line.is_blank]
-    classes = [classify_line(line.stripped, templates, pins, config) for line in lines]
-    reasons = harmonise(revise(classes, [len(line.stripped) for line in lines], config))
-    return [(line, reason) for line, reason in zip(lines, reasons) if reason is not None]
+    parts, _ = _page_lines(text)
+    removals = _removals(parts, _context(config), templates)
+    if not removals:
+        return []
+    starts = list(accumulate(map(len, parts), initial=0))
+    return [(Line(number, starts[number] + number, starts[number] + number + len(parts[number]), parts[number]),
+             reason) for number, reason in removals]
 
 
 # --- stage API ---------------------------------------------------------------------------------
@@ -463,26 +1245,29 @@ def learn(records: Iterable[Record], config: Config) -> dict[str, Any]:
     Prose, comment headers, bylines and datelines are never learned; vetoed lines neither.
     Pinned lines are listed with site "*" and the number of pages they were seen on.
     """
-    rules = load_rules(tuple(config.patterns))
-    stopwords = load_stopwords(config.stopwords)
-    veto = frozenset(normalise(line) for line in config.veto)
-    pins = {normalise(line) for line in config.pin}
-    counts: Counter[tuple[str, str]] = Counter()
+    context = _context(config)
+    rules = context.rules
+    stopwords = context.stopwords
+    veto = context.veto
+    pins = context.pins
+    max_spaces = config.template_max_words
+    key_of = context.key
+    verdict = context.verdict
+    counts: dict[str, Counter[str]] = {}
     pin_counts: Counter[str] = Counter()
     for record in records:
         site = str(record.get("site_key") or "")
-        seen: set[str] = set()
-        for raw in str(record.get("text") or "").split("\n"):
-            stripped = raw.strip()
-            if not stripped or stripped.count(" ") >= config.template_max_words:
-                continue
-            seen.add(normalise(stripped))
-        for key in seen:
-            counts[(site, key)] += 1
-            if key in pins:
-                pin_counts[key] += 1
+        lines = {raw.strip() for raw in set(str(record.get("text") or "").split("\n"))}
+        short = [line for line in lines if line and line.count(" ") < max_spaces]
+        found = [verdict(line).key for line in short]  # the verdicts `process` needs next
+        if None in found:
+            found = [key if key is not None else key_of(line) for line, key in zip(short, found)]
+        seen = set(found)
+        counts.setdefault(site, Counter()).update(seen)
+        if pins:
+            pin_counts.update(pins & seen)
     templates: list[dict[str, Any]] = []
-    for (site, key), pages in counts.items():
+    for site, key, pages in ((site, key, pages) for site, counter in counts.items() for key, pages in counter.items()):
         if pages < config.template_min_pages or key in veto or key in pins:
             continue
         if is_protected(line_forms(key), rules) or is_good(line_signals(key, stopwords), config):
@@ -497,7 +1282,7 @@ def learn(records: Iterable[Record], config: Config) -> dict[str, Any]:
 def site_templates(state: dict[str, Any], site: str, config: Config) -> frozenset[str]:
     """The learned template lines that apply to `site`, less the config's vetoes."""
     templates = _templates_by_site(state.get("templates", [])).get(site, frozenset())
-    return templates - {normalise(line) for line in config.veto} if config.veto else templates
+    return templates - _context(config).veto if config.veto else templates
 
 
 _LAST_STATE: list[Any] = [None, {}]
@@ -517,21 +1302,60 @@ def _templates_by_site(entries: list[dict[str, Any]]) -> dict[str, frozenset[str
     return index
 
 
+_new = object.__new__
+_SET_START, _SET_END = Span.start.__set__, Span.end.__set__  # type: ignore[attr-defined]
+_SET_REASON, _SET_ORIGINAL = Span.reason.__set__, Span.original.__set__  # type: ignore[attr-defined]
+_SET_REPLACEMENT = Span.replacement.__set__  # type: ignore[attr-defined]
+
+
+def _span(start: int, end: int, reason: str, original: str) -> Span:
+    """`Span(start, end, reason, original)`, built without the frozen dataclass's slower __init__."""
+    span = _new(Span)
+    _SET_START(span, start)
+    _SET_END(span, end)
+    _SET_REASON(span, reason)
+    _SET_ORIGINAL(span, original)
+    _SET_REPLACEMENT(span, "")
+    return span
+
+
 def process(record: Record, config: Config, state: dict[str, Any]) -> Outcome:
     """record["text"] in; returns Outcome(records=[new record with text minus removed lines, plus "markers"],
-    spans=[line_span(...) per removed line with its reason])."""
+    spans=[one span per removed line (the line and its newline) with its reason])."""
     text = str(record.get("text") or "")
     if not config.enabled:
         return Outcome(records=[{**record, "markers": []}])
+    context = _context(config)
+    parts, ends_with_newline = _page_lines(text)
     site = str(record.get("site_key") or "")
-    removed = decide(text, config, site_templates(state, site, config))
-    spans: list[Span] = [line_span(line, text, reason) for line, reason in removed]
-    markers = build_markers(text, removed)
+    removals = _removals(parts, context, site_templates(state, site, config))
     output = dict(record)
-    output["text"] = apply_spans(text, spans)
+    if not removals:
+        output["markers"] = []
+        return Outcome(records=[output])
+    starts = list(accumulate(map(len, parts), initial=0))
+    spans: list[Span] = []
+    markers: list[list[int | str]] = []
+    pieces: list[str] = []
+    cursor = 0
+    for position, (number, reason) in enumerate(removals):
+        start = starts[number] + number
+        end = start + len(parts[number]) + 1  # the line and its newline (the last line may have none)
+        spans.append(_span(start, end, reason, text[start:end]))
+        # The output index of the next kept line: the kept lines before this one.
+        markers.append([number - position, reason, parts[number].strip()])
+        pieces.append(text[cursor:start])
+        cursor = end
+    if cursor > len(text):  # the last line, without a newline
+        last = spans[-1]
+        spans[-1] = _span(last.start, len(text), last.reason, last.original)
+    else:
+        pieces.append(text[cursor:])
+    kept_text = "".join(pieces)
+    output["text"] = kept_text
     output["markers"] = markers
-    notes = dict(sorted(Counter(reason for _, reason in removed).items()))
-    return Outcome(records=[output], spans=spans, notes={"removed": notes} if notes else {})
+    notes = dict(sorted(Counter(reason for _, reason in removals).items()))
+    return Outcome(records=[output], spans=spans, notes={"removed": notes})
 
 
 def build_markers(text: str, removed: list[tuple[Line, str]]) -> list[list[int | str]]:
@@ -539,14 +1363,4 @@ def build_markers(text: str, removed: list[tuple[Line, str]]) -> list[list[int |
 
     Later stages read them: the split stage cuts feeds at them, the metadata stage
     finds the site's name in widget phrases ("support The Duran on Patreon")."""
-    gone = {line.index: reason for line, reason in removed}
-    markers: list[list[int | str]] = []
-    kept = 0
-    for line in split_lines(text):
-        reason = gone.get(line.index)
-        if reason is None:
-            kept += 1
-        else:
-            markers.append([kept, reason, line.text.strip()])
-    # A removed line's marker points past every kept line before it, i.e. at the next kept one.
-    return markers
+    return [[line.index - position, reason, line.text.strip()] for position, (line, reason) in enumerate(removed)]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,7 @@ import yaml
 
 from pipeline.document import Span, apply_spans, split_lines
 from pipeline.stage import Record
-from pipeline.stages import boilerplate
+from pipeline.stages import boilerplate, split
 from pipeline.stages.boilerplate import Config, classify_text, decide, learn, line_signals, load_rules, process
 
 CASES = Path(__file__).parent / "boilerplate_cases"
@@ -138,11 +139,91 @@ def test_patterns_stay_fast_on_adversarial_lines() -> None:
             start = time.perf_counter()
             compiled.match(line[:size])
             assert time.perf_counter() - start < 0.05, compiled.pattern
+    for line in lines:  # the joined alternations of the index too
+        forms = boilerplate.line_forms(line[:size])
+        start = time.perf_counter()
+        boilerplate.match_rule(forms, rules)
+        boilerplate.is_protected(forms, rules)
+        assert time.perf_counter() - start < 0.2, line[:40]
 
 
 def test_long_lines_skip_the_patterns() -> None:
     assert classify_text("Advertisement", Config(pattern_max_chars=13))[1:] == ("bad", "advertisement")
     assert classify_text("Advertisement", Config(pattern_max_chars=12))[1:] == ("short", None)
+
+
+# --- regex index: a line meets only the regexes that can match it, with the same verdict ----------
+
+INDEX_PATTERNS = [r"^dé", r"^d[éa]b", r"^\wé", r"^a\w", r"^[«‹<] ?x", r"^é", r"^(foo|bé)\s?bar$", r"^.{0,5}cookie",
+                  r"^\d+ (comments?|réponses?)$", r"^K", r"^(?:ab|c)?d", r"^x{2,3}y", r"^[^a]b", r"^(ſ|s)t", r"^i",
+                  r"^\sz", r"^(?=ab)a", r"^a\b", r"^(?i:Q)u", r"^ıa", r"^İb", r"^(a|)b$", r"^ab?$", r"^[a-z]{0,2}é",
+                  r"^.{1,3}\s(says|said)$", r"^.*\|.{0,3}$"]
+INDEX_ALPHABET = "abcdeiksxyzqu KQ0129éÉİıſK«<-.:/|"
+
+
+def brute_force(subject: str, patterns: list[re.Pattern[str]]) -> int | None:
+    return next((number for number, compiled in enumerate(patterns) if compiled.match(subject)), None)
+
+
+def test_regex_index_finds_the_first_matching_regex() -> None:
+    """Non-ASCII first or second characters, case-insensitive look-alikes (Kelvin sign, Turkish i,
+    long s), classes, optional groups, lookaheads, anchors, and regexes that start anywhere."""
+    patterns = [re.compile(pattern, re.IGNORECASE) for pattern in INDEX_PATTERNS]
+    index = boilerplate._index_regexes(patterns)
+    rng = random.Random(3)
+    for _ in range(20000):
+        subject = "".join(rng.choice(INDEX_ALPHABET) for _ in range(rng.randint(1, 7)))
+        assert boilerplate._first_match(subject, patterns, index) == brute_force(subject, patterns), subject
+
+
+def test_regex_index_of_the_shipped_patterns() -> None:
+    """The pattern files' verdicts through the index equal trying every regex in file order."""
+    rules = load_rules(tuple(Config().patterns))
+    patterns = [compiled for compiled, _ in rules.regexes]
+    lines = [line.strip() for path in SEEDS for line in path.read_text(encoding="utf-8").split("\n") if line.strip()]
+    lines += [case["line"] for name in ("rules.yaml", "signals.yaml") for case in load_cases(name)]
+    lines += ["İnstagram", "ıd", "Ｈｏｍｅ", "• Share this", "« Older", "Réponses (3)", "Écrire un commentaire",
+              "(c) 2012 Example", "12 comments", "© Photo / Reuters", "mikael says:", "Jo | Dec 12 2016 14:48 | 12"]
+    for line in lines:
+        forms = boilerplate.line_forms(line)
+        expected = brute_force(forms.subject, patterns)
+        assert boilerplate._first_match(forms.subject, patterns, rules.index) == expected, line
+        assert (boilerplate._first_match(forms.subject, list(rules.keep_regexes), rules.keep_index) is None) == \
+            (brute_force(forms.subject, list(rules.keep_regexes)) is None), line
+
+
+def test_regex_index_buckets() -> None:
+    patterns = [re.compile(p, re.IGNORECASE) for p in (r"^(Share|tweet) this$", r"^.{0,80}\bcookies?\b.{0,20}$",
+                                                       r"^\d+ comments$", r"^é")]
+    index = boilerplate._index_regexes(patterns)
+    assert index.by_prefix["sh"] == (0,) and index.by_prefix["tw"] == (0,)
+    assert index.by_first["1"] == (2,)  # "\\d+": a digit, then maybe more: known by its first character
+    assert index.anywhere == (1,) and index.needs[1] == ("cookie",)
+    assert index.max_len[0] == len("share this") and index.min_len[0] == len("share this")
+    assert index.bucket("share").rest == (0,) and [n for n, _ in index.bucket("share").gated] == [1]
+    assert index.bucket("éclair").rest == (0, 2, 3)  # a non-ASCII first character meets every regex
+
+
+def test_verdicts_are_cached_per_line_and_can_be_cleared() -> None:
+    config = Config()
+    context = boilerplate._context(config)
+    first = context.verdict("Some Menu Item Nobody Else Uses")
+    assert context.verdict("Some Menu Item Nobody Else Uses") is first
+    boilerplate.clear_caches()
+    again = context.verdict("Some Menu Item Nobody Else Uses")
+    assert again is not first and (again.cls, again.reason, again.key) == (first.cls, first.reason, first.key)
+
+
+def test_long_lines_read_their_signals_from_their_start() -> None:
+    prose = "The council voted on Tuesday to close the old bridge for repairs that will take a year, "
+    tail = "Home Sport Weather Travel " * 20
+    assert classify_text(prose + tail, Config())[1] == "good"
+    assert classify_text(prose + tail, Config(signal_max_chars=len(prose + tail)))[1] == "short"
+
+
+@pytest.mark.parametrize("text", ["Done.", "Done", "“Done.”", "Done.)]", "Done?!", "a ...", "x:", "", "”", "Done.”x"])
+def test_sentence_end_is_the_regex_without_the_scan(text: str) -> None:
+    assert boilerplate.ends_sentence(text) is bool(boilerplate.SENTENCE_END.search(text))
 
 
 # --- context pass --------------------------------------------------------------------------
@@ -152,6 +233,30 @@ def test_long_lines_skip_the_patterns() -> None:
 def test_context_case(case: dict[str, Any]) -> None:
     config = Config(**case.get("config", {}))
     assert removed_lines(case["page"], config) == case["removed"]
+
+
+# --- main-region pass --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("case", load_cases("region.yaml"), ids=lambda case: case["name"])
+def test_region_case(case: dict[str, Any]) -> None:
+    config = Config(**case.get("config", {}))
+    assert removed_lines(case["page"], config) == case["removed"]
+
+
+def test_region_markers_keep_the_split_contract() -> None:
+    """Before the main text a feed header is relabelled (no feed cut there); an inline box is not
+    a feed cut either; a feed header after the text still is."""
+    case = next(c for c in load_cases("region.yaml") if c["name"].startswith("a feed header before"))
+    record = process({"id": "f", "text": case["page"], "site_key": ""}, Config(), {"templates": []}).records[0]
+    assert [(marker[1], marker[2]) for marker in record["markers"]][:3] == [
+        ("outside_main", "Latest"), ("outside_main", "Storm Warning for the Coast"),
+        ("outside_main", "Farmers Count the Cost of Drought")]
+    assert [marker[1] for marker in record["markers"]].count("feed_header") == 1
+    inline = next(c for c in load_cases("region.yaml") if c["name"].startswith("an inline related box"))
+    record = process({"id": "i", "text": inline["page"], "site_key": ""}, Config(), {"templates": []}).records[0]
+    assert {marker[1] for marker in record["markers"]} == {"inline_feed"}
+    assert "inline_feed" not in split.Config().feed_reasons and "outside_main" not in split.Config().feed_reasons
 
 
 # --- learn ---------------------------------------------------------------------------------
