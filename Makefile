@@ -6,6 +6,7 @@ CONFIG ?= configs/default.yaml
 INPUT ?= seeds
 OUTPUT ?= data
 RUN := HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(PY) -m pipeline
+EXTRAS ?= test
 STAGES := ingest clean boilerplate split metadata dedup langid export
 
 .PHONY: help corpus test audit verify clean eval $(addprefix stage-,$(STAGES))
@@ -15,10 +16,11 @@ help:  ## list the targets
 	@echo "stage-<name>\trun the pipeline up to and including one stage: $(STAGES)"
 	@echo "variables: CONFIG=$(CONFIG) INPUT=$(INPUT) OUTPUT=$(OUTPUT)"
 
+# EXTRAS=test,ray also installs Ray for --executor ray (CI does).
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test]'
+	$(PY) -m pip install --quiet -e '.[$(EXTRAS)]'
 	touch $@
 
 corpus: $(VENV)/.installed  ## set up, then run CONFIG over INPUT into OUTPUT
