@@ -47,7 +47,8 @@ def process(record: Record, config: Config) -> Outcome:
     body = apply_spans(text, spans)
     marker_lines = [str(m[2]) for m in record.get("page_markers", []) if len(m) > 2]
     site = find_site(marker_lines + [line.text for line in lines], config.site_patterns)
-    out = {key: value for key, value in record.items() if key != "text"}
+    # The page's removed widget lines were passed along only to name the site: used up here.
+    out = {key: value for key, value in record.items() if key not in ("text", "page_markers")}
     if "line_numbers" in record:
         out["line_numbers"] = [n for n, line in zip(record["line_numbers"], lines) if line.index not in parts.roles]
     out.update(
