@@ -46,6 +46,16 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--quiet", action="store_true", help="no progress bars or summary")
     run.add_argument("--strict", action="store_true",
                      help="exit 1 when any input file was quarantined (the run still completes)")
+    run.add_argument("--workers", type=_positive, default=os.cpu_count() or 1, metavar="N",
+                     help="processes for the per-record work; the output is the same for any N "
+                          "(default: one per core, %(default)s)")
+    run.add_argument("--executor", choices=["local", "ray"], default="local",
+                     help="local: this machine; ray: Ray Data (pip install '.[ray]') (default: %(default)s)")
+    run.add_argument("--ray-address", metavar="ADDRESS",
+                     help="Ray cluster to join, e.g. ray://head:10001 (default: $RAY_ADDRESS, "
+                          "else a local Ray with --workers CPUs)")
+    run.add_argument("--no-cache", dest="cache", action="store_false",
+                     help="recompute every record instead of reusing OUTPUT/cache")
 
     audit = commands.add_parser("audit", parents=[common], help="summarise what each stage removed and why",
                                 description="Summarise the stage outputs of a run.")
@@ -75,6 +85,13 @@ def build_parser() -> argparse.ArgumentParser:
     diff.add_argument("version_b", type=Path, metavar="VERSION_B", help="another corpus version folder")
     diff.add_argument("--limit", type=int, default=20, help="ids to list per category (default: %(default)s)")
     return parser
+
+
+def _positive(value: str) -> int:
+    number = int(value)
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"{value}: must be at least 1")
+    return number
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -129,7 +146,8 @@ def _run(args: argparse.Namespace) -> int:
     os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
     config = load_config(args.config, args.overrides)
     result = run(config, args.input, args.output, until=args.until, force=args.force,
-                 progress=not args.quiet)
+                 progress=not args.quiet, workers=args.workers, executor=args.executor,
+                 ray_address=args.ray_address, cache=args.cache)
     if not args.quiet:
         print(f"stages run: {', '.join(result.stages_run) or 'none'}; "
               f"cached: {', '.join(result.stages_cached) or 'none'}")

@@ -6,6 +6,13 @@ a corpus stage's learned `state.json`, and `stage.json` last, which holds the
 fingerprint of its input records, config section and code. The folder is built
 under a temp name and renamed into place, so a folder with `stage.json` is
 complete, and a stage whose fingerprint matches is not run again.
+
+A stage that does run reads its input in chunks and takes each record's result
+from the per-record cache (`<output>/cache/<stage>/`) when it has one; the rest
+goes to the executor (`pipeline/executors/`: serial, a process pool or Ray), which
+returns results in input order. So adding pages re-runs the document stages for
+the new pages only, and the output is the same whatever the number of workers.
+Only a corpus stage's learned state (and its per-record summaries) spans the corpus.
 """
 
 from __future__ import annotations
@@ -17,7 +24,7 @@ import os
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,9 +36,12 @@ from tqdm import tqdm
 from pipeline import __version__
 from pipeline.config import ConfigBase, section_fingerprint
 from pipeline.corpus import write_version
-from pipeline.errors import InputError, StageError
+from pipeline.errors import InputError, PatternTimeout, StageError
+from pipeline.executors import PROCESS, SUMMARIZE, Executor, Result, Task, make_executor
+from pipeline.executors.cache import MISSING, RecordCache
 from pipeline.report import write_report
-from pipeline.io import JsonlWriter, read_jsonl, remove_stale_temps, staging_dir, write_json
+from pipeline.io import (JsonlWriter, dumps, read_jsonl, remove_stale_temps, sha256_text, staging_dir,
+                         write_json)
 from pipeline.stage import Outcome, Record
 from pipeline.stages import STAGES, ingest, is_corpus_stage
 
@@ -100,55 +110,82 @@ def output_lock(output_dir: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+@dataclass
+class _Execution:
+    """How this run executes stages: the executor, and the per-record cache's home."""
+
+    executor: Executor
+    code: str
+    cache_dir: Path | None  # None: no per-record cache
+    progress: bool
+
+
 def run(config: ConfigBase, input_dir: Path, output_dir: Path, until: str | None = None,
-        force: bool = False, progress: bool = True) -> RunResult:
-    """Run the pipeline over `input_dir`; stop after stage `until` if given."""
+        force: bool = False, progress: bool = True, workers: int | None = None,
+        executor: str = "local", ray_address: str | None = None, cache: bool = True) -> RunResult:
+    """Run the pipeline over `input_dir`; stop after stage `until` if given.
+
+    `workers` processes (default: one per core) run the per-record work; `executor` is
+    "local" or "ray"; `cache=False` recomputes every record instead of using `<output>/cache`."""
     if until is not None and until not in STAGES:
         raise InputError(f"--until {until}: no such stage; stages: {', '.join(STAGES)}")
+    if workers is not None and workers < 1:
+        raise InputError(f"--workers {workers}: must be at least 1")
     check_paths(input_dir, output_dir)
     result = RunResult()
     with output_lock(output_dir):
-        remove_stale_temps(output_dir / "stages")
-        remove_stale_temps(output_dir / "corpus")
-        code = code_fingerprint()
-        dirs = stage_dirs(output_dir)
-        previous: Path | None = None  # the last stage folder with records
-        upstream = ""  # fingerprint of the records that feed the next stage
-        stats: dict[str, dict[str, Any]] = {}
-        for name, module in STAGES.items():
-            stage_config = config.stage(name)
-            if name == "export":
-                if stage_config.enabled and previous is not None:
-                    result.corpus_dir, result.corpus_status = write_version(
-                        output_dir, config, previous / "records.jsonl", result.fates, stats,
-                        stage_config, force, input_dir)
-                break
-            if not stage_config.enabled:
-                if name == "ingest":
-                    raise InputError("ingest.enabled: the ingest stage cannot be disabled")
-                if until == name:
-                    break
-                continue
-            fingerprint = _fingerprint(name, upstream, section_fingerprint(stage_config), code,
-                                       input_dir if name == "ingest" else None, stage_config)
-            summary = _cached(dirs[name], fingerprint)
-            if summary is None:
-                summary = _run_stage(name, module, stage_config, input_dir, previous, dirs[name],
-                                     fingerprint, progress)
-                result.stages_run.append(name)
-            else:
-                result.stages_cached.append(name)
-            stats[name] = json.loads((dirs[name] / "stats.json").read_text(encoding="utf-8"))
+        execution = _Execution(make_executor(executor, workers or os.cpu_count() or 1, ray_address),
+                               code_fingerprint(), output_dir / "cache" if cache else None, progress)
+        try:
+            _run_stages(config, input_dir, output_dir, until, force, execution, result)
+        finally:
+            execution.executor.close()
+    return result
+
+
+def _run_stages(config: ConfigBase, input_dir: Path, output_dir: Path, until: str | None, force: bool,
+                execution: _Execution, result: RunResult) -> None:
+    """The stages in order, each run or taken whole from its folder; then the corpus."""
+    remove_stale_temps(output_dir / "stages")
+    remove_stale_temps(output_dir / "corpus")
+    code = execution.code
+    dirs = stage_dirs(output_dir)
+    previous: Path | None = None  # the last stage folder with records
+    upstream = ""  # fingerprint of the records that feed the next stage
+    stats: dict[str, dict[str, Any]] = {}
+    for name, module in STAGES.items():
+        stage_config = config.stage(name)
+        if name == "export":
+            if stage_config.enabled and previous is not None:
+                result.corpus_dir, result.corpus_status = write_version(
+                    output_dir, config, previous / "records.jsonl", result.fates, stats,
+                    stage_config, force, input_dir)
+            break
+        if not stage_config.enabled:
             if name == "ingest":
-                result.fates = list(read_jsonl(dirs[name] / "fates.jsonl"))
-            else:
-                _apply_quarantine(result.fates, dirs[name] / "quarantine.jsonl")
-            upstream = summary["records_sha256"]
-            previous = dirs[name]
+                raise InputError("ingest.enabled: the ingest stage cannot be disabled")
             if until == name:
                 break
-        write_report(output_dir)
-    return result
+            continue
+        fingerprint = _fingerprint(name, upstream, section_fingerprint(stage_config), code,
+                                   input_dir if name == "ingest" else None, stage_config)
+        summary = _cached(dirs[name], fingerprint)
+        if summary is None:
+            summary = _run_stage(name, module, stage_config, input_dir, previous, dirs[name],
+                                 fingerprint, execution)
+            result.stages_run.append(name)
+        else:
+            result.stages_cached.append(name)
+        stats[name] = json.loads((dirs[name] / "stats.json").read_text(encoding="utf-8"))
+        if name == "ingest":
+            result.fates = list(read_jsonl(dirs[name] / "fates.jsonl"))
+        else:
+            _apply_quarantine(result.fates, dirs[name] / "quarantine.jsonl")
+        upstream = summary["records_sha256"]
+        previous = dirs[name]
+        if until == name:
+            break
+    write_report(output_dir)
 
 
 def _apply_quarantine(fates: list[dict[str, Any]], path: Path) -> None:
@@ -163,7 +200,7 @@ def _apply_quarantine(fates: list[dict[str, Any]], path: Path) -> None:
             continue
         message = f"stage {entry['stage']}: {entry['error']}"
         if entry["id"] == ingest.page_id(fate["source"]) and fate["status"] == "included":
-            fate.update(status="quarantined", reason="stage_error", message=message)
+            fate.update(status="quarantined", reason=entry.get("reason", "stage_error"), message=message)
         else:
             fate.setdefault("problems", []).append(f"{entry['id']}: {message}")
 
@@ -189,6 +226,11 @@ def _cached(stage_dir: Path, fingerprint: str) -> dict[str, Any] | None:
     except (OSError, json.JSONDecodeError):
         return None
     return summary if summary.get("fingerprint") == fingerprint else None
+
+
+def _quarantine_reason(message: str) -> str:
+    """The fate reason for a record a stage failed on; errors reach here as "Type: message"."""
+    return PatternTimeout.reason if message.startswith(f"{PatternTimeout.__name__}:") else "stage_error"
 
 
 class _StageWriter:
@@ -234,18 +276,23 @@ class _StageWriter:
             self.chars_out += len(out.get("text", ""))
             self.records.write(out)
 
-    def quarantine(self, record: Record, error: BaseException) -> None:
+    def quarantine(self, record: Record, error: BaseException | str) -> None:
         """A document the stage failed on: set aside with the error, the run goes on."""
         self.docs_in += 1
         self.chars_in += len(record.get("text", ""))
         self.drops["error"] += 1
-        message = f"{type(error).__name__}: {error}"[:500]
+        message = error if isinstance(error, str) else f"{type(error).__name__}: {error}"[:500]
         self.spans.write({"id": record["id"], "dropped": "error", "error": message})
         self.quarantined.write({"id": record["id"], "source": record.get("source"),
-                                "stage": self.module.NAME, "error": message})
+                                "stage": self.module.NAME, "error": message,
+                                "reason": _quarantine_reason(message)})
 
-    def finish(self, seconds: float, extra: dict[str, Any]) -> tuple[dict[str, Any], str]:
-        """Close the files; returns the stats and the sha256 of records.jsonl."""
+    def finish(self, seconds: float, extra: dict[str, Any],
+               execution: dict[str, Any] | None = None) -> tuple[dict[str, Any], str]:
+        """Close the files; returns the stats and the sha256 of records.jsonl.
+
+        `execution` (CPU time, workers, cache hits) goes under "timing" with the wall
+        time: how this run went, not what it made, so the corpus manifest leaves it out."""
         records_sha = self.records.close()
         self.spans.close()
         self.quarantined.close()
@@ -263,6 +310,7 @@ class _StageWriter:
                 "seconds": round(seconds, 4),
                 "documents_per_second": round(self.docs_in / seconds, 1) if seconds else None,
                 "mb_per_second": round(self.chars_in / 1e6 / seconds, 3) if seconds else None,
+                **(execution or {}),
             },
         }, records_sha
 
@@ -273,42 +321,111 @@ def _progress(items: Any, name: str, enabled: bool) -> Any:
 
 def _run_stage(name: str, module: ModuleType, stage_config: Any, input_dir: Path,
                previous: Path | None, stage_dir: Path, fingerprint: str,
-               progress: bool) -> dict[str, Any]:
-    started = time.perf_counter()
+               execution: _Execution) -> dict[str, Any]:
+    started, cpu_started = time.perf_counter(), time.process_time()
+    worker_cpu_started = execution.executor.cpu_seconds
+    counts: Counter[str] = Counter()
+    cache: RecordCache | None = None
     with staging_dir(stage_dir) as tmp:
         writer = _StageWriter(tmp, module)
         extra: dict[str, Any] = {}
         if name == "ingest":
             fates = JsonlWriter(tmp / "fates.jsonl")
-            counts: Counter[str] = Counter()
-            for path in _progress(list(ingest.find_inputs(input_dir, stage_config)), name, progress):
+            files: Counter[str] = Counter()
+            for path in _progress(list(ingest.find_inputs(input_dir, stage_config)), name, execution.progress):
                 record, fate = ingest.read_page(path, input_dir, stage_config)
                 fates.write({k: v for k, v in fate.__dict__.items() if v is not None})
-                counts[fate.status] += 1
+                files[fate.status] += 1
                 if record is not None:
                     writer.add(record, Outcome(records=[record]))
             fates.close()
-            extra["files"] = dict(sorted(counts.items()))
+            extra["files"] = dict(sorted(files.items()))
         else:
             assert previous is not None
             source = previous / "records.jsonl"
-            state = None
+            if execution.cache_dir is not None:
+                cache = RecordCache(execution.cache_dir / name, name, section_fingerprint(stage_config),
+                                    execution.code)
+            state, state_sha = None, ""
             if is_corpus_stage(module):
-                state = module.learn(read_jsonl(source), stage_config)
+                state = _learn(name, module, stage_config, source, execution, cache, counts)
                 write_json(tmp / "state.json", state)
-            for record in _progress(read_jsonl(source), name, progress):
-                try:
-                    if state is None:
-                        outcome = module.process(record, stage_config)
-                    else:
-                        outcome = module.process(record, stage_config, state)
-                except Exception as err:  # noqa: BLE001 - one page's failure must not end the run
-                    writer.quarantine(record, err)
-                    continue
-                writer.add(record, outcome)
-        stats, records_sha = writer.finish(time.perf_counter() - started, extra)
+                state_sha = sha256_text(dumps(state))
+            task = Task(name, PROCESS, stage_config, state)
+            for record, result in _map_records(task, source, execution, cache, state_sha, counts):
+                if result.error is not None:
+                    writer.quarantine(record, result.error)
+                else:
+                    writer.add(record, result.value)
+        stats, records_sha = writer.finish(time.perf_counter() - started, extra, {
+            "cpu_seconds": round(time.process_time() - cpu_started
+                                 + execution.executor.cpu_seconds - worker_cpu_started, 4),
+            "executor": execution.executor.name,
+            "workers": execution.executor.workers,
+            **{key: counts[key] for key in sorted(counts)},
+        })
         write_json(tmp / "stats.json", stats)
         summary = {"stage": name, "fingerprint": fingerprint, "records_sha256": records_sha,
                    "records": writer.docs_out}
         write_json(tmp / "stage.json", summary)
+    if cache is not None:
+        cache.prune()
     return summary
+
+
+def _learn(name: str, module: ModuleType, stage_config: Any, source: Path, execution: _Execution,
+           cache: RecordCache | None, counts: Counter[str]) -> Any:
+    """A corpus stage's state: `combine` over per-record summaries (computed by the executor,
+    or taken from the cache) when the stage has that form, else its `learn` over the records."""
+    if not (hasattr(module, "summarize") and hasattr(module, "combine")):
+        return module.learn(read_jsonl(source), stage_config)
+    task = Task(name, SUMMARIZE, stage_config)
+    summaries = [result.value for _, result in _map_records(task, source, execution, cache, "", counts)]
+    return execution.executor.learn(name, stage_config, summaries)
+
+
+def _map_records(task: Task, source: Path, execution: _Execution, cache: RecordCache | None,
+                 state_sha: str, counts: Counter[str]) -> Iterator[tuple[Record, Result]]:
+    """(record, result) for every record of `source`, in order: from the cache when it has
+    the record, else computed by the executor a chunk at a time (and then cached)."""
+    label = "records" if task.phase == PROCESS else "summaries"
+    lines = _progress(_read_hashed(source), f"{task.stage} ({task.phase})", execution.progress)
+    with execution.executor.start(task) as mapper:
+        for chunk in _chunks(lines, execution.executor.chunk_size):
+            keys = [cache.key(task.phase, sha, state_sha) if cache else "" for sha, _ in chunk]
+            found = [cache.get(key) if cache else MISSING for key in keys]
+            computed = iter(mapper([record for (_, record), value in zip(chunk, found) if value is MISSING]))
+            for (_, record), key, value in zip(chunk, keys, found):
+                if value is MISSING:
+                    result = next(computed)
+                    counts[f"{label}_computed"] += 1
+                    if cache is not None and result.error is None:
+                        cache.put(key, result.value)
+                else:
+                    result = Result(value)
+                    counts[f"{label}_from_cache"] += 1
+                yield record, result
+
+
+def _read_hashed(path: Path) -> Iterator[tuple[str, Record]]:
+    """(sha256 of the line, record) for each line of a records.jsonl the runner wrote."""
+    with path.open("rb") as handle:
+        for number, line in enumerate(handle, 1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as err:
+                raise ValueError(f"{path}:{number}: not valid JSON ({err.msg})") from err
+            yield hashlib.sha256(line).hexdigest(), record
+
+
+def _chunks(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
+    chunk: list[Any] = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk

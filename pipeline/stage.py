@@ -7,6 +7,18 @@ Two kinds, told apart by their functions rather than by a class hierarchy:
   then `process(record, config, state) -> Outcome` per record. Its state is
   JSON, written to the stage folder for review (learned templates, clusters).
 
+A corpus stage may also give its `learn` in map/combine form, which executors
+run in parallel and cache per record:
+
+- `summarize(record, config) -> summary`: pure, one record at a time; the
+  summary is picklable and depends on nothing but the record and the config;
+- `combine(summaries, config) -> state`: the same state whatever the order of
+  the summaries, so that `learn(records) == combine(map(summarize, records))`.
+
+`process` must be pure as well (same record, config and state: same Outcome),
+and module-level functions only: the runner calls it in worker processes, in
+any order, and reuses a cached Outcome for a record it has seen before.
+
 A stage module also declares `NAME` and `REASONS`, the codes its spans may carry.
 """
 

@@ -90,3 +90,10 @@ def test_strict_fails_on_quarantine_but_the_corpus_is_written(tmp_path: Path, ca
     assert main(args + ["--strict"]) == 1
     assert "--strict: 1 input file(s) quarantined: image.txt" in capsys.readouterr().err
     assert (tmp_path / "o" / "corpus" / "0.1.0" / "articles.jsonl").read_text(encoding="utf-8").count("\n") == 1
+
+
+def test_workers_must_be_a_positive_number(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["run", "--workers", "0"])
+    assert exit_info.value.code == 2
+    assert "--workers" in capsys.readouterr().err

@@ -1,0 +1,116 @@
+"""The per-record cache: a second run recomputes nothing; a new page is the only page the
+document stages compute; a torn or corrupt entry is recomputed; the cache stays bounded."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pipeline.config import load_config
+from pipeline.executors.cache import MISSING, RecordCache
+from pipeline.io import read_jsonl
+from pipeline.runner import run
+from tests.test_workers import CONFIG, SEEDS, assert_same, write_pages
+
+DOCUMENT_STAGES = ["02-clean", "03-boilerplate", "04-split", "05-metadata"]
+
+
+def timing(out: Path, stage: str) -> dict[str, Any]:
+    return json.loads((out / "stages" / stage / "stats.json").read_text(encoding="utf-8"))["timing"]
+
+
+def ids_of(out: Path, stage: str) -> list[str]:
+    return [record["id"] for record in read_jsonl(out / "stages" / stage / "records.jsonl")]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def fixed_code() -> Any:
+    """The code does not change between the runs of a test (other edits to the package
+    while the tests run would otherwise re-run everything)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("pipeline.runner.code_fingerprint", lambda: "code")
+        yield
+
+
+@pytest.fixture(scope="module")
+def first(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """Pages and the output of a first run over them."""
+    folder = tmp_path_factory.mktemp("cache")
+    pages = write_pages(folder / "pages", 4, seed=1)
+    out = folder / "out"
+    run(load_config(CONFIG), pages, out, progress=False, workers=2)
+    return pages, out
+
+
+def test_a_second_run_recomputes_nothing(first: tuple[Path, Path]) -> None:
+    pages, out = first
+    result = run(load_config(CONFIG), pages, out, progress=False, workers=2)
+    assert result.stages_run == []
+    assert "clean" in result.stages_cached and "dedup" in result.stages_cached
+
+
+def test_a_new_page_is_the_only_page_computed(first: tuple[Path, Path], tmp_path: Path) -> None:
+    pages, out = first
+    grown, again = tmp_path / "pages", tmp_path / "out"
+    shutil.copytree(pages, grown)
+    shutil.copytree(out, again)
+    new = grown / "site9" / "new.txt"  # a site of its own: the other sites' templates stay as they were
+    new.parent.mkdir()
+    new.write_text("A page added later.\n\n" + (SEEDS / "000_3ff87b482df5ac51.txt").read_text(encoding="utf-8"),
+                   encoding="utf-8")
+    run(load_config(CONFIG), grown, again, progress=False, workers=2, force=True)
+    for stage in DOCUMENT_STAGES:
+        ids = ids_of(again, {"02-clean": "01-ingest", "03-boilerplate": "02-clean", "04-split": "03-boilerplate",
+                             "05-metadata": "04-split"}[stage])
+        new_ids = [record_id for record_id in ids if record_id.startswith("site9/new")]
+        stats = timing(again, stage)
+        assert stats["records_computed"] == len(new_ids) > 0, stage
+        assert stats["records_from_cache"] == len(ids) - len(new_ids), stage
+    dedup = timing(again, "06-dedup")
+    new_records = [i for i in ids_of(again, "05-metadata") if i.startswith("site9/new")]
+    assert dedup["summaries_computed"] == len(new_records)
+    fresh = tmp_path / "fresh"
+    run(load_config(CONFIG), grown, fresh, progress=False, workers=2, cache=False)
+    assert_same(again, fresh)
+
+
+def test_corrupt_entries_are_recomputed_and_unused_ones_removed(first: tuple[Path, Path], tmp_path: Path) -> None:
+    pages, out = first
+    smaller, again = tmp_path / "pages", tmp_path / "out"
+    shutil.copytree(pages, smaller)
+    shutil.copytree(out, again)
+    entries = sorted(p for p in (again / "cache" / "clean").rglob("*") if p.is_file())
+    assert len(entries) == 20
+    entries[0].write_bytes(entries[0].read_bytes()[:-10])  # torn
+    entries[1].write_bytes(b"\0" * 64)  # garbage
+    removed = sorted(smaller.rglob("*.txt"))[0]
+    removed.unlink()
+    run(load_config(CONFIG), smaller, again, progress=False, workers=2, force=True)
+    stats = timing(again, "02-clean")
+    assert stats["records_from_cache"] + stats["records_computed"] == 19
+    assert stats["records_computed"] <= 2
+    assert len([p for p in (again / "cache" / "clean").rglob("*") if p.is_file()]) == 19
+    fresh = tmp_path / "fresh"
+    run(load_config(CONFIG), smaller, fresh, progress=False, workers=1, cache=False)
+    assert_same(again, fresh)
+
+
+def test_record_cache_round_trip(tmp_path: Path) -> None:
+    cache = RecordCache(tmp_path / "c", "stage", "config", "code")
+    key = cache.key("process", "abc")
+    assert cache.get(key) is MISSING
+    cache.put(key, {"value": [1, "two"]})
+    reread = RecordCache(tmp_path / "c", "stage", "config", "code")
+    assert reread.get(key) == {"value": [1, "two"]}
+    assert RecordCache(tmp_path / "c", "stage", "other config", "code").key("process", "abc") != key
+    assert reread.key("process", "abc", state_sha="s") != key
+    path = tmp_path / "c" / key[:2] / key
+    path.write_bytes(path.read_bytes()[:-1])
+    assert RecordCache(tmp_path / "c", "stage", "config", "code").get(key) is MISSING
+    unused = RecordCache(tmp_path / "c", "stage", "config", "code")
+    unused.prune()
+    assert not any((tmp_path / "c").iterdir())
