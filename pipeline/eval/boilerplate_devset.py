@@ -143,6 +143,47 @@ def split_pages(outputs: Sequence[Record]) -> tuple[dict[str, str], dict[str, st
     return main, comments
 
 
+@dataclass(frozen=True)
+class Quality:
+    """Figures (a) and (b) of the module docstring."""
+
+    pages: int
+    baseline_f1: float  # keep-everything, against the gold article
+    kept: list[PageScore]  # (a): this stage's kept text, per page
+    removed: Counter[str]  # removed lines by reason
+    main: list[PageScore]  # (b): the main article after split and metadata, per page (sorted by id)
+    article_f1_on_comment_pages: float
+    comment_f1: float
+    false_section_share: float  # pages without gold comments where comments were found
+
+    @property
+    def article_f1(self) -> float:
+        return mean(score.f1 for score in self.main)
+
+
+def measure_quality(records: Sequence[Record], gold: dict[str, dict[str, Any]],
+                    config: boilerplate.Config) -> Quality:
+    """Run the stage (learn, then each page), then split and metadata, and score (a) and (b)."""
+    articles = {page: str(entry.get("article") or "") for page, entry in gold.items()}
+    outputs = run_stage(records, config)
+    main_text, comments = split_pages(outputs)
+    scores = [score_page(page, main_text.get(page, ""), articles[page]) for page in sorted(articles)]
+    by_page = {score.page: score for score in scores}
+    with_comments = [page for page in sorted(gold) if gold[page].get("comments")]
+    without = [page for page in sorted(gold) if not gold[page].get("comments")]
+    return Quality(
+        pages=len(outputs),
+        baseline_f1=mean(score_page(r["id"], r["text"], articles[r["id"]]).f1 for r in records),
+        kept=[score_page(out["id"], out["text"], articles[out["id"]]) for out in outputs],
+        removed=Counter(marker[1] for out in outputs for marker in out["markers"]),
+        main=scores,
+        article_f1_on_comment_pages=mean(by_page[page].f1 for page in with_comments),
+        comment_f1=mean(score_page(page, comments.get(page, ""), str(gold[page]["comments"])).f1
+                        for page in with_comments),
+        false_section_share=sum(1 for page in without if comments.get(page)) / max(len(without), 1),
+    )
+
+
 def parse_overrides(pairs: Sequence[str]) -> dict[str, Any]:
     overrides: dict[str, Any] = {}
     for pair in pairs:
@@ -167,17 +208,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     records, gold = load_devset(args.devset)
     if not records:
         parser.error(f"no pages with gold in {args.devset}")
-    articles = {page: str(entry.get("article") or "") for page, entry in gold.items()}
-    outputs = run_stage(records, config)
-    baseline = [score_page(r["id"], r["text"], articles[r["id"]]) for r in records]
-    kept = [score_page(out["id"], out["text"], articles[out["id"]]) for out in outputs]
-    removed = Counter(marker[1] for out in outputs for marker in out["markers"])
+    quality = measure_quality(records, gold, config)
+    kept = quality.kept
     gold_total = sum(s.gold_tokens for s in kept)
 
     print(f"pages: {len(kept)}   devset: {args.devset}")
     if args.overrides:
         print(f"overrides: {parse_overrides(args.overrides)}")
-    print(f"keep-everything baseline: mean F1 {mean(s.f1 for s in baseline):.3f}")
+    print(f"keep-everything baseline: mean F1 {quality.baseline_f1:.3f}")
     print(
         f"(a) kept text vs gold article: mean P {mean(s.precision for s in kept):.3f}  "
         f"R {mean(s.recall for s in kept):.3f}  F1 {mean(s.f1 for s in kept):.3f};  article-token recall: pooled "
@@ -185,20 +223,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"{mean(s.recall for s in kept if s.gold_tokens):.4f}, pages under 0.97: "
         f"{sum(1 for s in kept if s.gold_tokens and s.recall < 0.97)}"
     )
-    print(f"    removed lines by reason: {dict(removed.most_common())}")
+    print(f"    removed lines by reason: {dict(quality.removed.most_common())}")
 
-    main_text, comments = split_pages(outputs)
-    scores = [score_page(page, main_text.get(page, ""), articles[page]) for page in sorted(articles)]
-    with_comments = [page for page in sorted(gold) if gold[page].get("comments")]
-    by_page = {s.page: s for s in scores}
-    comment_f1 = [score_page(page, comments.get(page, ""), str(gold[page]["comments"])).f1 for page in with_comments]
-    without = [page for page in sorted(gold) if not gold[page].get("comments")]
-    false_sections = sum(1 for page in without if comments.get(page))
+    scores = quality.main
+    with_comments = sum(1 for entry in gold.values() if entry.get("comments"))
     print(
-        f"(b) main article after split + metadata: F1 {mean(s.f1 for s in scores):.4f} "
+        f"(b) main article after split + metadata: F1 {quality.article_f1:.4f} "
         f"(P {mean(s.precision for s in scores):.4f}, R {mean(s.recall for s in scores):.4f}); "
-        f"on the {len(with_comments)} pages with comments {mean(by_page[p].f1 for p in with_comments):.4f}; "
-        f"comment F1 {mean(comment_f1):.4f}; comments found on {false_sections / max(len(without), 1):.2%} "
+        f"on the {with_comments} pages with comments {quality.article_f1_on_comment_pages:.4f}; "
+        f"comment F1 {quality.comment_f1:.4f}; comments found on {quality.false_section_share:.2%} "
         f"of pages without"
     )
     if not args.no_timing:

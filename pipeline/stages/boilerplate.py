@@ -47,19 +47,21 @@ match it, in file order, so the verdict is the same as trying them all.
 from __future__ import annotations
 
 import functools
+import operator
 import re
 import unicodedata
 import weakref
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from itertools import accumulate
+from itertools import accumulate, compress
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import yaml
 
 from pipeline.document import Line, Span
+from pipeline.patterns import Pattern, compile_pattern
 from pipeline.stage import ConfigPath, Outcome, Record, StageConfig
 
 try:  # the regex parser behind `re`; only used to index the pattern files' regexes
@@ -320,6 +322,11 @@ STAMP = re.compile(
     re.IGNORECASE,
 )
 STAMP_HINT = re.compile(r"\d|ago|day", re.IGNORECASE)  # every STAMP match has one: a cheap first test
+# WORD, STAMP and STAMP_HINT for ASCII text (the stamps on the lowercased text): the same matches
+# without Unicode classes or case folding per character.
+ASCII_WORD = re.compile(r"[A-Za-z]+")
+ASCII_STAMP = re.compile(STAMP.pattern)
+ASCII_STAMP_HINT = re.compile(r"[0-9]|ago|day")
 RULE_KEYS = frozenset({"reason", "phrases", "regexes", "context"})
 
 
@@ -346,13 +353,11 @@ def line_forms(text: str) -> Forms:
     return Forms(key, key.lstrip(BULLET_CHARS).rstrip(TRAILING_CHARS), collapsed.lstrip(BULLET_CHARS))
 
 
-def _compile_entry_regex(pattern: Any, path: Path) -> re.Pattern[str]:
-    if not isinstance(pattern, str):
-        raise ValueError(f"{path}: pattern {pattern!r} is not a string")
-    try:
-        compiled = re.compile(pattern, re.IGNORECASE)
-    except re.error as err:
-        raise ValueError(f"{path}: invalid regex {pattern!r}: {err}") from err
+def _compile_entry_regex(pattern: Any, path: Path) -> Pattern:
+    """A rule's regex (time-bounded if its shape may backtrack badly: pipeline.patterns); its
+    `.pattern` and `.flags` are `re`'s, which the index reads. An invalid one raises
+    PatternError, a ValueError, naming the file and the pattern."""
+    compiled = compile_pattern(pattern, str(path), re.IGNORECASE)
     if compiled.groupindex:
         raise ValueError(f"{path}: regex {pattern!r} uses a named group; use (?:...)")
     return compiled
@@ -759,9 +764,11 @@ STAMPED, SENTENCE, HEADLINE = 1, 2, 4
 """Flags of a line's verdict: a date or time in a short line, a sentence end, a headline-like line."""
 
 
-@dataclass(slots=True, eq=False)
-class Verdict:
-    """The context-free verdict on one stripped non-blank line, cached per distinct text."""
+class Verdict(NamedTuple):
+    """The context-free verdict on one stripped non-blank line, cached per distinct text.
+
+    A tuple of atoms: cheap to make, left alone by the garbage collector once cached, and a page's
+    verdicts transpose into per-field lists in one call (`zip(*verdicts)`)."""
 
     key: str | None  # `normalise(text)`; None for lines too long to be a template or a pin
     cls: str
@@ -771,8 +778,26 @@ class Verdict:
     size: int  # characters (jusText's heading distance)
 
 
+_verdict = functools.partial(tuple.__new__, Verdict)
+"""`Verdict(*fields)` from a tuple of the fields, without the Python-level __new__."""
+
 BLANK = Verdict(None, "blank", None, 0, 0, 0)
-"""The verdict on a blank line (in every cache under the key "")."""
+"""The verdict on a blank line (in every cache under the key ""); compared by identity."""
+
+
+class _Cache(dict):  # type: ignore[type-arg]
+    """Verdicts by stripped line: a hit is one dict lookup in C; a miss classifies the line."""
+
+    def __init__(self, context: _Context) -> None:
+        super().__init__({"": BLANK})
+        self.context = context
+
+    def __missing__(self, text: str) -> Verdict:
+        if len(self) >= _Context.MAX_CACHE:
+            self.clear()
+            self[""] = BLANK
+        found = self[text] = _classify(text, self.context)
+        return found
 
 
 class _Context:
@@ -788,17 +813,10 @@ class _Context:
         self.veto = frozenset(normalise(line) for line in config.veto)
         # A line longer than this is neither a learnable template nor a pin: its key is not needed.
         self.key_max_chars = max([config.pattern_max_chars, *map(len, self.pins)])
-        self.cache: dict[str, Verdict] = {"": BLANK}
+        self.good_min_count = min(config.good_min_words, config.sentence_min_words)  # of a sentence
+        self.cache = _Cache(self)
+        self.verdict = self.cache.__getitem__  # the verdict on a stripped line, cached
         self.keys: dict[str, str] = {}
-
-    def verdict(self, text: str) -> Verdict:
-        found = self.cache.get(text)
-        if found is None:
-            if len(self.cache) >= self.MAX_CACHE:
-                self.cache.clear()
-                self.cache[""] = BLANK
-            found = self.cache[text] = _classify(text, self)
-        return found
 
     def key(self, text: str) -> str:
         found = self.keys.get(text)
@@ -831,53 +849,72 @@ def _classify(text: str, context: _Context) -> Verdict:
     """Site-independent verdict on a stripped non-blank line."""
     config = context.config
     size = len(text)
-    sentence_end = ends_sentence(text)
+    trimmed = text.rstrip(CLOSERS)  # `ends_sentence`, inlined: this runs once per distinct line
+    sentence_end = bool(trimmed) and trimmed[-1] in SENTENCE_CHARS
     key: str | None = None
+    plain = text.isascii()  # ASCII: the cheaper, equivalent regexes below apply
     if size <= config.pattern_max_chars:
-        forms = line_forms(text)
-        key = forms.key
+        if plain and text.isprintable() and "  " not in text:
+            collapsed = text.strip()  # `line_forms`, inlined for the common line: nothing to normalise
+            key = collapsed.casefold()
+            phrase = key.lstrip(BULLET_CHARS).rstrip(TRAILING_CHARS)
+            subject = collapsed.lstrip(BULLET_CHARS)
+        else:
+            forms = line_forms(text)
+            key, phrase, subject = forms.key, forms.phrase, forms.subject
         words = key.count(" ") + 1
         rules = context.rules
-        if _any_match(forms.subject, rules.joint_index):
+        rule = rules.phrases.get(phrase)
+        if rule is not None and not rule.context:  # a strong phrase: no regex can change it
+            protected = False
+        elif _any_match(subject, rules.joint_index):
+            forms = Forms(key, phrase, subject)
             rule = match_rule(forms, rules)
-            protected = rule is None or rule.context
-            protected = protected and is_protected(forms, rules)
+            protected = (rule is None or rule.context) and is_protected(forms, rules)
         else:  # no regex can match: the phrases decide
-            rule = rules.phrases.get(forms.phrase)
-            protected = forms.phrase in rules.keep_phrases
+            protected = phrase in rules.keep_phrases
         if rule is not None and not rule.context:
-            return Verdict(key, BAD, rule.reason, words, _flags(text, words, sentence_end, config), size)
+            return _verdict((key, BAD, rule.reason, words, _flags(text, words, sentence_end, config), size))
         if protected:
-            return Verdict(key, PROTECTED, None, words, _flags(text, words, sentence_end, config), size)
+            return _verdict((key, PROTECTED, None, words, _flags(text, words, sentence_end, config), size))
         if rule is not None:
-            return Verdict(key, WEAK, rule.reason, words, _flags(text, words, sentence_end, config), size)
+            return _verdict((key, WEAK, rule.reason, words, _flags(text, words, sentence_end, config), size))
     else:
         words = text.count(" ") + 1
         if size <= context.key_max_chars:
             key = normalise(text)
-    tokens = WORD.findall(text if size <= config.signal_max_chars else text[: config.signal_max_chars])
+    head = text if size <= config.signal_max_chars else text[: config.signal_max_chars]
+    tokens = (ASCII_WORD if plain else WORD).findall(head)
     count = len(tokens)
-    flags = _flags(text, words, sentence_end, config)
+    flags = SENTENCE if sentence_end else 0  # `_flags`, inlined
+    if words <= config.stamp_max_words:
+        low = text.lower() if plain else text
+        if (ASCII_STAMP_HINT if plain else STAMP_HINT).search(low) and (ASCII_STAMP if plain else STAMP).search(low):
+            flags |= STAMPED
     if not count:
         cls, reason = classify_wordless(text, Signals(0, 0.0, sentence_end, 0.0, len(DIGIT.findall(text)), 0, False))
-        return Verdict(key, cls, reason, words, flags, size)
-    if SEPARATOR_RE.search(text) is not None and is_link_list(text, line_signals(text, context.stopwords), config):
-        return Verdict(key, BAD, "link_list", words, flags, size)
+        return _verdict((key, cls, reason, words, flags, size))
+    if ("|" in text if plain else SEPARATOR_RE.search(text) is not None) and is_link_list(
+            text, line_signals(text, context.stopwords), config):
+        return _verdict((key, BAD, "link_list", words, flags, size))
     title_share = -1.0  # not measured yet
     # Only lines long enough to pass the good test need its density (most short lines are not).
-    if count >= (min(config.good_min_words, config.sentence_min_words) if sentence_end else config.good_min_words):
-        title_share = sum(map(str.isupper, "".join([token[0] for token in tokens]))) / count
+    if count >= (context.good_min_count if sentence_end else config.good_min_words):
+        title_share = sum(map(str.isupper, map(_FIRST, tokens))) / count
         if title_share < config.title_case_max_share or sentence_end:
             lowered = " ".join(tokens).casefold().split()
             hits = max([sum(map(language.__contains__, lowered)) for language in context.stopwords], default=0)
             if _is_good(count, hits / count, sentence_end, title_share, config):
-                return Verdict(key, GOOD, None, words, flags, size)
+                return _verdict((key, GOOD, None, words, flags, size))
     if words >= config.headline_min_words and not sentence_end:
         if title_share < 0:
-            title_share = sum(map(str.isupper, "".join([token[0] for token in tokens]))) / count
+            title_share = sum(map(str.isupper, map(_FIRST, tokens))) / count
         if title_share >= config.headline_min_title_share:
             flags |= HEADLINE
-    return Verdict(key, SHORT, None, words, flags, size)
+    return _verdict((key, SHORT, None, words, flags, size))
+
+
+_FIRST = operator.itemgetter(0)
 
 
 def _flags(text: str, words: int, sentence_end: bool, config: Config) -> int:
@@ -972,6 +1009,8 @@ def _to_good(kinds: Sequence[str], lengths: Sequence[int]) -> list[int]:
 def harmonise(reasons: list[str | None]) -> list[str | None]:
     """A lone "Subscribe" inside a comment widget belongs to the widget, not to a newsletter."""
     result = list(reasons)
+    if "newsletter" not in reasons:
+        return result
     for index in range(1, len(reasons) - 1):
         if reasons[index] == "newsletter" and reasons[index - 1] == reasons[index + 1] == "comment_widget":
             result[index] = "comment_widget"
@@ -1200,25 +1239,24 @@ def _page_lines(text: str) -> tuple[list[str], bool]:
 def _removals(parts: Sequence[str], context: _Context, templates: frozenset[str]) -> list[tuple[int, str]]:
     """(line number, reason) of every line to remove, in order."""
     config = context.config
-    stripped = [raw.strip() for raw in parts]
-    every = list(map(context.cache.get, stripped))
-    if None in every:  # lines not seen before (blank lines are cached)
-        verdict = context.verdict
-        every = [found if found is not None else verdict(text) for text, found in zip(stripped, every)]
-    numbers = [number for number, found in enumerate(every) if found is not BLANK]
-    if not numbers:
+    stripped = list(map(str.strip, parts))
+    every = list(map(context.verdict, stripped))  # blank lines are cached as BLANK
+    if stripped.count(""):
+        numbers: Sequence[int] = [number for number, found in enumerate(every) if found is not BLANK]
+        verdicts = [every[number] for number in numbers]
+    else:
+        numbers, verdicts = range(len(every)), every
+    if not verdicts:
         return []
-    verdicts = [every[number] for number in numbers]
-    kinds = [verdict.cls for verdict in verdicts]
-    verdict_reasons = [verdict.reason for verdict in verdicts]
+    keys, classes, reasons_of, _, _, sizes = zip(*verdicts)
+    kinds, verdict_reasons = list(classes), list(reasons_of)
     pins = context.pins
     if templates or pins:
-        for position, verdict in enumerate(verdicts):
-            key = verdict.key
-            if key is not None and (key in templates or key in pins):
-                kinds[position], verdict_reasons[position] = _on_site(
-                    key, verdict.cls, verdict.reason, templates, pins)
-    reasons = harmonise(_revise(kinds, verdict_reasons, [verdict.size for verdict in verdicts], config))
+        on_site = templates | pins if pins else templates
+        for position in compress(range(len(keys)), map(on_site.__contains__, keys)):
+            kinds[position], verdict_reasons[position] = _on_site(
+                keys[position], kinds[position], verdict_reasons[position], templates, pins)
+    reasons = harmonise(_revise(kinds, verdict_reasons, sizes, config))
     if config.main_region:
         reasons = main_region(kinds, reasons, verdicts, config)
     return [(number, reason) for number, reason in zip(numbers, reasons) if reason is not None]
@@ -1244,31 +1282,49 @@ def learn(records: Iterable[Record], config: Config) -> dict[str, Any]:
 
     Prose, comment headers, bylines and datelines are never learned; vetoed lines neither.
     Pinned lines are listed with site "*" and the number of pages they were seen on.
+    The same as `combine` over `summarize` of each record (the form executors parallelise).
     """
+    return combine((summarize(record, config) for record in records), config)
+
+
+def summarize(record: Record, config: Config) -> tuple[str, list[str]]:
+    """(site, sorted keys of the page's short lines): what `learn` counts of one page."""
     context = _context(config)
-    rules = context.rules
-    stopwords = context.stopwords
-    veto = context.veto
-    pins = context.pins
     max_spaces = config.template_max_words
-    key_of = context.key
+    lines = {raw.strip() for raw in set(str(record.get("text") or "").split("\n"))}
+    short = [line for line in lines if line and line.count(" ") < max_spaces]
     verdict = context.verdict
-    counts: dict[str, Counter[str]] = {}
-    pin_counts: Counter[str] = Counter()
-    for record in records:
-        site = str(record.get("site_key") or "")
-        lines = {raw.strip() for raw in set(str(record.get("text") or "").split("\n"))}
-        short = [line for line in lines if line and line.count(" ") < max_spaces]
-        found = [verdict(line).key for line in short]  # the verdicts `process` needs next
-        if None in found:
-            found = [key if key is not None else key_of(line) for line, key in zip(short, found)]
-        seen = set(found)
-        counts.setdefault(site, Counter()).update(seen)
-        if pins:
-            pin_counts.update(pins & seen)
+    found = [verdict(line).key for line in short]  # the verdicts `process` needs next
+    if None in found:
+        key_of = context.key
+        found = [key if key is not None else key_of(line) for line, key in zip(short, found)]
+    return str(record.get("site_key") or ""), sorted(set(found))
+
+
+def count_pages(summaries: Iterable[tuple[str, Sequence[str]]]) -> Counter[tuple[str, str]]:
+    """Pages per (site, line key); the order of the summaries does not matter."""
+    counts: Counter[tuple[str, str]] = Counter()
+    for site, keys in summaries:
+        counts.update((site, key) for key in keys)
+    return counts
+
+
+def combine(summaries: Iterable[tuple[str, Sequence[str]]], config: Config) -> dict[str, Any]:
+    """The learned templates from every page's `summarize` (see `learn`)."""
+    return templates_from_counts(count_pages(summaries), config)
+
+
+def templates_from_counts(counts: Mapping[tuple[str, str], int], config: Config) -> dict[str, Any]:
+    """The learned templates from the pages counted per (site, line key) (see `learn`)."""
+    context = _context(config)
+    rules, stopwords, veto, pins = context.rules, context.stopwords, context.veto, context.pins
     templates: list[dict[str, Any]] = []
-    for site, key, pages in ((site, key, pages) for site, counter in counts.items() for key, pages in counter.items()):
-        if pages < config.template_min_pages or key in veto or key in pins:
+    pin_counts: Counter[str] = Counter()
+    for (site, key), pages in counts.items():
+        if key in pins:
+            pin_counts[key] += pages  # a page has one site: the sum over sites counts pages
+            continue
+        if pages < config.template_min_pages or key in veto:
             continue
         if is_protected(line_forms(key), rules) or is_good(line_signals(key, stopwords), config):
             continue

@@ -69,11 +69,15 @@ def process(record: Record, config: Config) -> Outcome:
     text: str = record["text"]
     lines = split_lines(text)
     markers = [(int(m[0]), str(m[1])) for m in record.get("markers", [])]
+    # The removed lines' texts tell the comment parser whether a removed heading counts
+    # comments or heads trackbacks, and whether a removed line was a reply link.
+    texted = [(int(m[0]), str(m[1]), str(m[2])) if len(m) > 2 else (int(m[0]), str(m[1]))
+              for m in record.get("markers", [])]
     spans: list[Span] = []
     comments: list[Comment] = []
     in_section: set[int] = set()
     if config.comments:
-        section = find_comment_section(lines, markers, _formats(config.comment_formats),
+        section = find_comment_section(lines, texted, _formats(config.comment_formats),
                                        config.min_comments)
         if section is not None:
             comments = list(section.comments)
@@ -180,7 +184,13 @@ def _any_between(positions: Sequence[int], low: int, high: int) -> bool:
 
 
 def _words(segment: Segment) -> int:
-    return sum(count_words(line.text) for line in segment.lines)
+    """Words of the segment's lines, counted once: `process` asks up to three times per segment.
+    One count over the joined lines equals the sum per line (a word never spans a newline)."""
+    found = segment.__dict__.get("words")
+    if found is None:
+        found = count_words("\n".join([line.text for line in segment.lines]))
+        segment.__dict__["words"] = found  # a frozen dataclass: the memo goes around __setattr__
+    return int(found)
 
 
 def _whole(line: Line, reason: str) -> Span:
