@@ -1,22 +1,28 @@
 """Find the reader-comment section of a page and split it into comments.
 
 A page arrives as `Line`s (one block per line) after the boilerplate stage has
-removed widget lines, leaving markers `(line_index, reason)` where it did. Each
-line is classified once by the configured patterns (configs/comments/formats.yaml:
+removed widget lines, leaving markers `(line_index, reason[, text])` where it
+did; a removed line's text tells whether a removed heading counts comments
+("19 Responses", not a bare "Comments" tab), heads trackbacks, or was a reply
+link. Each line is classified once by the configured patterns (configs/comments/formats.yaml:
 headers, signatures, date lines, reply links, headings, widgets, ...). Comments
 are then found from the lines that frame them, in four kinds of "anchor":
 
 * a header line BEFORE the body ("mikael says", "Anna — July 18th, 2012,
   4:09 pm"), possibly nested by indentation with list markers
-  ("  1. mikael says", "    • BigB says");
+  ("  1. mikael says", "    • BigB says"); where headers carry no date
+  ("http://twitter.com/x Name"), bare names between them open comments too;
 * a short name line next to a date line ("Barry Joseph" / "September 27th,
   2012 at 11:01 pm");
-* a signature AFTER the body ("Posted by: NAME | Dec 12 2016 14:48 utc | 12");
+* a signature AFTER the body ("Posted by: NAME | Dec 12 2016 14:48 utc | 12"),
+  read as a header when the page's reply links sit just above these lines;
 * as a last resort, under a heading counting comments, a name alone on its line.
 
-Anchors close together form clusters; a cluster must show evidence of being a
-thread (clock times, a comments heading, reply links, prose bodies, or many
-anchors) and the largest valid cluster wins. Bodies lie between anchors; the
+Anchors close together form clusters, split where a heading, a section end, a
+removed counted heading or a removed feed header lies between them; a cluster
+must show evidence of being a thread (clock times, a comments heading, reply
+links shown or removed, prose bodies, or many anchors) and not sit under a
+trackback heading, and the largest valid cluster wins. Bodies lie between anchors; the
 first body of a signature format is bounded by the article's last frame line
 (byline, heading, pagination) or a marker, the last body of a header format by
 the first frame line, marker, reply link or list of short lines after it.
@@ -45,6 +51,7 @@ import yaml
 
 from pipeline.document import Line
 from pipeline.extract.dates import folded
+from pipeline.patterns import compile_pattern
 
 # --- constants ---------------------------------------------------------------
 
@@ -64,6 +71,7 @@ OPTIONAL_KEYS: tuple[str, ...] = (
     "widget_patterns",
     "pagination_patterns",
     "byline_patterns",
+    "trackback_patterns",
 )
 
 # `{{name}}` in a pattern is replaced by the macro `name` of the formats file.
@@ -95,12 +103,20 @@ OTHER_REASONS: dict[str, str] = {
 _FRAME_KINDS = frozenset({END, HEADING, WIDGET, PAGINATION, BYLINE})
 # Markers whose removed line announced comments (a heading or a comment form).
 _SECTION_MARKER_REASONS = frozenset({"comments_heading", "comment_widget", "comments"})
+# Markers of a removed comments heading (a removed "Reply" widget is no heading).
+_HEADING_MARKER_REASONS = frozenset({"comments_heading"})
+_FEED_MARKER_REASONS = frozenset({"feed_header"})
+# Removed page chrome that never sits inside a thread of bare names (which has no other frame).
+_CHROME_MARKER_REASONS = frozenset({"legal", "site_header", "navigation", "pagination"})
+_PERMALINKS = frozenset({"permalink", "#"})
+_MAX_TRACKBACK_CHARS = 80  # a trackback heading is short: "3 Trackbacks", "Pingbacks/Trackbacks"
 
 # A posted text with a calendar date in it (a year, d/m/y digits, or a word
 # next to a number), and one with a clock time in it. A name line above a date
 # line with no calendar date ("Headline / 4:19 PM ET") is a ticker, not a header.
 _CALENDAR = re.compile(r"\d{4}|\d{1,2}[./-]\d{1,2}[./-]\d{2}|[^\W\d_]{3,}\.?\s?\d|\d\s[^\W\d_]{3,}")
 _CLOCK = re.compile(r"\d{1,2}[:.h]\d\d")
+_AGE = re.compile(r"\d\s(?:seconds?|minutes?|mins?|hours?)\sago")  # as precise as a clock
 
 # A line of prose, as comment bodies have and headline lists do not: a
 # lowercase word closed by sentence punctuation, or a long run of words.
@@ -110,6 +126,7 @@ PROSE_WORDS = 10
 OPENING_LINES = 3
 
 # The count a comments heading starts with ("19 Responses", "{ 131 comments }").
+_PARENTHESISED_COUNT = re.compile(r"\((\d{1,5})\)")
 _HEADING_COUNT = re.compile(r"(?i)\W{0,3}(\d{1,5}|one|two|three|four|five|six|seven|eight|nine|ten)\b")
 
 # Lines longer than this are prose: no header, signature or widget is this long.
@@ -155,6 +172,7 @@ class CommentFormats:
     widget_patterns: tuple[str, ...] = ()  # form fields, share/vote buttons
     pagination_patterns: tuple[str, ...] = ()  # "next page »", "← Previous Comments"
     byline_patterns: tuple[str, ...] = ()  # article-side lines that bound the first comment
+    trackback_patterns: tuple[str, ...] = ()  # headings over trackbacks/pingbacks: no reader comments below
 
 
 @dataclass(frozen=True)
@@ -820,6 +838,7 @@ class _Patterns:
     widget: tuple[re.Pattern[str], ...]
     pagination: tuple[re.Pattern[str], ...]
     byline: tuple[re.Pattern[str], ...]
+    trackback: tuple[re.Pattern[str], ...]
     # The fullmatch patterns with their prefilters, in the order _classify tries them;
     # each rule carries the kind its match gives.
     rules: _Rules
@@ -837,7 +856,9 @@ def _compile(formats: CommentFormats) -> _Patterns:
 @functools.lru_cache(maxsize=16)
 def _compile_cached(formats: CommentFormats) -> _Patterns:
     names = [f.name for f in fields(CommentFormats)]
-    compiled = {name: tuple(re.compile(p) for p in getattr(formats, name)) for name in names}
+    # Risky shapes run under a time bound (pipeline.patterns); `.pattern`/`.flags` are `re`'s for _rule.
+    compiled = {name: tuple(compile_pattern(p, f"comment formats: {name}") for p in getattr(formats, name))
+                for name in names}
 
     # The order of _classify: signature, date line, header (on the line without its
     # list marker), end, reply link, pagination, widget, heading, pre-header, byline.
@@ -860,6 +881,7 @@ def _compile_cached(formats: CommentFormats) -> _Patterns:
         widget=compiled["widget_patterns"],
         pagination=compiled["pagination_patterns"],
         byline=compiled["byline_patterns"],
+        trackback=compiled["trackback_patterns"],
         rules=_Rules([_rule(p, kind) for kind, p in listed], [kind == HEADER for kind, _ in listed]),
         item_rules=tuple(_rule(p, prefix_only=True) for p in compiled["item_patterns"]),
         item_by_first={},
@@ -1018,6 +1040,86 @@ def _reject_quoted_signatures(infos: list[_Info]) -> list[_Info]:
     if not rejected:
         return infos
     return [_Info(TEXT) if i in rejected else info for i, info in enumerate(infos)]
+
+
+# --- removed lines -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Marks:
+    """What the boilerplate stage's markers tell: a reason per marked line index."""
+
+    reasons: dict[int, str]
+    rows: set[int]
+    breaks: list[int]  # sorted indexes of removed headings counting comments (any, if texts are unknown)
+    counted: frozenset[int] | None  # indexes of removed headings counting comments; None: texts unknown
+    chrome_breaks: list[int]  # `breaks`, any removed heading and page chrome (footer, menu): bare names stop
+    trackbacks: frozenset[int]  # indexes of removed headings over trackbacks ("One Trackback")
+    trackback_lines: frozenset[int]  # lines that are such headings
+    replies: list[int]  # sorted indexes of removed reply links ("Reply", "Log in to Reply")
+
+
+def _read_markers(markers: Sequence[tuple[int, str] | tuple[int, str, str]], pats: _Patterns,
+                  lines: Sequence[Line] = ()) -> _Marks:
+    """The markers (and trackback headings among `lines`) as the cluster checks read them.
+
+    The counted-heading test needs every marker's text: with any text missing, every
+    removed heading counts, as before texts were passed.
+    """
+    reasons: dict[int, str] = {}
+    counted: set[int] | None = set() if markers and all(len(m) > 2 for m in markers) else None
+    for marker in markers:
+        index, reason = int(marker[0]), str(marker[1])
+        reasons[index] = reason  # lines removed in a row share an index: the one nearest it wins
+        if counted is not None and reason in _HEADING_MARKER_REASONS and _counts_comments(str(marker[2]), pats):
+            counted.add(index)
+    breaks = sorted({int(m[0]) for m in markers if str(m[1]) in _FEED_MARKER_REASONS}
+                    | {index for index, reason in reasons.items() if reason in _HEADING_MARKER_REASONS
+                       and (counted is None or index in counted)})
+    chrome = sorted(set(breaks) | {int(m[0]) for m in markers if str(m[1]) in _CHROME_MARKER_REASONS
+                                   or str(m[1]) in _HEADING_MARKER_REASONS})
+    trackbacks = frozenset(int(m[0]) for m in markers if len(m) > 2 and _is_trackback_heading(str(m[2]).strip(), pats))
+    trackback_lines = frozenset(i for i, line in enumerate(lines) if _is_trackback_heading(line.stripped, pats))
+    # (Not a permalink: articles show those too.)
+    replies = sorted({int(m[0]) for m in markers if len(m) > 2 and _classify(str(m[2]).strip(), pats).kind == REPLY
+                      and str(m[2]).strip().casefold() not in _PERMALINKS})
+    return _Marks(reasons, set(reasons), breaks, None if counted is None else frozenset(counted), chrome,
+                  trackbacks, trackback_lines, replies)
+
+
+def _is_trackback_heading(text: str, pats: _Patterns) -> bool:
+    """Whether a line heads trackbacks; each names "back", a cheap test before the patterns."""
+    return (0 < len(text) <= _MAX_TRACKBACK_CHARS and "back" in text.casefold()
+            and _first_match(pats.trackback, text) is not None)
+
+
+def _counts_comments(text: str, pats: _Patterns) -> bool:
+    """Whether a heading line counts one comment or more: "19 Responses", "Comments (3)"."""
+    stripped = text.strip()
+    if _classify(stripped, pats).kind != HEADING:
+        return False
+    count = _HEADING_COUNT.match(stripped) or _PARENTHESISED_COUNT.search(stripped)
+    return count is not None and count.group(1) != "0"
+
+
+def _signatures_as_headers(infos: list[_Info]) -> list[_Info]:
+    """Read signature lines as headers when the page's reply links sit just above them.
+
+    A "date | name" line closes a comment on some sites and opens one on others. Reply
+    links end a comment: when most such lines follow one ("Reply" / "date | name" /
+    body / "Reply"), each opens the comment below it.
+    """
+    rows = [i for i, info in enumerate(infos) if info.kind == SIGNATURE]
+    if len(rows) < 2:
+        return infos
+    above = sum(1 for i in rows if (j := _next_nonblank(infos, i, -1)) is not None and infos[j].kind == REPLY)
+    below = sum(1 for i in rows if (j := _next_nonblank(infos, i, 1)) is not None and infos[j].kind == REPLY)
+    if above * 2 < len(rows) or above <= below:
+        return infos
+    converted = list(infos)
+    for i in rows:
+        converted[i] = _Info(HEADER, infos[i].author, infos[i].number, infos[i].posted)
+    return converted
 
 
 # --- anchors and clusters ----------------------------------------------------
@@ -1195,6 +1297,44 @@ def _bare_name_anchors(infos: Sequence[_Info], lines: Sequence[Line]) -> list[_A
     return anchors
 
 
+def _with_unlinked_names(anchors: list[_Anchor], infos: Sequence[_Info], lines: Sequence[Line],
+                         marker_rows: set[int]) -> list[_Anchor]:
+    """Header anchors plus the bare names of the same thread, when the headers carry no date.
+
+    Where a header is only a name (Disqus shows "http://twitter.com/x Name" for a commenter
+    with a profile), a commenter without one shows as the name alone: bare names between
+    the headers open comments too, and so do those just above the first header when the
+    run of names and prose above it starts right below a non-prose line or a removed one.
+    """
+    if len(anchors) < 2 or sum(1 for a in anchors if a.posted) * 2 >= len(anchors):
+        return anchors
+    bare = [a for a in _bare_name_anchors(infos, lines) if not _is_prose(lines[a.line].stripped)]
+    if not bare:
+        return anchors
+    taken = {j for a in anchors for j in range(a.first, a.body_from)}
+    inside = [a for a in bare if anchors[0].line < a.line < anchors[-1].line and a.line not in taken]
+    names = {a.line: a for a in bare}
+    j, run, framed = anchors[0].first - 1, [], False
+    while j >= 0 and anchors[0].first - j <= MAX_GAP:
+        kind = infos[j].kind
+        if kind == BLANK:
+            j -= 1
+            continue
+        if j + 1 in marker_rows or kind != TEXT or (j not in names and not _is_prose(lines[j].stripped)):
+            framed = True  # the run starts below this line
+            break
+        if j in names:
+            run.append(names[j])
+        j -= 1
+    # The run must start right below a frame, with a name (else article prose, or the
+    # page's title at its top, runs into it).
+    top = j + 1
+    while top < len(infos) and infos[top].kind == BLANK:
+        top += 1
+    above = run if framed and run and run[-1].line == top else []
+    return sorted([*anchors, *inside, *above], key=lambda a: a.line)
+
+
 def _signature_anchors(infos: Sequence[_Info]) -> list[_Anchor]:
     """Anchors of signature lines, each with the reply links right below it."""
     anchors: list[_Anchor] = []
@@ -1210,20 +1350,41 @@ def _signature_anchors(infos: Sequence[_Info]) -> list[_Anchor]:
     return anchors
 
 
-def _clusters(anchors: Sequence[_Anchor], infos: Sequence[_Info]) -> list[list[_Anchor]]:
-    """Split anchors where a long gap, a heading or a section end lies between them."""
+def _clusters(anchors: Sequence[_Anchor], infos: Sequence[_Info],
+              heading_rows: Sequence[int] = ()) -> list[list[_Anchor]]:
+    """Split anchors where a long gap, a heading (or a removed one: `heading_rows`, sorted
+    marker positions) or a section end lies between them."""
     clusters: list[list[_Anchor]] = []
     for anchor in anchors:
         if clusters:
             previous = clusters[-1][-1]
             between = range(previous.line + 1, anchor.first)
             gap = sum(1 for j in between if infos[j].kind != BLANK)
-            broken = any(infos[j].kind in (HEADING, END) for j in between)
+            broken = (any(infos[j].kind in (HEADING, END) for j in between)
+                      or _any_in(heading_rows, previous.line + 1, anchor.first))
             if gap <= MAX_GAP and not broken:
                 clusters[-1].append(anchor)
                 continue
         clusters.append([anchor])
     return clusters
+
+
+def _any_in(positions: Sequence[int], low: int, high: int) -> bool:
+    """Whether a sorted position lies in [low, high]."""
+    i = bisect.bisect_left(positions, low)
+    return i < len(positions) and positions[i] <= high
+
+
+def _after_opening(row: int, infos: Sequence[_Info]) -> int:
+    """The line after the first OPENING_LINES text lines from `row` (or the next frame line)."""
+    seen = 0
+    while row < len(infos) and seen < OPENING_LINES:
+        kind = infos[row].kind
+        if kind not in (BLANK, TEXT):
+            break
+        seen += kind == TEXT
+        row += 1
+    return row
 
 
 def _cluster_top(cluster: Sequence[_Anchor], infos: Sequence[_Info]) -> int:
@@ -1240,11 +1401,32 @@ def _cluster_top(cluster: Sequence[_Anchor], infos: Sequence[_Info]) -> int:
     return top
 
 
-def _heading_before(first: int, infos: Sequence[_Info], marker_reasons: dict[int, str]) -> bool:
+def _under_trackbacks(first: int, infos: Sequence[_Info], marks: _Marks) -> bool:
+    """Whether the nearest heading above line `first` (within HEADING_WINDOW lines) heads
+    trackbacks or pingbacks, which link other sites' posts: no reader comments."""
+    i, seen = first, 0
+    while i >= 0 and seen <= HEADING_WINDOW:
+        if i in marks.trackbacks:
+            return True
+        if marks.reasons.get(i) in _SECTION_MARKER_REASONS:
+            return False
+        i -= 1
+        if i < 0:
+            break
+        if infos[i].kind != BLANK:
+            if i in marks.trackback_lines:
+                return True
+            if infos[i].kind == HEADING:
+                return False
+            seen += 1
+    return False
+
+
+def _heading_before(first: int, infos: Sequence[_Info], marks: _Marks) -> bool:
     """Whether a comments heading (or a removed one) sits just above line `first`."""
     i, seen = first, 0
     while i >= 0 and seen <= HEADING_WINDOW:
-        if marker_reasons.get(i) in _SECTION_MARKER_REASONS:
+        if marks.reasons.get(i) in _SECTION_MARKER_REASONS:
             return True
         i -= 1
         if i < 0:
@@ -1258,13 +1440,14 @@ def _heading_before(first: int, infos: Sequence[_Info], marker_reasons: dict[int
 
 
 def _counted_heading_above(first: int, infos: Sequence[_Info], lines: Sequence[Line],
-                           marker_reasons: dict[int, str]) -> bool:
+                           marks: _Marks) -> bool:
     """Whether a heading counting one or more comments ("19 Responses",
     "{ 131 comments }") is directly above line `first`, widgets aside; a
-    removed heading (marker) counts too. Sidebars have bare "Comments" tabs."""
+    removed heading (marker) counts too, if its text counts comments (when the
+    text is known). Sidebars have bare "Comments" tabs."""
     j = first
     while j >= 0:
-        if marker_reasons.get(j) in _SECTION_MARKER_REASONS:
+        if marks.reasons.get(j) in _SECTION_MARKER_REASONS and (marks.counted is None or j in marks.counted):
             return True
         j -= 1
         if j >= 0 and infos[j].kind == HEADING:
@@ -1318,11 +1501,18 @@ def _mostly_prose(cluster: Sequence[_Anchor], infos: Sequence[_Info], lines: Seq
 
 
 def _is_thread(cluster: Sequence[_Anchor], infos: Sequence[_Info], lines: Sequence[Line],
-               marker_reasons: dict[int, str], threaded: bool, bare: bool) -> bool:
+               marks: _Marks, threaded: bool, bare: bool) -> bool:
     """Evidence that a cluster is a comment thread, not article lines that look alike."""
-    heading = _heading_before(_cluster_top(cluster, infos), infos, marker_reasons)
+    top = _cluster_top(cluster, infos)
+    # The first body of a signature format starts after the article's last frame line or
+    # removed line; a heading there ("Comments (3)", removed) opens the thread.
+    start = _first_body_start(cluster[0], infos, marks.rows, MAX_GAP) \
+        if infos[cluster[0].line].kind == SIGNATURE else top
+    if _under_trackbacks(start, infos, marks):
+        return False
+    heading = _heading_before(top, infos, marks) or _heading_before(start, infos, marks)
     if bare:  # bare names: only a heading right above tells them from subheadings
-        return (_counted_heading_above(cluster[0].first, infos, lines, marker_reasons)
+        return (_counted_heading_above(cluster[0].first, infos, lines, marks)
                 and len(cluster) >= 2 and _mostly_prose(cluster, infos, lines))
     # Under a comments heading short bodies ("Thanko") are fine; elsewhere
     # the bodies must read as prose to tell comments from dated link lists.
@@ -1333,25 +1523,45 @@ def _is_thread(cluster: Sequence[_Anchor], infos: Sequence[_Info], lines: Sequen
     # Comment stamps carry a clock time; lists of dated headlines do not.
     timed = any(_CLOCK.search(a.posted or "") for a in cluster)
     span = range(cluster[0].first, min(cluster[-1].body_from + 1, len(infos)))
-    replies = any(infos[j].kind == REPLY for j in span)
+    # A reply link the boilerplate stage removed counts too, up to just under the last
+    # comment's opening lines (where a lone comment shows its "Reply").
+    replies = any(infos[j].kind == REPLY for j in span) or _any_in(
+        marks.replies, cluster[0].first, _after_opening(cluster[-1].body_from, infos))
     if threaded and count >= 2:
         return True
     if count >= MIN_PLAIN_ANCHORS and not dated:
         return True  # a long run of "Name says" headers
+    if count >= 2 and not dated and _author_returns(cluster):
+        return True  # undated headers where someone answers back: a conversation
     if count >= 2:
         return timed or heading or replies
-    # One comment: a heading above it, and a stamp with a clock time, a reply
-    # link, a signature, or a "Name says" header (which carries no date).
-    lone_frame = timed or replies or not dated or infos[cluster[0].line].kind == SIGNATURE
+    # One comment: a heading above it, and a stamp with a clock time or an age
+    # ("15 minutes ago"), a reply link, a signature, or a "Name says" header
+    # (which carries no date).
+    aged = _AGE.search(cluster[0].posted or "") is not None
+    lone_frame = timed or aged or replies or not dated or infos[cluster[0].line].kind == SIGNATURE
     return (heading and lone_frame) or (replies and timed)
 
 
+def _author_returns(cluster: Sequence[_Anchor]) -> bool:
+    """Whether an author of a cluster's explicit headers comes back later in it."""
+    seen: set[str] = set()
+    for anchor in cluster:
+        name = (anchor.author or "").casefold()
+        if name in seen:
+            return True
+        if anchor.header:
+            seen.add(name)
+    return False
+
+
 def _best_cluster(anchors: Sequence[_Anchor], infos: Sequence[_Info], lines: Sequence[Line],
-                  marker_reasons: dict[int, str], threaded: bool = False, bare: bool = False) -> list[_Anchor]:
+                  marks: _Marks, threaded: bool = False, bare: bool = False) -> list[_Anchor]:
     """The largest cluster that passes `_is_thread` (the later one on ties)."""
     best: list[_Anchor] = []
-    for cluster in _clusters(anchors, infos):
-        if len(cluster) >= len(best) and _is_thread(cluster, infos, lines, marker_reasons, threaded, bare):
+    # Bare names need a counted heading right above the first: one in the middle starts the thread.
+    for cluster in _clusters(anchors, infos, marks.chrome_breaks if bare else marks.breaks):
+        if len(cluster) >= len(best) and _is_thread(cluster, infos, lines, marks, threaded, bare):
             best = cluster
     return best
 
@@ -1598,31 +1808,36 @@ def _edge_other(start: int, end: int, infos: Sequence[_Info], other: list[tuple[
 
 def find_comment_section(
     lines: Sequence[Line],
-    markers: Sequence[tuple[int, str]] = (),
+    markers: Sequence[tuple[int, str] | tuple[int, str, str]] = (),
     formats: CommentFormats = DEFAULT_FORMATS,
     min_comments: int = 1,
 ) -> CommentSection | None:
     """Find the comment section of a page's lines and split it into comments.
 
-    `markers` are `(line_index, reason)` of lines the boilerplate stage removed
-    just before `line_index`; they bound the section like the lines they stood
-    for. Returns None when no thread of at least `min_comments` comments is found.
+    `markers` are `(line_index, reason)` or `(line_index, reason, text)` of
+    lines the boilerplate stage removed just before `line_index`; they bound
+    the section like the lines they stood for (with texts given, a removed
+    comments heading opens a thread of bare names only if it counts comments,
+    and a removed "Reply" is a reply link). Returns None when no thread of at
+    least `min_comments` comments is found.
     """
     pats = _compile(formats)
-    infos = _reject_quoted_signatures([_classify(line.stripped, pats) for line in lines])
-    marker_reasons = {index: reason for index, reason in markers}
-    marker_rows = set(marker_reasons)
+    infos = _signatures_as_headers(_reject_quoted_signatures([_classify(line.stripped, pats) for line in lines]))
+    marks = _read_markers(markers, pats, lines)
+    marker_rows = marks.rows
 
     header_anchors, threaded = _header_anchors(infos, lines)
+    if not threaded:
+        header_anchors = _with_unlinked_names(header_anchors, infos, lines, marks.rows)
     candidates = [
-        (_best_cluster(header_anchors, infos, lines, marker_reasons, threaded), "header", threaded),
-        (_best_cluster(_signature_anchors(infos), infos, lines, marker_reasons), "signature", False),
-        (_best_cluster(_pair_anchors(infos, lines), infos, lines, marker_reasons), "header", False),
+        (_best_cluster(header_anchors, infos, lines, marks, threaded), "header", threaded),
+        (_best_cluster(_signature_anchors(infos), infos, lines, marks), "signature", False),
+        (_best_cluster(_pair_anchors(infos, lines), infos, lines, marks), "header", False),
     ]
     # The frame kind that explains most comments wins; earlier kinds win ties.
     cluster, mode, threaded = max(candidates, key=lambda c: len(c[0]))
     if not cluster:  # last resort: names alone on their lines, under a heading
-        cluster = _best_cluster(_bare_name_anchors(infos, lines), infos, lines, marker_reasons, bare=True)
+        cluster = _best_cluster(_bare_name_anchors(infos, lines), infos, lines, marks, bare=True)
         mode, threaded = "header", False
     if len(cluster) < max(1, min_comments):
         return None

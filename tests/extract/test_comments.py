@@ -37,13 +37,14 @@ WIDGET_TEXTS = {"Click to comment", "Leave a Reply", "avatar", "Subscribe", "Not
 # --- helpers -----------------------------------------------------------------
 
 
-def remove_lines(text: str, removed: list[tuple[int, str]]) -> tuple[str, list[tuple[int, str]]]:
-    """Blank the given 1-based lines and return the markers the boilerplate stage would leave."""
+def remove_lines(text: str, removed: list[tuple[int, str]]) -> tuple[str, list[tuple[int, str, str]]]:
+    """Blank the given 1-based lines and return the markers the boilerplate stage would leave
+    (with the removed line's text, as the split stage passes them)."""
     rows = text.split("\n")
     markers = []
     for number, reason in removed:
+        markers.append((number, reason, rows[number - 1].strip()))  # 0-based index of the following line
         rows[number - 1] = ""
-        markers.append((number, reason))  # 0-based index of the following line
     return "\n".join(rows), markers
 
 
@@ -54,7 +55,7 @@ def seed(prefix: str) -> tuple[str, dict[str, Any]]:
     return text, gold
 
 
-def seed_without_boilerplate(prefix: str) -> tuple[list[Line], list[tuple[int, str]], dict[str, Any]]:
+def seed_without_boilerplate(prefix: str) -> tuple[list[Line], list[tuple[int, str, str]], dict[str, Any]]:
     """A seed's lines with its gold boilerplate lines removed, the markers, and the gold."""
     text, gold = seed(prefix)
     rows = text.split("\n")
@@ -181,7 +182,7 @@ def test_seeds_without_comments_give_none(prefix: str) -> None:
 
 def test_seed_004_widget_markers_give_none() -> None:
     lines, markers, _ = seed_without_boilerplate("004")
-    assert ("comment_widget" in {reason for _, reason in markers})
+    assert ("comment_widget" in {reason for _, reason, _text in markers})
     assert find_comment_section(lines, markers) is None
     text, _ = seed("004")
     assert find_comment_section(split_lines(text)) is None  # widgets still in the text

@@ -96,3 +96,18 @@ def test_comments_off_keeps_comment_text_in_the_article() -> None:
     outcome = split.process(page(text), split.Config(comments=False))
     assert [r["kind"] for r in outcome.records] == ["article"]
     assert "I agree" in outcome.records[0]["text"]
+
+
+def test_removed_line_texts_reach_the_comment_parser() -> None:
+    # A lone name + date comment: the boilerplate stage removed its "Reply" link (the
+    # marker's text says so), which is the evidence a lone comment needs; a removed
+    # "Permalink" is none (articles have those too), and neither is a marker without text.
+    text = f"Title\n{PROSE}\nNadia Petrova\n4 Nov 12 at 11:22 pm\nThanks, the glove advice saved my commute.\n"
+    found = {}
+    for name, marker in (("reply", [5, "comment_widget", "Reply"]), ("permalink", [5, "share", "Permalink"]),
+                         ("no text", [5, "comment_widget"])):
+        outcome = split.process(page(text, [marker]), split.Config())
+        found[name] = [(r["author"], r["text"]) for r in outcome.records if r["kind"] == "comment"]
+        covered("", outcome, text)
+    assert found == {"reply": [("Nadia Petrova", "Thanks, the glove advice saved my commute.")],
+                     "permalink": [], "no text": []}

@@ -1,0 +1,75 @@
+"""Quality gate on reader comments: the pipeline's comment F1 and false-section rate on the
+dragnet-train dev set, pinned within a tolerance (issue #4).
+
+The pages go through ingest, clean, boilerplate (learn, then each page), split and metadata
+in this process, once per test session (`pipeline.eval.boilerplate_devset`); dedup, langid
+and export are left out to keep the run short: they only drop pages, and move the figures
+below by less than 0.001 (`python -m pipeline.eval.devset` runs them all). The dev set is
+evaluation data: it is read where it lies, and the test skips when it is absent.
+
+When a change moves a figure out of its band on purpose, re-measure and update the pin
+with the figures of `python -m pipeline.eval.devset` and of
+`python -m pipeline.eval.boilerplate_devset --no-timing` (line (b)) in the commit message.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+
+from pipeline.eval import boilerplate_devset as bd
+from pipeline.eval.devset import DEVSET
+from pipeline.stages import boilerplate
+
+# Pinned on 2026-11-21 (issue #4): comment F1 0.8843, false sections 12 of 666 pages (1.80%),
+# main-article F1 0.8820 on the pages with comments (before: 0.8042, 15 pages, 0.8591). A drop
+# below the band is a regression; a rise above it is a gain to pin.
+COMMENT_F1 = 0.8843
+COMMENT_F1_TOLERANCE = 0.01
+FALSE_SECTION_SHARE = 0.0180
+FALSE_SECTION_TOLERANCE = 0.0075  # five pages of 666
+FALSE_SECTION_MAX = 0.02  # the issue's bar
+ARTICLE_F1_ON_COMMENT_PAGES_MIN = 0.85  # comments must not be won at the article's expense
+
+
+@dataclass(frozen=True)
+class DevsetScores:
+    comment_f1: float
+    false_section_share: float
+    article_f1_on_comment_pages: float
+    pages_with_comments: int
+
+
+@pytest.fixture(scope="module")
+def scores() -> DevsetScores:
+    if not DEVSET.is_dir():
+        pytest.skip(f"dev set not found at {DEVSET}: the comment quality gate needs it")
+    records, gold = bd.load_devset(DEVSET)
+    main, comments = bd.split_pages(bd.run_stage(records, boilerplate.Config()))
+    with_comments = [page for page in sorted(gold) if gold[page].get("comments")]
+    without = [page for page in sorted(gold) if not gold[page].get("comments")]
+    comment_f1 = [bd.score_page(page, comments.get(page, ""), str(gold[page]["comments"])).f1
+                  for page in with_comments]
+    article_f1 = [bd.score_page(page, main.get(page, ""), str(gold[page].get("article") or "")).f1
+                  for page in with_comments]
+    return DevsetScores(
+        comment_f1=bd.mean(comment_f1),
+        false_section_share=sum(1 for page in without if comments.get(page)) / max(len(without), 1),
+        article_f1_on_comment_pages=bd.mean(article_f1),
+        pages_with_comments=len(with_comments),
+    )
+
+
+def test_comment_f1_is_pinned(scores: DevsetScores) -> None:
+    assert scores.pages_with_comments == 299
+    assert abs(scores.comment_f1 - COMMENT_F1) <= COMMENT_F1_TOLERANCE, scores
+
+
+def test_false_sections_are_pinned(scores: DevsetScores) -> None:
+    assert scores.false_section_share <= FALSE_SECTION_MAX, scores
+    assert abs(scores.false_section_share - FALSE_SECTION_SHARE) <= FALSE_SECTION_TOLERANCE, scores
+
+
+def test_comments_leave_the_article_whole(scores: DevsetScores) -> None:
+    assert scores.article_f1_on_comment_pages >= ARTICLE_F1_ON_COMMENT_PAGES_MIN, scores
