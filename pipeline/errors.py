@@ -21,3 +21,25 @@ class StageError(PipelineError):
 
 class VersionExistsError(PipelineError):
     """A corpus version already exists with different content."""
+
+
+class PatternError(ConfigError, ValueError):
+    """A pattern in a config file is not a valid regex; names the file, entry and pattern.
+
+    Also a ValueError, which the pattern loaders have always raised for a bad entry."""
+
+
+class PatternTimeout(StageError):
+    """A config pattern ran past its time bound on one input: that record is quarantined."""
+
+    reason = "pattern_timeout"
+
+    def __init__(self, pattern: str, seconds: float) -> None:
+        shown = pattern if len(pattern) <= 120 else pattern[:117] + "..."
+        super().__init__(f"pattern {shown!r} ran past its {seconds:g} s bound")
+        self.pattern = pattern
+        self.seconds = seconds
+
+
+class DiskFullError(PipelineError):
+    """The disk (or the user's quota) filled up while writing an output; nothing was replaced."""

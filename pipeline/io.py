@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -10,9 +11,26 @@ import tempfile
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
+
+from pipeline.errors import DiskFullError
 
 CHUNK = 1 << 20
+DISK_FULL = {errno.ENOSPC: "disk full", errno.EDQUOT: "disk quota exceeded"}
+
+
+def _write(handle: IO[str], data: str, path: Path) -> None:
+    """The one place output text goes to a file, `path` (tests inject a full disk here)."""
+    handle.write(data)
+
+
+def disk_full(err: OSError, path: Path) -> DiskFullError | None:
+    """The clear error for a full disk or quota while writing `path`; None for other errors."""
+    what = DISK_FULL.get(err.errno or 0)
+    if what is None:
+        return None
+    return DiskFullError(f"{what} while writing {path}; free space and run again "
+                         "(outputs already in place are unchanged)")
 
 
 def dumps(record: Any) -> str:
@@ -46,7 +64,10 @@ def read_jsonl(path: Path) -> Iterator[dict[str, Any]]:
 
 
 class JsonlWriter:
-    """Writes records one per line and hashes what it wrote."""
+    """Writes records one per line and hashes what it wrote.
+
+    A full disk raises DiskFullError naming the file, after closing it; the caller writes
+    into a temp folder and removes it, so nothing half-written is left in place."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -56,7 +77,10 @@ class JsonlWriter:
 
     def write(self, record: Any) -> None:
         data = dumps(record) + "\n"
-        self._handle.write(data)
+        try:
+            _write(self._handle, data, self.path)
+        except OSError as err:
+            self._fail(err)
         self._digest.update(data.encode("utf-8"))
         self.count += 1
 
@@ -66,10 +90,24 @@ class JsonlWriter:
 
     def close(self) -> str:
         """Flush to disk and return the sha256 of the file."""
-        self._handle.flush()
-        os.fsync(self._handle.fileno())
-        self._handle.close()
+        try:
+            self._handle.flush()
+            os.fsync(self._handle.fileno())
+            self._handle.close()
+        except OSError as err:
+            self._fail(err)
         return self._digest.hexdigest()
+
+    def _fail(self, err: OSError) -> None:
+        """Close the file without flushing what the disk refused, then raise."""
+        try:
+            self._handle.close()
+        except OSError:
+            pass  # the buffered rest fails the same way; the error below says why
+        full = disk_full(err, self.path)
+        if full is not None:
+            raise full from err
+        raise err
 
 
 def write_json(path: Path, data: Any) -> None:
@@ -81,10 +119,16 @@ def write_text(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
+                _write(handle, text, path)
+                handle.flush()
+                os.fsync(handle.fileno())
+        except OSError as err:
+            full = disk_full(err, path)
+            if full is not None:
+                raise full from err
+            raise
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

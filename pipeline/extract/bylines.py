@@ -15,6 +15,7 @@ import yaml
 
 from pipeline.extract.comments import prefix_rule
 from pipeline.extract.dates import MONTHS, WEEKDAYS, find_date, find_date_at_start, strip_weekday
+from pipeline.patterns import Pattern, compile_pattern
 
 # The shipped pattern file; tests may load another through load_byline_config.
 BYLINES_CONFIG = Path(__file__).resolve().parents[2] / "configs" / "metadata" / "bylines.yaml"
@@ -79,14 +80,11 @@ class BylineConfig:
     meta_label: re.Pattern[str]
 
 
-def _compile(path: Path, section: str, pattern: object, flags: int = re.IGNORECASE) -> re.Pattern[str]:
+def _compile(path: Path, section: str, pattern: object, flags: int = re.IGNORECASE) -> Pattern:
     """Compile one pattern, naming the file, section and pattern when it is not a valid regex."""
     if not isinstance(pattern, str) or not pattern:
         raise ValueError(f"{path}: {section}: pattern must be a non-empty string, got {pattern!r}")
-    try:
-        return re.compile(pattern, flags)
-    except re.error as err:
-        raise ValueError(f"{path}: {section}: invalid regex {pattern!r}: {err}") from err
+    return compile_pattern(pattern, f"{path}: {section}", flags)  # time-bounded if its shape is risky
 
 
 def _string_list(path: Path, data: dict[str, Any], key: str) -> list[str]:

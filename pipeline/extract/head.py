@@ -423,7 +423,7 @@ def load_site_config(path: Path = SITES_CONFIG) -> SiteConfig:
     for pattern in data["patterns"]:
         if not isinstance(pattern, str):
             raise ValueError(f"{path}: patterns: each pattern must be a string, got {pattern!r}")
-        regex = compile_pattern(pattern, f"{path}: patterns", re.IGNORECASE)  # matched under a time bound
+        regex = compile_pattern(pattern, f"{path}: patterns", re.IGNORECASE)  # bounded if its shape is risky
         if "site" not in regex.groupindex:
             raise ValueError(f"{path}: patterns: {pattern!r} has no named group 'site'")
         compiled.append(regex)
