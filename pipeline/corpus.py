@@ -21,7 +21,7 @@ from typing import Any
 from pipeline import __version__
 from pipeline.config import ConfigBase, resolved_config
 from pipeline.errors import PipelineError, VersionExistsError
-from pipeline.io import JsonlWriter, read_jsonl, replace_dir, sha256_file, sha256_text, write_json, write_text
+from pipeline.io import JsonlWriter, disk_full, read_jsonl, replace_dir, sha256_file, sha256_text, write_json, write_text
 from pipeline.provenance import SourceIndex
 from pipeline.stages import dedup, export
 
@@ -57,7 +57,13 @@ def write_version(output_dir: Path, config: ConfigBase, records_path: Path,
         # Signatures of the kept articles, so a later batch can be deduplicated against
         # this version without reprocessing it (dedup.against).
         index = dedup.build_index(read_jsonl(tmp / "articles.jsonl"), config.dedup)  # type: ignore[attr-defined]
-        dedup.save_index(index, tmp / "dedup-index.npz")
+        try:
+            dedup.save_index(index, tmp / "dedup-index.npz")
+        except OSError as err:  # numpy writes it, not pipeline.io: the same clear message
+            full = disk_full(err, tmp / "dedup-index.npz")
+            if full is not None:
+                raise full from err
+            raise
         outputs["dedup-index.npz"] = {"sha256": sha256_file(tmp / "dedup-index.npz"), "records": None,
                                       "articles": len(index["ids"])}
         counts = {"articles": outputs["articles.jsonl"]["records"],

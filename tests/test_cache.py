@@ -114,3 +114,21 @@ def test_record_cache_round_trip(tmp_path: Path) -> None:
     unused = RecordCache(tmp_path / "c", "stage", "config", "code")
     unused.prune()
     assert not any((tmp_path / "c").iterdir())
+
+
+def test_a_full_disk_while_caching_is_a_clear_error_and_leaves_no_temp_file(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import errno
+    import os
+
+    from pipeline.errors import DiskFullError
+
+    cache = RecordCache(tmp_path / "cache", "stage", "fingerprint")
+
+    def full(*args: Any, **kwargs: Any) -> Any:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "fdopen", full)
+    with pytest.raises(DiskFullError, match="disk full while writing"):
+        cache.put("key", {"records": []})
+    assert [p for p in (tmp_path / "cache").rglob("*") if p.is_file()] == []

@@ -22,6 +22,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from pipeline.io import disk_full
+
 MISSING = object()
 _DIGEST = 32
 
@@ -69,8 +71,11 @@ class RecordCache:
                 handle.write(hashlib.sha256(payload).digest())
                 handle.write(payload)
             os.replace(tmp, path)
-        except BaseException:
+        except BaseException as err:
             Path(tmp).unlink(missing_ok=True)
+            full = disk_full(err, path) if isinstance(err, OSError) else None
+            if full is not None:
+                raise full from err
             raise
         self.used.add(key)
         self.stored += 1

@@ -41,12 +41,13 @@ _HANDLE_TOKEN = re.compile(r"^[\w.\-]+$")
 _INITIAL = re.compile(r"^[^\W\d_]\.$")
 # A month and day without a year ("By Spencer Rascoff Nov. 5"): not a parseable date, not a name.
 _PARTIAL_DATE = re.compile(
-    r"\s+(?:" + "|".join(sorted(map(re.escape, MONTHS), key=len, reverse=True)) + r")\W{0,2}\d",
+    # (?<!\s): tried from the start of a run of spaces only, so a long run costs linear time.
+    r"(?<!\s)\s+(?:" + "|".join(sorted(map(re.escape, MONTHS), key=len, reverse=True)) + r")\W{0,2}\d",
     re.IGNORECASE,
 )
 # A weekday after the name starts the date ("Posted By Stephen M. Walt Thursday, August 9").
 _WEEKDAY = re.compile(
-    r"\s+(?:" + "|".join(w for w in WEEKDAYS if len(w) > 4) + r")\b", re.IGNORECASE
+    r"(?<!\s)\s+(?:" + "|".join(w for w in WEEKDAYS if len(w) > 4) + r")\b", re.IGNORECASE
 )
 # An outlet name ends at a comma ("via Khamenei, 12 December").
 _COMMA = re.compile(",")

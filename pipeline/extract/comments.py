@@ -114,7 +114,8 @@ _MAX_TRACKBACK_CHARS = 80  # a trackback heading is short: "3 Trackbacks", "Ping
 # A posted text with a calendar date in it (a year, d/m/y digits, or a word
 # next to a number), and one with a clock time in it. A name line above a date
 # line with no calendar date ("Headline / 4:19 PM ET") is a ticker, not a header.
-_CALENDAR = re.compile(r"\d{4}|\d{1,2}[./-]\d{1,2}[./-]\d{2}|[^\W\d_]{3,}\.?\s?\d|\d\s[^\W\d_]{3,}")
+# A month name is tried from the start of its word only: a long run of letters costs linear time.
+_CALENDAR = re.compile(r"\d{4}|\d{1,2}[./-]\d{1,2}[./-]\d{2}|(?<![^\W\d_])[^\W\d_]{3,}\.?\s?\d|\d\s[^\W\d_]{3,}")
 _CLOCK = re.compile(r"\d{1,2}[:.h]\d\d")
 _AGE = re.compile(r"\d\s(?:seconds?|minutes?|mins?|hours?)\sago")  # as precise as a clock
 

@@ -61,7 +61,7 @@ from typing import Any, NamedTuple
 import yaml
 
 from pipeline.document import Line, Span
-from pipeline.patterns import Pattern, compile_pattern
+from pipeline.patterns import BoundedPattern, Pattern, compile_pattern
 from pipeline.stage import ConfigPath, Outcome, Record, StageConfig
 
 try:  # the regex parser behind `re`; only used to index the pattern files' regexes
@@ -232,6 +232,7 @@ class _Bucket:
     gates: tuple[tuple[float, re.Pattern[str]], ...]  # (n, the literals of the gated regexes that can
     # match a line of n characters or more), n rising: one call says "none of them"
     rest_max: float  # the longest line any of `rest` can match
+    bounded: bool  # some of `rest` run under a time bound: `combined` leaves them out, each is tried
 
 
 @dataclass(frozen=True)
@@ -274,15 +275,19 @@ class _Index:
         skip = {number for number, _ in gated}
         rest = tuple(number for number in numbers if number not in skip)
         combined: re.Pattern[str] | None = None
-        if rest:
+        # A pattern that may backtrack badly runs only under its own time bound, never inside
+        # this unbounded alternation (pipeline/patterns.py).
+        plain = [n for n in rest if not isinstance(self.patterns[n], BoundedPattern)]
+        if plain:
             try:
-                combined = re.compile("|".join(f"(?:{self.patterns[n].pattern})" for n in rest), re.IGNORECASE)
+                combined = re.compile("|".join(f"(?:{self.patterns[n].pattern})" for n in plain), re.IGNORECASE)
             except re.error:  # e.g. a global inline flag inside: no shortcut, every line is tried
                 combined = re.compile("")
         gates = tuple(
             (limit, re.compile("|".join(literals.pattern for n, literals in gated if self.max_len[n] >= limit)))
             for limit in sorted({self.max_len[n] for n, _ in gated}))
-        return _Bucket(rest, combined, gated, gates, max((self.max_len[n] for n in rest), default=0))
+        return _Bucket(rest, combined, gated, gates, max((self.max_len[n] for n in rest), default=0),
+                       len(plain) < len(rest))
 
 
 @dataclass(frozen=True)
@@ -558,7 +563,8 @@ def _first_match(subject: str, patterns: Sequence[re.Pattern[str]], index: _Inde
     bucket = index.bucket(low)
     found: int | None = None
     size = len(subject)
-    if size <= bucket.rest_max and bucket.combined is not None and bucket.combined.match(subject) is not None:
+    if size <= bucket.rest_max and (bucket.bounded or (bucket.combined is not None
+                                                        and bucket.combined.match(subject) is not None)):
         min_len, max_len = index.min_len, index.max_len
         for number in bucket.rest:
             if min_len[number] <= size <= max_len[number] and patterns[number].match(subject):
@@ -648,7 +654,8 @@ def _any_match(subject: str, index: _Index) -> bool:
     low = _lowered(subject)
     bucket = index.bucket(low)
     size = len(subject)
-    if size <= bucket.rest_max and bucket.combined is not None and bucket.combined.match(subject) is not None:
+    if size <= bucket.rest_max and (bucket.bounded or (bucket.combined is not None
+                                                        and bucket.combined.match(subject) is not None)):
         return True
     gate = _gate(bucket, size) if bucket.gates else None
     return gate is not None and gate.search(low) is not None

@@ -482,3 +482,18 @@ def test_stage_is_linear_in_page_length() -> None:
     timed(page(50, "w"))  # warm up the pattern cache
     small, large = timed(page(2000, "a")), timed(page(8000, "b"))
     assert large < small * 8, (small, large)
+
+
+def test_a_pattern_that_backtracks_badly_runs_under_its_bound(tmp_path) -> None:
+    """The prefilter's alternation must not run a risky user pattern without the time bound."""
+    import time
+
+    from pipeline.errors import PatternTimeout
+
+    patterns = tmp_path / "hostile.yaml"
+    patterns.write_text("- reason: navigation\n  regexes:\n    - '^(?:x|xx)+y$'\n", encoding="utf-8")
+    config = boilerplate.Config(patterns=(patterns,))
+    started = time.monotonic()
+    with pytest.raises(PatternTimeout):
+        boilerplate.decide("x" * 60 + "\nA line of ordinary text follows it here.", config)
+    assert time.monotonic() - started < 30
