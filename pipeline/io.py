@@ -135,6 +135,20 @@ def write_text(path: Path, text: str) -> None:
         raise
 
 
+def write_text_staged(path: Path, text: str) -> None:
+    """A file inside a `staging_dir` folder that can be rebuilt (the audit report): the folder's
+    rename makes it appear whole, so it needs no temp file or fsync of its own."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with path.open("w", encoding="utf-8", newline="\n") as handle:
+            _write(handle, text, path)
+    except OSError as err:
+        full = disk_full(err, path)
+        if full is not None:
+            raise full from err
+        raise
+
+
 @contextmanager
 def staging_dir(final: Path) -> Iterator[Path]:
     """Yield a fresh temp folder beside `final`; on success it replaces `final`.

@@ -754,6 +754,9 @@ def describe_fate(fate: Fate) -> tuple[str, str]:
     return f"{fate.stage}:{fate.reason}", "other"
 
 
+_SPACES = re.compile(r"\s+")  # \s is str.isspace() for str patterns
+
+
 def page_lines(result: PageResult) -> list[LineInfo]:
     """Every line of the page's decoded text with the label its characters ended with."""
     truth = result.truth or ""
@@ -779,16 +782,27 @@ def _line_info(number: int, text: str, tags: list[int], fates: FateTable,
                records: dict[str, Record]) -> LineInfo:
     weights: Counter[int] = Counter()
     minor: set[int] = set()
-    for ch, tag in zip(text, tags):
+    # Most lines carry one tag throughout: weigh them whole rather than character by character.
+    runs = [(text, tags[0])] if tags and len(tags) == len(text) and tags.count(tags[0]) == len(tags) else None
+    if runs is None:
+        runs = list(zip(text, tags))
+    resolved: dict[int, int] = {}
+    for chars, tag in runs:
         if tag == IMPLICIT:
             continue
         fate = fates.items[tag]
         cleaned = fate.kind == "removed" and fate.stage == "clean"
         if fate.kind == "changed" or cleaned:
             minor.add(tag)
-        if ch.isspace() or cleaned:
+        if cleaned:
             continue
-        weights[fates.resolve_index(tag)] += 1
+        visible = len(chars) - sum(len(space) for space in _SPACES.findall(chars)) if len(chars) > 1 \
+            else int(not chars.isspace())
+        if visible:
+            target = resolved.get(tag)
+            if target is None:
+                target = resolved[tag] = fates.resolve_index(tag)
+            weights[target] += visible
     if not weights:
         changes = sorted({f"{fates.items[t].stage}:{fates.items[t].reason}" for t in minor})
         if text.strip() and not tags:

@@ -29,7 +29,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from pipeline.io import staging_dir, write_text
+from pipeline.io import staging_dir, write_text_staged
 from pipeline.ledger import (
     LineInfo,
     PageResult,
@@ -614,9 +614,9 @@ def write_report(output_dir: Path) -> Path:
         for i, result in enumerate(results):
             prev_file = files[order[i - 1]] if i > 0 else None
             next_file = files[order[i + 1]] if i + 1 < len(order) else None
-            write_text(tmp / "pages" / files[result.page],
+            write_text_staged(tmp / "pages" / files[result.page],
                        render_page(result, lines[result.page], prev_file, next_file, (i + 1, len(order))))
-        write_text(tmp / "index.html", render_index(output_dir, run, results, lines, files))
+        write_text_staged(tmp / "index.html", render_index(output_dir, run, results, lines, files))
         for path in tmp.rglob("*"):
             _readable(path)
     return final / "index.html"
