@@ -40,6 +40,7 @@ from pipeline.ledger import (
 )
 
 REPORT_DIR = "audit"
+SOURCE_FILE = ".source"  # the fingerprint of what the report was made from
 
 GROUPS: dict[str, tuple[str, str]] = {
     # group: (legend name, what it means)
@@ -593,9 +594,30 @@ def render_index(output_dir: Path, run: list[StageData], results: list[PageResul
     return _document(f"Audit — {name} {version}".strip(), "\n".join(body), INDEX_JS)
 
 
+def _report_source(output_dir: Path) -> str:
+    """What the report is made from: the name, size and time of every file of the stage
+    folders and of the latest corpus version, and this module's code."""
+    digest = hashlib.sha256(Path(__file__).read_bytes())
+    folders = sorted((output_dir / "stages").glob("*/"))
+    latest = output_dir / "corpus" / "LATEST"
+    if latest.is_file():
+        digest.update(latest.read_bytes())
+        folders.append(output_dir / "corpus" / latest.read_text(encoding="utf-8").strip())
+    for folder in folders:
+        for path in sorted(folder.glob("*")):
+            stat = path.stat()
+            digest.update(f"{path.relative_to(output_dir)}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+    return digest.hexdigest()
+
+
 def write_report(output_dir: Path) -> Path:
-    """Write `<output_dir>/audit/` (index.html and pages/*.html); returns the index path."""
+    """Write `<output_dir>/audit/` (index.html and pages/*.html); returns the index path.
+    A report made from the same stage outputs is left as it is."""
     output_dir = Path(output_dir)
+    source = _report_source(output_dir)
+    stamp = output_dir / REPORT_DIR / SOURCE_FILE
+    if stamp.is_file() and stamp.read_text(encoding="utf-8") == source:
+        return output_dir / REPORT_DIR / "index.html"
     run = load_run(output_dir)
     results = [rebuild_page(page, run) for page in (run[0].records if run else {})]
     lines = {result.page: page_lines(result) for result in results}
@@ -617,6 +639,7 @@ def write_report(output_dir: Path) -> Path:
             write_text_staged(tmp / "pages" / files[result.page],
                        render_page(result, lines[result.page], prev_file, next_file, (i + 1, len(order))))
         write_text_staged(tmp / "index.html", render_index(output_dir, run, results, lines, files))
+        write_text_staged(tmp / SOURCE_FILE, source)
         for path in tmp.rglob("*"):
             _readable(path)
     return final / "index.html"

@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import json
 import shutil
+import sqlite3
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from pipeline.config import load_config
-from pipeline.executors.cache import MISSING, RecordCache
+from pipeline.executors.cache import DATABASE, MISSING, RecordCache
 from pipeline.io import read_jsonl
 from pipeline.runner import run
 from tests.test_workers import CONFIG, SEEDS, assert_same, write_pages
@@ -78,25 +80,48 @@ def test_a_new_page_is_the_only_page_computed(first: tuple[Path, Path], tmp_path
     assert_same(again, fresh)
 
 
+def _entries(cache_dir: Path) -> dict[str, bytes]:
+    with closing(sqlite3.connect(cache_dir / DATABASE)) as db:
+        return dict(db.execute("SELECT key, value FROM entries"))
+
+
+def _damage(cache_dir: Path, key: str, value: bytes) -> None:
+    with closing(sqlite3.connect(cache_dir / DATABASE)) as db:
+        db.execute("UPDATE entries SET value = ? WHERE key = ?", (value, key))
+        db.commit()
+
+
 def test_corrupt_entries_are_recomputed_and_unused_ones_removed(first: tuple[Path, Path], tmp_path: Path) -> None:
     pages, out = first
     smaller, again = tmp_path / "pages", tmp_path / "out"
     shutil.copytree(pages, smaller)
     shutil.copytree(out, again)
-    entries = sorted(p for p in (again / "cache" / "clean").rglob("*") if p.is_file())
+    entries = _entries(again / "cache" / "clean")
     assert len(entries) == 20
-    entries[0].write_bytes(entries[0].read_bytes()[:-10])  # torn
-    entries[1].write_bytes(b"\0" * 64)  # garbage
+    first_key, second_key = sorted(entries)[:2]
+    _damage(again / "cache" / "clean", first_key, entries[first_key][:-10])  # torn
+    _damage(again / "cache" / "clean", second_key, b"\0" * 64)  # garbage
     removed = sorted(smaller.rglob("*.txt"))[0]
     removed.unlink()
     run(load_config(CONFIG), smaller, again, progress=False, workers=2, force=True)
     stats = timing(again, "02-clean")
     assert stats["records_from_cache"] + stats["records_computed"] == 19
     assert stats["records_computed"] <= 2
-    assert len([p for p in (again / "cache" / "clean").rglob("*") if p.is_file()]) == 19
+    assert len(_entries(again / "cache" / "clean")) == 19
     fresh = tmp_path / "fresh"
     run(load_config(CONFIG), smaller, fresh, progress=False, workers=1, cache=False)
     assert_same(again, fresh)
+
+
+def test_a_cache_file_that_is_not_a_database_is_started_afresh(first: tuple[Path, Path], tmp_path: Path) -> None:
+    pages, out = first
+    again = tmp_path / "out"
+    shutil.copytree(out, again)
+    (again / "cache" / "clean" / DATABASE).write_bytes(b"not a database" * 100)
+    (again / "stages" / "02-clean" / "stage.json").unlink()  # the stage runs again, reading its cache
+    run(load_config(CONFIG), pages, again, progress=False, workers=1, force=True)
+    assert timing(again, "02-clean")["records_computed"] == 20
+    assert len(_entries(again / "cache" / "clean")) == 20
 
 
 def test_record_cache_round_trip(tmp_path: Path) -> None:
@@ -104,31 +129,27 @@ def test_record_cache_round_trip(tmp_path: Path) -> None:
     key = cache.key("process", "abc")
     assert cache.get(key) is MISSING
     cache.put(key, {"value": [1, "two"]})
+    cache.close()
     reread = RecordCache(tmp_path / "c", "stage", "config", "code")
     assert reread.get(key) == {"value": [1, "two"]}
     assert RecordCache(tmp_path / "c", "stage", "other config", "code").key("process", "abc") != key
     assert reread.key("process", "abc", state_sha="s") != key
-    path = tmp_path / "c" / key[:2] / key
-    path.write_bytes(path.read_bytes()[:-1])
+    reread.close()
+    _damage(tmp_path / "c", key, _entries(tmp_path / "c")[key][:-1])
     assert RecordCache(tmp_path / "c", "stage", "config", "code").get(key) is MISSING
     unused = RecordCache(tmp_path / "c", "stage", "config", "code")
     unused.prune()
-    assert not any((tmp_path / "c").iterdir())
+    assert _entries(tmp_path / "c") == {}
 
 
-def test_a_full_disk_while_caching_is_a_clear_error_and_leaves_no_temp_file(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import errno
-    import os
-
+def test_a_full_disk_while_caching_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from pipeline.errors import DiskFullError
 
+    class Full:
+        def execute(self, *args: Any) -> Any:
+            raise sqlite3.OperationalError("database or disk is full")
+
     cache = RecordCache(tmp_path / "cache", "stage", "fingerprint")
-
-    def full(*args: Any, **kwargs: Any) -> Any:
-        raise OSError(errno.ENOSPC, "No space left on device")
-
-    monkeypatch.setattr(os, "fdopen", full)
+    monkeypatch.setattr(cache, "_connect", lambda: Full())
     with pytest.raises(DiskFullError, match="disk full while writing"):
         cache.put("key", {"records": []})
-    assert [p for p in (tmp_path / "cache").rglob("*") if p.is_file()] == []
