@@ -1,6 +1,7 @@
 """Dedup: one copy of each article and comment, and a record of the copies.
 
-A corpus stage. `learn` reads every record once and decides:
+A corpus stage. `learn` reads every record once (through `summarize`, below)
+and decides:
 
 1. **Repeated lines.** A line (paragraph) whose normalised text already appeared
    earlier in the same record — a dek printed again as the first paragraph, a
@@ -11,8 +12,9 @@ A corpus stage. `learn` reads every record once and decides:
 2. **Exact copies** of articles and of comments: same text after `normalize`
    (Unicode NFKC, case, whitespace, quote and dash variants; digits folded to 0
    when `fold_digits`). Comments shorter than `comment_min_words` never count.
-3. **Near-duplicate articles** with MinHash LSH over word shingles, and every
-   candidate pair verified on the real shingles before it is merged.
+3. **Near-duplicate articles** with MinHash LSH over word shingles (MinHash
+   signatures from datasketch), and every candidate pair verified on the real
+   shingles before it is merged.
 4. **Clusters** are the connected components of the verified pairs (union-find);
    the keep policy picks one record per cluster, the others are copies.
 5. **Quoted comments.** A comment that repeats at least `quote_min_words`
@@ -28,12 +30,23 @@ measures behind each decision, in state.json's `clusters`.
 MinHash and LSH
 ---------------
 Each article becomes the sequence of its word k-shingles (`shingle_words`,
-default 5), each hashed to 32 bits. For `num_perm` hash functions
-h_i(x) = ((a_i x + b_i) mod 2^64) >> 32 (multiply-add-shift, Dietzfelbinger et
-al. 1997) the signature keeps min_x h_i(x); two documents agree on one position
-with probability ~ their shingle Jaccard similarity s (Broder 1997). LSH cuts
-the signature into b bands of r rows; two documents become a candidate pair if
-all r rows of at least one band agree, with probability
+default 5), each hashed to 32 bits by a hash that is the same in every process
+and on every machine: each normalised word is hashed with blake2b (64 bits),
+the k word hashes of a shingle are combined polynomially mod 2^64 and mixed
+with splitmix64's finaliser, and the top 32 bits are kept (never Python's
+salted `hash()`). The signature is a `datasketch.MinHash(num_perm, seed,
+hashfunc=int, scheme="affine32")` updated with these shingle hashes:
+datasketch mixes each with MurmurHash3's finaliser and keeps, for `num_perm`
+permutations h_i(x) = (a_i x + b_i) mod 2^32 (a_i odd: a bijection), the
+minimum min_x h_i(x). Its a_i, b_i come from numpy's legacy RandomState(seed),
+a frozen stream, so signatures are deterministic across runs, processes and
+numpy versions (and change only if datasketch changes its scheme: the index
+records `minhash: datasketch affine32`). `hashfunc=int` because the shingles
+arrive hashed: hashing them once, vectorised, serves both the signature and
+the verification below. Two documents agree on one position with probability
+~ their shingle Jaccard similarity s (Broder 1997). LSH cuts the signature
+into b bands of r rows; two documents become a candidate pair if all r rows of
+at least one band agree, with probability
 
     P(candidate | s) = 1 - (1 - s^r)^b              (the "S-curve";
                                                      Leskovec, Rajaraman, Ullman,
@@ -64,6 +77,16 @@ and 32 x 4 reach 1.0. `bands`/`rows` set the bands explicitly; set both to null
 and `lsh_threshold` picks the (b, r = num_perm // b) whose s* is nearest (0.3
 gives 42 x 3).
 
+The banding is this module's, over the matrix of datasketch signatures, not
+datasketch's `MinHashLSH`: per band one stable argsort of 64-bit band hashes
+finds the buckets, and the pairs come out sorted, so the result never depends
+on set or dict order. `MinHashLSH` keeps a Python dict per band with a bytes
+key per document and answers queries with unordered sets; on 20,000 random
+signatures (42 x 3) its insert + query took 6.4 s of CPU and 234 MB more peak
+RSS, the argsort banding 0.18 s. A bucket of more than MAX_BUCKET_PAIRS
+members (a cluster of hundreds of copies) gives a star from its first member
+plus a chain, not all n^2/2 pairs.
+
 Verification
 ------------
 A candidate pair (A, B) is measured on its real shingle sequences:
@@ -89,21 +112,43 @@ merged with C >= 0.7, not with 0.75 or 0.8; at 0.8 recall stays 0.9998 since
 a copy usually links to its cluster through several members. `dup_similarity`
 is C of the copy and the kept record.
 
+Parallel and distributed runs
+-----------------------------
+`learn(records, config)` is `combine(summarize(r, config) for r in records, config)`.
+`summarize` is pure and per record, so an executor can run it in worker
+processes; a summary holds only what the decisions need (see `summarize`).
+`band_keys(summary, config)` gives a summary's LSH band keys for a
+distributed group-by; `bucket_pairs(ids)` turns one bucket into candidate
+pairs as `combine` would, and `combine(summaries, config, candidate_pairs)`
+then skips its own banding. `combine` sorts everything it is given, so no
+order of summaries or pairs changes the state.
+
+Memory of `learn`/`combine` is bounded by the compact arrays of the
+summaries, never by texts: per article of `min_words` or more its shingle
+hashes (4 bytes per word, for verification) and its signature (4 x num_perm =
+512 bytes, in one buffer; once all are read, the rows of the articles that
+go through LSH are copied out in id order and the buffer is freed); per comment of `quote_min_words` or more 16 bytes per word (word
+hashes and offsets, for quotes); per record the id, the keep-policy fields
+and a 32-byte digest as Python objects (~0.6 KB, tracemalloc on the syndication
+benchmark); then the state itself (~1.2 KB per record there, where most
+records are copies with their measures). Measured at 100,000 pages:
+bench/dedup.md.
+
 Incremental use
 ---------------
 `build_index(records, config)` computes the signatures of the kept articles
 of a corpus version; `save_index(index, path)` writes them as one deterministic
 .npz (uint32 signatures, 64-bit hashes of the normalised texts, word counts,
-and ids); `load_index(path)`. A later run with `against: <that file>` treats its
-entries as already-kept members: a new copy of an old article gets
-`duplicate_of: <old id>`. Candidates are verified against the old article's
-text, read (only for candidates) from the `articles.jsonl` beside the index;
-if that file is absent, the MinHash estimate of J must reach `near_threshold`.
-Memory of the index: 128 x 4 = 512 bytes of signature per article, 529 bytes
-with the text hash and counts as loaded arrays (plus the ids as Python
-strings); the file takes 578 bytes per article (measured on 25,202 articles,
-bench/dedup.md). While `learn` runs, each article also holds its shingle
-sequence (4 bytes per word) for verification.
+and ids; format version 2 since the signatures come from datasketch: an index
+of version 1 is refused with a request to rebuild it); `load_index(path)`. A
+later run with `against: <that file>` treats its entries as already-kept
+members: a new copy of an old article gets `duplicate_of: <old id>`.
+Candidates are verified against the old article's text, read (only for
+candidates) from the `articles.jsonl` beside the index; if that file is
+absent, the MinHash estimate of J must reach `near_threshold`. Memory of the
+index: 128 x 4 = 512 bytes of signature per article, 529 bytes with the text
+hash and counts as loaded arrays (plus the ids as Python strings); the file
+takes ~578 bytes per article (bench/dedup.md).
 
 The export side, once a version's articles.jsonl is written in its folder:
 
@@ -127,6 +172,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
+from datasketch import MinHash
 from pydantic import model_validator
 
 from pipeline.document import Span, apply_spans, line_span, split_lines
@@ -153,7 +199,9 @@ SENTENCE_PUNCT = ".,;:!?…"
 KeepCriterion = Literal["earliest_published", "main_first", "longest", "smallest_id"]
 DEFAULT_KEEP_POLICY: tuple[KeepCriterion, ...] = ("earliest_published", "main_first", "longest",
                                                   "smallest_id")
-INDEX_FORMAT = "news-corpus-pipeline/dedup-index/1"
+# 2: signatures of datasketch MinHash ("affine32"); version 1 held the stage's own (other values).
+INDEX_FORMAT = "news-corpus-pipeline/dedup-index/2"
+MINHASH_SCHEME = "affine32"  # datasketch >= 2.0: uint32 values, a bijective permutation per position
 # Buckets larger than this get a star plus a chain of candidate pairs, not all pairs
 # (a cluster of hundreds of copies would otherwise cost n^2/2 verifications).
 MAX_BUCKET_PAIRS = 32
@@ -346,21 +394,31 @@ def _mix(h: np.ndarray) -> np.ndarray:
 
 
 class _TokenHasher:
-    """Stable 64-bit hashes of normalised words (blake2b, cached per run)."""
+    """Stable 64-bit hashes of normalised words (blake2b), with a bounded cache.
 
-    def __init__(self) -> None:
+    The cache only saves time: a hash never depends on what is cached, so one
+    hasher per process serves every record (and every worker has its own).
+    """
+
+    def __init__(self, limit: int = 1 << 18) -> None:
         self.cache: dict[str, int] = {}
+        self.limit = limit  # ~30 MB of words; emptied when full
 
     def __call__(self, words: Sequence[str]) -> np.ndarray:
         cache = self.cache
         try:
             values = [cache[word] for word in words]
         except KeyError:
+            if len(cache) > self.limit:
+                cache.clear()
             for word in set(words).difference(cache):
                 cache[word] = int.from_bytes(hashlib.blake2b(word.encode("utf-8"), digest_size=8).digest(),
                                              "little")
             values = [cache[word] for word in words]
         return np.array(values, dtype=np.uint64)
+
+
+_WORD_HASHES = _TokenHasher()
 
 
 def _gram_hashes(tokens: np.ndarray, size: int) -> np.ndarray:
@@ -379,17 +437,6 @@ def _shingle_seq(tokens: np.ndarray, size: int) -> np.ndarray:
     return (_gram_hashes(tokens, size) >> np.uint64(32)).astype(np.uint32)
 
 
-@lru_cache(maxsize=8)
-def _permutations(num_perm: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """a_i (odd) and b_i of h_i(x) = ((a_i x + b_i) mod 2^64) >> 32, from blake2b: stable across numpy versions."""
-    a, b = [], []
-    for i in range(num_perm):
-        digest = hashlib.blake2b(f"minhash:{seed}:{i}".encode(), digest_size=16).digest()
-        a.append(int.from_bytes(digest[:8], "little") | 1)
-        b.append(int.from_bytes(digest[8:], "little"))
-    return np.array(a, dtype=np.uint64), np.array(b, dtype=np.uint64)
-
-
 def _unique(values: np.ndarray) -> np.ndarray:
     """Sorted distinct values (np.sort + mask: faster than np.unique on short arrays)."""
     ordered = np.sort(values)
@@ -398,20 +445,23 @@ def _unique(values: np.ndarray) -> np.ndarray:
     return ordered[np.concatenate(([True], ordered[1:] != ordered[:-1]))]
 
 
-def minhash_signatures(seqs: Sequence[np.ndarray], num_perm: int, seed: int) -> np.ndarray:
-    """One uint32 row of `num_perm` minima per non-empty shingle sequence."""
-    a, b = _permutations(num_perm, seed)
-    b = b[:, None]
-    shift = np.uint64(32)
-    out = np.empty((len(seqs), num_perm), dtype=np.uint32)
-    for row, seq in enumerate(seqs):
-        if len(seq) == 0:
-            raise ValueError("minhash_signatures: empty shingle sequence")
-        hashed = np.multiply.outer(a, _unique(seq).astype(np.uint64))  # (num_perm, shingles)
-        hashed += b
-        hashed >>= shift
-        out[row] = hashed.min(axis=1)
-    return out
+@lru_cache(maxsize=8)
+def _minhash_template(num_perm: int, seed: int) -> MinHash:
+    """An empty datasketch MinHash whose permutations every signature copies (drawn once per process).
+
+    `hashfunc=int`: the shingles arrive already hashed (`_shingle_seq`), so the
+    value datasketch permutes is our stable 32-bit shingle hash itself.
+    """
+    return MinHash(num_perm=num_perm, seed=seed, hashfunc=int, scheme=MINHASH_SCHEME)
+
+
+def minhash_signature(seq: np.ndarray, num_perm: int, seed: int) -> np.ndarray:
+    """The uint32 MinHash signature (`num_perm` minima) of a non-empty shingle sequence."""
+    if len(seq) == 0:
+        raise ValueError("minhash_signature: empty shingle sequence")
+    minhash = _minhash_template(num_perm, seed).copy()
+    minhash.update_batch(_unique(seq).tolist())
+    return minhash.hashvalues.astype(np.uint32, copy=False)
 
 
 def lsh_params(config: Config) -> tuple[int, int]:
@@ -438,7 +488,7 @@ def _band_keys(signatures: np.ndarray, bands: int, rows: int) -> np.ndarray:
     return _mix(keys)
 
 
-def _bucket_pairs(order: np.ndarray, starts: np.ndarray, sizes: np.ndarray) -> list[np.ndarray]:
+def _bucket_codes(order: np.ndarray, starts: np.ndarray, sizes: np.ndarray) -> list[np.ndarray]:
     """Pair codes (i * n + j, i < j) of the members of each bucket; buckets of one size at a time."""
     count = len(order)
     codes = []
@@ -454,7 +504,7 @@ def _bucket_pairs(order: np.ndarray, starts: np.ndarray, sizes: np.ndarray) -> l
     return codes
 
 
-def candidate_pairs(signatures: np.ndarray, bands: int, rows: int,
+def _candidate_pairs(signatures: np.ndarray, bands: int, rows: int,
                     skip_both_from: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Pairs (i < j) sharing at least one band, and the number of bands they share.
 
@@ -473,7 +523,7 @@ def candidate_pairs(signatures: np.ndarray, bands: int, rows: int,
         cuts = np.flatnonzero(ordered[1:] != ordered[:-1]) + 1
         starts = np.concatenate(([0], cuts))
         sizes = np.diff(np.concatenate((starts, [count])))
-        codes.extend(_bucket_pairs(order, starts, sizes))
+        codes.extend(_bucket_codes(order, starts, sizes))
     if not codes:
         return empty
     unique, hits = np.unique(np.concatenate(codes), return_counts=True)
@@ -482,6 +532,43 @@ def candidate_pairs(signatures: np.ndarray, bands: int, rows: int,
         keep = pairs[:, 0] < skip_both_from
         pairs, hits = pairs[keep], hits[keep]
     return pairs, hits
+
+
+def band_keys(summary: dict[str, Any], config: Config) -> list[str]:
+    """The LSH band keys of one summary, for a group-by outside this process.
+
+    Key `"<band>:<hex of its rows' values>"`: two summaries share a key exactly
+    when all rows of that band agree (no hash in between, so no collisions).
+    Records without a signature (comments, short articles) have none.
+    """
+    signature = summary.get("signature")
+    if signature is None:
+        return []
+    bands, rows = lsh_params(config)
+    width = 4 * rows  # bytes of one band: uint32 little-endian values
+    return [f"{band}:{signature[band * width:(band + 1) * width].hex()}" for band in range(bands)]
+
+
+def bucket_pairs(ids: Iterable[str]) -> list[tuple[str, str]]:
+    """The candidate pairs of the ids that share one band key, as `combine` forms them:
+    every pair, or past MAX_BUCKET_PAIRS members a star from the first (natural order)
+    plus a chain."""
+    members = sorted(set(ids), key=_natural)
+    if len(members) <= MAX_BUCKET_PAIRS:
+        return [(a, b) for i, a in enumerate(members) for b in members[i + 1:]]
+    first = members[0]
+    return [(first, b) for b in members[1:]] + list(zip(members[1:-1], members[2:]))
+
+
+def _shared_bands(signatures: np.ndarray, pairs: np.ndarray, bands: int, rows: int) -> np.ndarray:
+    """For each pair of rows, how many of its bands agree on every row (in chunks: bounded memory)."""
+    hits = np.zeros(len(pairs), dtype=np.int64)
+    used = bands * rows
+    for start in range(0, len(pairs), 8192):
+        chunk = pairs[start:start + 8192]
+        same = signatures[chunk[:, 0], :used] == signatures[chunk[:, 1], :used]
+        hits[start:start + len(chunk)] = same.reshape(len(chunk), bands, rows).all(axis=2).sum(axis=1)
+    return hits
 
 
 # --------------------------------------------------------------------------- verification
@@ -527,8 +614,7 @@ def compare(seq_a: np.ndarray, seq_b: np.ndarray, size: int) -> Similarity:
 
 def similarity(text_a: str, text_b: str, config: Config) -> Similarity:
     """The verification measures of two texts, as `learn` computes them."""
-    hasher = _TokenHasher()
-    seqs = [_shingle_seq(hasher(WORD.findall(normalize(t, config.fold_digits))), config.shingle_words)
+    seqs = [_shingle_seq(_WORD_HASHES(WORD.findall(normalize(t, config.fold_digits))), config.shingle_words)
             for t in (text_a, text_b)]
     return compare(seqs[0], seqs[1], config.shingle_words)
 
@@ -542,16 +628,22 @@ class _Comment:
     position: tuple[Any, ...]
     parent: str | None
     tokens: np.ndarray  # 64-bit hashes of normalised words
-    starts: np.ndarray
-    ends: np.ndarray
-    text: str
+    starts: np.ndarray  # offset of each word in the text
+    ends: np.ndarray  # end of each word, past the sentence punctuation right after it
 
 
-def _comment_tokens(text: str, config: Config, hasher: _TokenHasher) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _comment_tokens(text: str, config: Config) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Word hashes, starts and ends of a comment: what quote detection needs instead of its text."""
     matches = list(WORD.finditer(text))
     words = [normalize(m.group(), config.fold_digits) for m in matches]
-    return (hasher(words), np.array([m.start() for m in matches], dtype=np.int64),
-            np.array([m.end() for m in matches], dtype=np.int64))
+    ends = []
+    for match in matches:
+        end = match.end()
+        while end < len(text) and text[end] in SENTENCE_PUNCT:  # a quote takes the full stop along
+            end += 1
+        ends.append(end)
+    return (_WORD_HASHES(words), np.array([m.start() for m in matches], dtype=np.uint32),
+            np.array(ends, dtype=np.uint32))
 
 
 def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
@@ -597,8 +689,6 @@ def find_quotes(comments: list[_Comment], config: Config) -> dict[str, list[dict
             quotes = []
             for first, last, source in sorted(chosen):
                 start, end = int(comment.starts[first]), int(comment.ends[last - 1])
-                while end < len(comment.text) and comment.text[end] in SENTENCE_PUNCT:
-                    end += 1
                 quotes.append({"comment_id": comments[source].id, "start": start, "end": end})
             found[comment.id] = quotes
         for gram in set(grams):
@@ -637,36 +727,14 @@ def rebase_quotes(text: str, quotes: list[dict[str, Any]], separator: str = "\n\
 # --------------------------------------------------------------------------- index
 
 
-def _index_arrays(records: Iterable[Record], config: Config) -> dict[str, Any]:
-    """Per article: id, keep fields, text hash, word count, shingle sequence."""
-    hasher = _TokenHasher()
-    out: dict[str, Any] = {"ids": [], "published": [], "role": [], "length": [], "text_hash": [],
-                           "n_words": [], "seqs": []}
-    for record in records:
-        kind = record.get("kind") or ("comment" if "article_id" in record else "article")
-        if kind != "article" or record.get("duplicate_of"):
-            continue
-        text, _ = clean_text(record, config)  # as learn sees it (corpus rows are clean already)
-        norm = normalize(text, config.fold_digits)
-        words = WORD.findall(norm)
-        out["ids"].append(record["id"])
-        out["published"].append(record.get("published"))
-        out["role"].append(record.get("role") or "main")
-        out["length"].append(len(norm))
-        out["text_hash"].append(_text_hash(norm))
-        out["n_words"].append(len(words))
-        out["seqs"].append(_shingle_seq(hasher(words), config.shingle_words)
-                           if len(words) >= config.min_words else np.zeros(0, dtype=np.uint32))
-    return out
-
-
-def _text_hash(norm: str) -> int:
-    return int.from_bytes(hashlib.sha256(norm.encode("utf-8")).digest()[:8], "little")
+def _text_hash(digest: str) -> int:
+    """The index's 64-bit text hash: the first 8 bytes of the sha256 of the normalised text."""
+    return int.from_bytes(bytes.fromhex(digest)[:8], "little")
 
 
 def _index_meta(config: Config) -> dict[str, Any]:
-    return {"format": INDEX_FORMAT, "num_perm": config.num_perm, "seed": config.seed,
-            "shingle_words": config.shingle_words, "fold_digits": config.fold_digits,
+    return {"format": INDEX_FORMAT, "minhash": f"datasketch {MINHASH_SCHEME}", "num_perm": config.num_perm,
+            "seed": config.seed, "shingle_words": config.shingle_words, "fold_digits": config.fold_digits,
             "min_words": config.min_words}
 
 
@@ -677,24 +745,38 @@ def build_index(records: Iterable[Record], config: Config, texts: str | None = "
     comments (a `kind` of comment, or an `article_id`) and records with
     `duplicate_of` are skipped. `texts` names the file
     beside the index that holds these articles' text (for verification), or None.
+    Each article is read through `summarize`, as `learn` reads it.
     """
-    arrays = _index_arrays(records, config)
-    seqs = arrays.pop("seqs")
-    has_sig = np.array([len(s) > 0 for s in seqs], dtype=bool)
-    signatures = np.zeros((len(seqs), config.num_perm), dtype=np.uint32)
-    if has_sig.any():
-        signatures[has_sig] = minhash_signatures([s for s in seqs if len(s)], config.num_perm, config.seed)
-    meta = _index_meta(config) | {"count": len(seqs), "texts": texts}
+    ids: list[str] = []
+    published: list[Any] = []
+    role: list[str] = []
+    columns: dict[str, list[int]] = {"text_hash": [], "n_words": [], "length": []}
+    signatures: list[bytes] = []
+    empty = bytes(4 * config.num_perm)
+    for record in records:
+        kind = record.get("kind") or ("comment" if "article_id" in record else "article")
+        if kind != "article" or record.get("duplicate_of"):
+            continue
+        summary = summarize({**record, "kind": "article"}, config)
+        ids.append(summary["id"])
+        published.append(summary["published"])
+        role.append(summary["role"] or "main")
+        columns["text_hash"].append(_text_hash(summary["digest"]))
+        columns["n_words"].append(summary["words"])
+        columns["length"].append(summary["length"])
+        signatures.append(summary.get("signature") or empty)
+    meta = _index_meta(config) | {"count": len(ids), "texts": texts}
+    matrix = np.frombuffer(b"".join(signatures), dtype="<u4").reshape(len(ids), config.num_perm)
     return {
         "meta": meta,
-        "ids": arrays["ids"],
-        "published": arrays["published"],
-        "role": arrays["role"],
-        "signatures": signatures,
-        "has_signature": has_sig,
-        "text_hash": np.array(arrays["text_hash"], dtype=np.uint64),
-        "n_words": np.array(arrays["n_words"], dtype=np.uint32),
-        "length": np.array(arrays["length"], dtype=np.uint32),
+        "ids": ids,
+        "published": published,
+        "role": role,
+        "signatures": matrix.astype(np.uint32),
+        "has_signature": np.array([value is not empty for value in signatures], dtype=bool),
+        "text_hash": np.array(columns["text_hash"], dtype=np.uint64),
+        "n_words": np.array(columns["n_words"], dtype=np.uint32),
+        "length": np.array(columns["length"], dtype=np.uint32),
     }
 
 
@@ -728,8 +810,10 @@ def load_index(path: Path | str) -> dict[str, Any]:
             arrays = {name: data[name] for name in _INDEX_ARRAYS}
     except (OSError, KeyError, ValueError, zipfile.BadZipFile) as err:
         raise StageError(f"{path}: not a dedup index ({err})") from err
-    if header.get("meta", {}).get("format") != INDEX_FORMAT:
-        raise StageError(f"{path}: not a dedup index of format {INDEX_FORMAT}")
+    found = header.get("meta", {}).get("format")
+    if found != INDEX_FORMAT:
+        raise StageError(f"{path}: dedup index of format {found!r}, this version reads {INDEX_FORMAT!r}; "
+                         "rebuild it with build_index")
     return {**header, **arrays, "path": str(path)}
 
 
@@ -751,14 +835,62 @@ def _read_texts(path: Path, wanted: set[str]) -> dict[str, str]:
 # --------------------------------------------------------------------------- learn
 
 
+def summarize(record: Record, config: Config) -> dict[str, Any]:
+    """What `combine` needs of one record, computed apart from every other record.
+
+    Pure and small, for worker processes: values are str, int, None or bytes
+    (pickle as is; JSON needs the bytes in base64). Holds the id and kind; the
+    keep-policy fields (`published`, `posted`, `role`, `length`: characters of
+    normalised text); `words`; `repeated_lines` (spans `process` will remove);
+    `digest`, the sha256 hex of the normalised text (exact copies). An article
+    of `min_words` or more adds `shingles` (its 32-bit shingle hashes in text
+    order, 4 bytes a word: verification) and `signature` (datasketch MinHash,
+    `num_perm` uint32, little-endian). A comment adds `article_id`, `parent_id`,
+    `page`, `position`, and, with `quote_min_words` or more, `tokens` (uint64
+    word hashes), `starts` and `ends` (uint32 offsets): quote detection.
+    """
+    kind = record.get("kind", "article")
+    text, spans = clean_text(record, config)
+    norm = normalize(text, config.fold_digits)
+    words = WORD.findall(norm)
+    summary: dict[str, Any] = {
+        "id": record["id"], "kind": kind, "published": record.get("published"), "posted": record.get("posted"),
+        "role": record.get("role"), "length": len(norm), "words": len(words), "repeated_lines": len(spans),
+        "digest": hashlib.sha256(norm.encode("utf-8")).hexdigest(),
+    }
+    if kind == "article" and len(words) >= config.min_words:
+        seq = _shingle_seq(_WORD_HASHES(words), config.shingle_words)
+        summary["shingles"] = seq.astype("<u4").tobytes()
+        summary["signature"] = minhash_signature(seq, config.num_perm, config.seed).astype("<u4").tobytes()
+    if kind == "comment":
+        position = record.get("position")
+        summary.update(article_id=record.get("article_id"), parent_id=record.get("parent_id"),
+                       page=str(record.get("page_id") or record.get("article_id") or ""),
+                       position=position if isinstance(position, int) else None)
+        if len(words) >= config.quote_min_words:
+            tokens, starts, ends = _comment_tokens(text, config)
+            summary.update(tokens=tokens.astype("<u8").tobytes(), starts=starts.astype("<u4").tobytes(),
+                           ends=ends.astype("<u4").tobytes())
+    return summary
+
+
+def _exact_digest(summary: dict[str, Any], config: Config) -> bytes | None:
+    """The digest that makes exact copies, or None when the record is too short to count."""
+    least = {"article": config.exact_min_words, "comment": config.comment_min_words}.get(summary["kind"], 0)
+    if not summary["length"] or summary["words"] < least:
+        return None
+    return bytes.fromhex(summary["digest"])
+
+
 @dataclass
 class _Node:
     id: str
     kind: str
     keep: dict[str, Any]  # the fields the keep policy reads
     old: bool = False
-    seq: np.ndarray | None = None
-    digest: bytes | None = None  # sha256 of the normalised text
+    seq: np.ndarray | None = None  # shingle hashes in text order (articles of min_words or more)
+    signature_row: int | None = None  # its signature's row in the buffer `combine` fills while reading
+    digest: bytes | None = None  # sha256 of the normalised text, when long enough to count
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -788,38 +920,73 @@ class _UnionFind:
 
 
 def learn(records: Iterable[Record], config: Config) -> dict[str, Any]:
-    """Cluster the corpus; state: clusters (audit), members (id -> cluster), quotes, stats."""
-    hasher = _TokenHasher()
+    """Cluster the corpus; state: clusters (audit), members (id -> cluster), quotes, stats.
+
+    One record at a time goes through `summarize`; only the summaries' compact
+    arrays stay (the docstring's memory figures), never a record or its text.
+    """
+    return combine((summarize(record, config) for record in records), config)
+
+
+def _node_of(summary: dict[str, Any], config: Config) -> tuple[_Node, _Comment | None]:
+    """The graph node of a summary, and its comment for quote detection (arrays view the summary's bytes)."""
+    keep = {key: summary[key] for key in ("id", "published", "posted", "role", "length")}
+    node = _Node(summary["id"], summary["kind"], keep, digest=_exact_digest(summary, config))
+    if summary.get("shingles") is not None:
+        node.seq = np.frombuffer(summary["shingles"], dtype="<u4")
+    if summary["kind"] != "comment":
+        return node, None
+    node.extra = {"article_id": summary["article_id"], "parent_id": summary["parent_id"]}
+    if summary.get("tokens") is None:
+        return node, None
+    position = summary["position"]
+    order = ((0, position) if position is not None else (1, 0), _natural(summary["id"]))
+    comment = _Comment(summary["id"], order, summary["parent_id"], np.frombuffer(summary["tokens"], dtype="<u8"),
+                       np.frombuffer(summary["starts"], dtype="<u4"), np.frombuffer(summary["ends"], dtype="<u4"))
+    return node, comment
+
+
+def _given_pairs(given: Iterable[tuple[str, str]], nodes: list[_Node], lsh_row: dict[int, int],
+                 representative: dict[int, int]) -> np.ndarray:
+    """Candidate pairs found elsewhere, as sorted unique (row, row) of the signature matrix:
+    an exact copy stands for its group's first member, unknown ids are ignored."""
+    index = {node.id: i for i, node in enumerate(nodes)}
+    rows = set()
+    for id_a, id_b in given:
+        a, b = index.get(id_a), index.get(id_b)
+        if a is None or b is None:
+            continue
+        row_a, row_b = lsh_row.get(representative.get(a, a)), lsh_row.get(representative.get(b, b))
+        if row_a is not None and row_b is not None and row_a != row_b:
+            rows.add((min(row_a, row_b), max(row_a, row_b)))
+    return np.array(sorted(rows), dtype=np.int64).reshape(-1, 2)
+
+
+def combine(summaries: Iterable[dict[str, Any]], config: Config,
+            candidate_pairs: Iterable[tuple[str, str]] | None = None) -> dict[str, Any]:
+    """The stage state (what `learn` returns) from the summaries of every record, in any order.
+
+    `candidate_pairs`: pairs of ids that share a band key (`band_keys`), found by
+    a group-by elsewhere (`bucket_pairs` forms them as this function does); then
+    the batch is not banded here. Pairs with entries of the `against` index are
+    still found here, from the index this function loads.
+    """
     nodes: list[_Node] = []
-    comments_by_page: dict[str, list[tuple[tuple[Any, ...], _Comment]]] = {}
+    comments_by_page: dict[str, list[_Comment]] = {}
+    # Signatures go into one buffer as they arrive (512 bytes an article, no object each).
+    signature_buffer = bytearray()
     repeated = 0
-    for record in records:
-        kind = record.get("kind", "article")
-        text, spans = clean_text(record, config)
-        repeated += len(spans)
-        norm = normalize(text, config.fold_digits)
-        keep_fields = {"id": record["id"], "published": record.get("published"), "posted": record.get("posted"),
-                       "role": record.get("role"), "length": len(norm)}
-        # Exact copies are found by the sha256 of the normalised text; the text itself is not kept.
-        node = _Node(record["id"], kind, keep_fields, digest=hashlib.sha256(norm.encode("utf-8")).digest()
-                     if norm else None)
-        words = WORD.findall(norm)
-        if kind == "article" and len(words) >= config.min_words:
-            node.seq = _shingle_seq(hasher(words), config.shingle_words)
-        if kind == "article" and len(words) < config.exact_min_words:
-            node.digest = None
-        if kind == "comment":
-            node.extra = {"article_id": record.get("article_id"), "parent_id": record.get("parent_id")}
-            if len(words) < config.comment_min_words:
-                node.digest = None
-            if len(words) >= config.quote_min_words:
-                tokens, starts, ends = _comment_tokens(text, config, hasher)
-                page = str(record.get("page_id") or record.get("article_id") or "")
-                position = record.get("position")
-                order = ((0, position) if isinstance(position, int) else (1, 0), _natural(record["id"]))
-                comments_by_page.setdefault(page, []).append(
-                    (order, _Comment(record["id"], order, record.get("parent_id"), tokens, starts, ends, text)))
+    for summary in summaries:
+        node, comment = _node_of(summary, config)
+        if node.seq is not None:
+            if len(summary["signature"]) != 4 * config.num_perm:
+                raise StageError(f"dedup: summary of {node.id} has a signature of another num_perm")
+            node.signature_row = len(signature_buffer) // (4 * config.num_perm)
+            signature_buffer += summary["signature"]
+        repeated += summary["repeated_lines"]
         nodes.append(node)
+        if comment is not None:
+            comments_by_page.setdefault(str(summary["page"]), []).append(comment)
     nodes.sort(key=lambda n: _natural(n.id))
     if len({n.id for n in nodes}) != len(nodes):
         raise StageError("dedup: record ids are not unique")
@@ -849,6 +1016,7 @@ def learn(records: Iterable[Record], config: Config) -> dict[str, Any]:
     for i, node in enumerate(nodes[:new_count]):
         if node.digest:
             by_text.setdefault((node.kind, node.digest), []).append(i)
+    representative = {i: members[0] for members in by_text.values() for i in members[1:]}
     old_by_hash: dict[int, int] = {}
     if old_index is not None:
         for pos, value in enumerate(old_index["text_hash"].tolist()):
@@ -865,17 +1033,25 @@ def learn(records: Iterable[Record], config: Config) -> dict[str, Any]:
 
     # Near copies: MinHash LSH over the articles with enough words, one per exact group.
     bands, rows = lsh_params(config)
-    lsh_nodes = [i for i, n in enumerate(nodes[:new_count])
-                 if n.seq is not None and by_text[(n.kind, n.digest)][0] == i]
-    signatures = minhash_signatures([nodes[i].seq for i in lsh_nodes], config.num_perm, config.seed) \
-        if lsh_nodes else np.zeros((0, config.num_perm), dtype=np.uint32)
+    lsh_nodes = [i for i, n in enumerate(nodes[:new_count]) if n.seq is not None and i not in representative]
+    arrived = np.frombuffer(signature_buffer, dtype="<u4").reshape(-1, config.num_perm)
+    signatures = arrived[np.array([nodes[i].signature_row for i in lsh_nodes], dtype=np.intp)].astype(np.uint32)
+    del arrived, signature_buffer  # the buffer is freed before the banding's peak
     first_old = None
     if old_index is not None:
         old_rows = np.flatnonzero(old_index["has_signature"])
         first_old = len(lsh_nodes)
         lsh_nodes += [new_count + int(pos) for pos in old_rows]
         signatures = np.concatenate((signatures, old_index["signatures"][old_rows]))
-    pairs, hits = candidate_pairs(signatures, bands, rows, skip_both_from=first_old)
+    if candidate_pairs is None:
+        pairs, _ = _candidate_pairs(signatures, bands, rows, skip_both_from=first_old)
+    else:
+        lsh_row = {node: row for row, node in enumerate(lsh_nodes[:first_old])}
+        pairs = _given_pairs(candidate_pairs, nodes, lsh_row, representative)
+        if first_old is not None:  # the batch against the old index: banded here
+            banded, _ = _candidate_pairs(signatures, bands, rows, skip_both_from=first_old)
+            pairs = np.concatenate((pairs, banded[banded[:, 1] >= first_old]))
+    hits = _shared_bands(signatures, pairs, bands, rows)
     order = np.lexsort((pairs[:, 1], pairs[:, 0], -hits)) if len(pairs) else np.zeros(0, dtype=np.int64)
     stats.update({"lsh": {"num_perm": config.num_perm, "bands": bands, "rows": rows,
                           "s_curve_midpoint": round((1 / bands) ** (1 / rows), 4)},
@@ -895,7 +1071,7 @@ def learn(records: Iterable[Record], config: Config) -> dict[str, Any]:
         node = nodes[i]
         if node.seq is None and node.old and i in old_text_cache:
             words = WORD.findall(normalize(old_text_cache[i], config.fold_digits))
-            node.seq = _shingle_seq(hasher(words), config.shingle_words)
+            node.seq = _shingle_seq(_WORD_HASHES(words), config.shingle_words)
         return node.seq
 
     for new, old in old_exact:
@@ -936,8 +1112,7 @@ def learn(records: Iterable[Record], config: Config) -> dict[str, Any]:
 
     quotes: dict[str, list[dict[str, Any]]] = {}
     for page in sorted(comments_by_page):
-        ordered = [c for _, c in sorted(comments_by_page[page], key=lambda item: item[0])]
-        quotes.update(find_quotes(ordered, config))
+        quotes.update(find_quotes(sorted(comments_by_page[page], key=lambda c: c.position), config))
     parents = _parent_remap(nodes[:new_count], members)
     stats.update({"clusters": len(clusters), "copies": sum(len(c["copies"]) for c in clusters),
                   "quoting_comments": len(quotes)})

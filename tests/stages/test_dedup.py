@@ -1,4 +1,6 @@
 import json
+import os
+import pickle
 import random
 import subprocess
 import sys
@@ -134,32 +136,45 @@ def test_articles_of_a_few_words_are_not_deduplicated() -> None:
 
 
 def seq(text: str) -> np.ndarray:
-    hasher = dedup._TokenHasher()
-    return dedup._shingle_seq(hasher(dedup.WORD.findall(dedup.normalize(text, False))), 5)
+    return dedup._shingle_seq(dedup._WORD_HASHES(dedup.WORD.findall(dedup.normalize(text, False))), 5)
 
 
 def test_minhash_signature_estimates_jaccard() -> None:
     base = " ".join(WIRE)
     half = " ".join(WIRE[:3] + SAME_EVENT[:2])
-    sigs = dedup.minhash_signatures([seq(base), seq(base), seq(half), seq(OTHER)], 128, 1)
+    sigs = np.stack([dedup.minhash_signature(seq(text), 128, 1) for text in (base, base, half, OTHER)])
     assert sigs.shape == (4, 128) and sigs.dtype == np.uint32
     assert (sigs[0] == sigs[1]).all()
     exact = dedup.jaccard(dedup.shingles(dedup.normalize(base, False), 5), dedup.shingles(dedup.normalize(half, False), 5))
     assert abs(float(np.mean(sigs[0] == sigs[2])) - exact) < 0.12
     assert float(np.mean(sigs[0] == sigs[3])) < 0.05
-    other_seed = dedup.minhash_signatures([seq(base)], 128, 2)
-    assert not (other_seed[0] == sigs[0]).all()
+    other_seed = dedup.minhash_signature(seq(base), 128, 2)
+    assert not (other_seed == sigs[0]).all()
+    with pytest.raises(ValueError):
+        dedup.minhash_signature(np.zeros(0, dtype=np.uint32), 128, 1)
+
+
+def test_signature_is_a_datasketch_minhash_of_the_shingle_hashes() -> None:
+    from datasketch import MinHash
+
+    shingle_hashes = seq(STORY)
+    reference = MinHash(num_perm=64, seed=3, hashfunc=int, scheme="affine32")
+    reference.update_batch(shingle_hashes.tolist())  # repeated shingles and their order change nothing
+    assert dedup.minhash_signature(shingle_hashes, 64, 3).tolist() == reference.hashvalues.tolist()
 
 
 def test_signatures_are_the_same_in_another_process() -> None:
-    # The index is reused by later runs: hashing must not depend on the process (no hash()).
-    here = dedup.minhash_signatures([seq(STORY)], 16, 1)[0].tolist()
-    code = ("from pipeline.stages import dedup as d; h = d._TokenHasher();"
-            f"s = d._shingle_seq(h(d.WORD.findall(d.normalize({STORY!r}, False))), 5);"
-            "print(d.minhash_signatures([s], 16, 1)[0].tolist())")
-    there = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                           cwd=Path(__file__).resolve().parents[2])
-    assert there.stdout.strip() == str(here)
+    # Indexes and worker processes share signatures: hashing must not depend on the process (no hash()).
+    record = article("a", STORY)
+    here = dedup.summarize(record, dedup.Config())
+    code = ("import sys; from pipeline.stages import dedup as d;"
+            f"s = d.summarize({record!r}, d.Config());"
+            "print(s['signature'].hex(), s['shingles'].hex(), s['digest'])")
+    repo = Path(__file__).resolve().parents[2]
+    for hash_seed in ("1", "2"):
+        there = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=repo,
+                               env={**os.environ, "PYTHONHASHSEED": hash_seed})
+        assert there.stdout.split() == [here["signature"].hex(), here["shingles"].hex(), here["digest"]]
 
 
 def test_s_curve_and_band_choice() -> None:
@@ -179,15 +194,35 @@ def test_candidate_pairs_bands_and_big_buckets() -> None:
     sigs = rng.integers(0, 2**32, size=(6, 12), dtype=np.uint64).astype(np.uint32)
     sigs[3, :3] = sigs[1, :3]  # 1 and 3 share band 0 only
     sigs[5] = sigs[4]  # 4 and 5 share every band
-    pairs, hits = dedup.candidate_pairs(sigs, 4, 3)
+    pairs, hits = dedup._candidate_pairs(sigs, 4, 3)
     assert pairs.tolist() == [[1, 3], [4, 5]] and hits.tolist() == [1, 4]
-    pairs, _ = dedup.candidate_pairs(sigs, 4, 3, skip_both_from=4)
+    pairs, _ = dedup._candidate_pairs(sigs, 4, 3, skip_both_from=4)
     assert pairs.tolist() == [[1, 3]]
     big = np.zeros((dedup.MAX_BUCKET_PAIRS + 5, 12), dtype=np.uint32)
-    pairs, _ = dedup.candidate_pairs(big, 4, 3)
+    pairs, _ = dedup._candidate_pairs(big, 4, 3)
     linked = {0} | {int(j) for i, j in pairs.tolist() if i == 0}
     assert linked == set(range(len(big)))  # a star from the first member reaches everyone
     assert len(pairs) < len(big) * (len(big) - 1) // 2
+
+
+def test_band_keys_agree_exactly_when_a_band_agrees() -> None:
+    cfg = dedup.Config()
+    wire, again = dedup.summarize(article("a", "\n".join(WIRE)), cfg), dedup.summarize(article("b", "\n".join(WIRE)), cfg)
+    other = dedup.summarize(article("c", OTHER), cfg)
+    keys = dedup.band_keys(wire, cfg)
+    assert len(keys) == 42 and len(set(keys)) == 42 and keys == dedup.band_keys(again, cfg)
+    assert not set(keys) & set(dedup.band_keys(other, cfg))
+    assert dedup.band_keys(dedup.summarize(comment("p#c1", STORY), cfg), cfg) == []
+    assert dedup.band_keys(dedup.summarize(article("d", "Too short to hash."), cfg), cfg) == []
+    signature = np.frombuffer(wire["signature"], dtype="<u4")
+    assert keys[1] == "1:" + signature[3:6].astype("<u4").tobytes().hex()
+
+
+def test_bucket_pairs_all_pairs_then_star_and_chain() -> None:
+    assert dedup.bucket_pairs(["b", "a10", "a9"]) == [("a9", "a10"), ("a9", "b"), ("a10", "b")]
+    ids = [f"x{n}" for n in range(dedup.MAX_BUCKET_PAIRS + 5)]
+    pairs = dedup.bucket_pairs(reversed(ids))
+    assert len(pairs) == 2 * len(ids) - 3 and {b for a, b in pairs if a == "x0"} == set(ids[1:])
 
 
 # ---------------------------------------------------------------- verification
@@ -211,9 +246,8 @@ def test_verification_rejects_same_event_and_quoted_paragraph() -> None:
 
 def test_hash_collisions_alone_never_merge(monkeypatch: pytest.MonkeyPatch) -> None:
     # Every article gets the same signature: every pair is an LSH candidate, only real copies merge.
-    real = dedup.minhash_signatures
-    monkeypatch.setattr(dedup, "minhash_signatures",
-                        lambda seqs, num_perm, seed: np.zeros_like(real(seqs, num_perm, seed)))
+    monkeypatch.setattr(dedup, "minhash_signature",
+                        lambda seq, num_perm, seed: np.zeros(num_perm, dtype=np.uint32))
     records = [article("wire", "\n".join(WIRE), published="2016-01-13"), article("copy", syndicated_copy()),
                article("event", "\n".join(SAME_EVENT)), article("story", STORY + " " + OTHER)]
     state = dedup.learn(records, dedup.Config())
@@ -533,6 +567,92 @@ def test_clusters_do_not_depend_on_input_order() -> None:
         shuffled = list(records)
         random.Random(seed).shuffle(shuffled)
         assert dedup.learn(shuffled, cfg) == expected
+
+
+# ---------------------------------------------------------------- summaries, for parallel and distributed runs
+
+
+def band_key_pairs(summaries: list[dict], cfg: dedup.Config) -> list[tuple[str, str]]:
+    """What a distributed executor does: group ids by band key, then pair each bucket."""
+    buckets: dict[str, list[str]] = {}
+    for summary in summaries:
+        for key in dedup.band_keys(summary, cfg):
+            buckets.setdefault(key, []).append(summary["id"])
+    return [pair for ids in buckets.values() if len(ids) > 1 for pair in dedup.bucket_pairs(ids)]
+
+
+def test_summarize_then_combine_is_learn() -> None:
+    records = corpus()
+    cfg = dedup.Config()
+    assert dedup.combine([dedup.summarize(r, cfg) for r in records], cfg) == dedup.learn(records, cfg)
+
+
+def test_summaries_are_small_picklable_and_hold_no_text() -> None:
+    cfg = dedup.Config()
+    for record in corpus():
+        summary = dedup.summarize(record, cfg)
+        assert pickle.loads(pickle.dumps(summary)) == summary
+        assert {type(v) for v in summary.values()} <= {str, int, bytes, type(None)}
+        assert max(len(v) for v in summary.values() if isinstance(v, str)) <= 64  # ids, fields, the digest
+    wire = dedup.summarize(article("wire", "\n".join(WIRE)), cfg)
+    assert len(wire["signature"]) == 4 * cfg.num_perm
+    assert len(wire["shingles"]) == 4 * (wire["words"] - cfg.shingle_words + 1)
+    quoting = dedup.summarize(comment("x#c2", QUOTING, parent="x#c1", position=1), cfg)
+    assert "signature" not in quoting and len(quoting["tokens"]) == 8 * len(dedup.WORD.findall(QUOTING))
+
+
+def test_combine_does_not_depend_on_summary_order() -> None:
+    cfg = dedup.Config()
+    summaries = [dedup.summarize(r, cfg) for r in corpus()]
+    expected = dedup.combine(summaries, cfg)
+    for seed in range(5):
+        random.Random(seed).shuffle(summaries)
+        assert dedup.combine(summaries, cfg) == expected
+
+
+def test_combine_with_given_candidate_pairs_equals_combine_without(tmp_path: Path) -> None:
+    cfg = dedup.Config()
+    records = corpus() + [article("wire-exact", "\n".join(WIRE).upper())]  # pairs name it, not its group's first
+    summaries = [dedup.summarize(r, cfg) for r in records]
+    pairs = band_key_pairs(summaries, cfg)
+    expected = dedup.combine(summaries, cfg)
+    assert expected["stats"]["candidate_pairs"] > 0
+    assert dedup.combine(summaries, cfg, candidate_pairs=pairs) == expected
+    assert dedup.combine(reversed(summaries), cfg, candidate_pairs=[(b, a) for a, b in pairs]) == expected
+    # No pairs given: nothing is banded here, so only exact copies are found.
+    alone = dedup.combine(summaries, cfg, candidate_pairs=[])
+    assert alone["stats"]["candidate_pairs"] == 0
+    assert {m.get("reason") for m in alone["members"].values()} == {None, "exact_duplicate"}
+    # Against an old index, the batch is still banded against its entries here.
+    index = write_corpus(tmp_path / "v1", [article("old-wire", "\n".join(WIRE), published="2016-01-13")], cfg)
+    against = dedup.Config(against=index)
+    batch = [dedup.summarize(r, against) for r in corpus()]
+    expected = dedup.combine(batch, against)
+    assert expected["members"]["copy-a"]["duplicate_of"] == "old-wire"
+    assert dedup.combine(batch, against, candidate_pairs=band_key_pairs(batch, against)) == expected
+
+
+def test_given_pairs_of_a_big_bucket_match_the_banding(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Every article gets the same signature: one bucket per band, cut to a star and a chain.
+    monkeypatch.setattr(dedup, "minhash_signature", lambda seq, num_perm, seed: np.zeros(num_perm, dtype=np.uint32))
+    rng = random.Random(0)
+    words = STORY.split() + OTHER.split()
+    records = [article(f"a{n}", " ".join(rng.choice(words) for _ in range(60))) for n in range(dedup.MAX_BUCKET_PAIRS + 8)]
+    records += [article("a3-copy", records[3]["text"] + " Updated.")]  # next to a3 in the chain
+    cfg = dedup.Config()
+    summaries = [dedup.summarize(r, cfg) for r in records]
+    expected = dedup.combine(summaries, cfg)
+    assert expected["stats"]["candidate_pairs"] == 2 * len(records) - 3
+    assert expected["members"]["a3"]["duplicate_of"] == "a3-copy"  # the longer one is kept
+    assert dedup.combine(summaries, cfg, candidate_pairs=band_key_pairs(summaries, cfg)) == expected
+
+
+def test_index_of_the_previous_format_is_refused(tmp_path: Path) -> None:
+    index = dedup.build_index([article("old", "\n".join(WIRE))], dedup.Config())
+    index["meta"]["format"] = "news-corpus-pipeline/dedup-index/1"
+    dedup.save_index(index, tmp_path / "old.npz")
+    with pytest.raises(StageError, match="rebuild"):
+        dedup.load_index(tmp_path / "old.npz")
 
 
 def test_seed_pages_no_false_duplicates_and_the_quote_is_marked(tmp_path: Path) -> None:
