@@ -54,7 +54,7 @@ import weakref
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from itertools import accumulate, compress
+from itertools import accumulate, compress, repeat
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -301,7 +301,7 @@ class Rules:
     index: _Index
     keep_index: _Index
     patterns: tuple[re.Pattern[str], ...]  # the boilerplate regexes alone, as `regexes` orders them
-    joint_index: _Index  # boilerplate and keep regexes together: one quick "none matches" for both
+    joint_index: _Index  # boilerplate and keep regexes together, in this order: one pass for both
 
 
 BULLET_CHARS = " \t\u00a0•·*▪►●◦‣⁃–—-"
@@ -649,18 +649,6 @@ def _gate(bucket: _Bucket, size: int) -> re.Pattern[str] | None:
     return None
 
 
-def _any_match(subject: str, index: _Index) -> bool:
-    """Whether some regex of `index` may match `subject` (False is certain, True is not)."""
-    low = _lowered(subject)
-    bucket = index.bucket(low)
-    size = len(subject)
-    if size <= bucket.rest_max and (bucket.bounded or (bucket.combined is not None
-                                                        and bucket.combined.match(subject) is not None)):
-        return True
-    gate = _gate(bucket, size) if bucket.gates else None
-    return gate is not None and gate.search(low) is not None
-
-
 def match_rule(forms: Forms, rules: Rules) -> Rule | None:
     """The boilerplate rule a line matches: a strong phrase, else the first regex, else a context phrase."""
     found = rules.phrases.get(forms.phrase)
@@ -874,12 +862,19 @@ def _classify(text: str, context: _Context) -> Verdict:
         rule = rules.phrases.get(phrase)
         if rule is not None and not rule.context:  # a strong phrase: no regex can change it
             protected = False
-        elif _any_match(subject, rules.joint_index):
-            forms = Forms(key, phrase, subject)
-            rule = match_rule(forms, rules)
-            protected = (rule is None or rule.context) and is_protected(forms, rules)
-        else:  # no regex can match: the phrases decide
-            protected = phrase in rules.keep_phrases
+        else:
+            # `match_rule` and `is_protected` in one pass: the boilerplate regexes come first in the
+            # joint file order, so the first match is the rule's regex, else proof of a keep regex.
+            number = _first_match(subject, rules.joint_index.patterns, rules.joint_index)
+            if number is None:  # no regex matches: the phrases decide
+                protected = phrase in rules.keep_phrases
+            elif number < len(rules.regexes):
+                found = rules.regexes[number][1]
+                if rule is None or not found.context:
+                    rule = found
+                protected = rule.context and is_protected(Forms(key, phrase, subject), rules)
+            else:
+                protected = True
         if rule is not None and not rule.context:
             return _verdict((key, BAD, rule.reason, words, _flags(text, words, sentence_end, config), size))
         if protected:
@@ -970,6 +965,11 @@ def revise(classes: Sequence[tuple[str, str | None]], lengths: Sequence[int], co
     return _revise([cls for cls, _ in classes], [reason for _, reason in classes], lengths, config)
 
 
+_CODES = {GOOD: "g", BAD: "b", WEAK: "w", SHORT: "s", PROTECTED: "p"}  # one letter per line class ("o": other)
+UNDECIDED_RUN = re.compile("[ws]+")  # a run of weak and short lines in the line codes
+FAR = 1 << 30  # the heading distance of a line with no good line after it
+
+
 def _revise(kinds: Sequence[str], verdict_reasons: Sequence[str | None], lengths: Sequence[int],
             config: Config) -> list[str | None]:
     count = len(kinds)
@@ -978,39 +978,30 @@ def _revise(kinds: Sequence[str], verdict_reasons: Sequence[str | None], lengths
         return reasons
     edge_bad = config.edges_are_boilerplate
     heading = config.heading_max_chars
-    to_good: list[int] | None = None
-    index = 0
-    while index < count:
-        if kinds[index] != WEAK and kinds[index] != SHORT:
-            index += 1
+    # One letter per line: the runs of undecided lines are found in C, not line by line.
+    codes = "".join(map(_CODES.get, kinds, repeat("o")))
+    offsets: list[int] | None = None
+    for run in UNDECIDED_RUN.finditer(codes):
+        index, end = run.span()
+        before_bad = codes[index - 1] == "b" if index > 0 else edge_bad
+        after_bad = codes[end] == "b" if end < count else edge_bad
+        if not (before_bad or after_bad):
             continue
-        end = index + 1
-        while end < count and (kinds[end] == WEAK or kinds[end] == SHORT):
-            end += 1
-        before_bad = kinds[index - 1] == BAD if index > 0 else edge_bad
-        after_bad = kinds[end] == BAD if end < count else edge_bad
-        if before_bad or after_bad:
+        if before_bad and after_bad:
+            # jusText's heading distance: the characters between a line and the next good line.
+            if offsets is None:
+                offsets = list(accumulate(lengths, initial=0))
+            good = codes.find("g", end)
             for member in range(index, end):
                 if kinds[member] == WEAK:
                     reasons[member] = verdict_reasons[member]
-                elif before_bad and after_bad:
-                    if to_good is None:
-                        to_good = _to_good(kinds, lengths)
-                    if to_good[member] > heading:
-                        reasons[member] = "short_context"
-        index = end
+                elif (min(offsets[good] - offsets[member + 1], FAR) if good >= 0 else FAR) > heading:
+                    reasons[member] = "short_context"
+        else:
+            for member in range(index, end):
+                if kinds[member] == WEAK:
+                    reasons[member] = verdict_reasons[member]
     return reasons
-
-
-def _to_good(kinds: Sequence[str], lengths: Sequence[int]) -> list[int]:
-    """Characters between each line and the next good line (jusText's heading distance)."""
-    count = len(kinds)
-    to_good = [0] * count
-    distance = 1 << 30
-    for index in range(count - 1, -1, -1):
-        to_good[index] = min(distance, 1 << 30)
-        distance = 0 if kinds[index] == GOOD else distance + lengths[index]
-    return to_good
 
 
 def harmonise(reasons: list[str | None]) -> list[str | None]:
@@ -1249,8 +1240,8 @@ def _removals(parts: Sequence[str], context: _Context, templates: frozenset[str]
     stripped = list(map(str.strip, parts))
     every = list(map(context.verdict, stripped))  # blank lines are cached as BLANK
     if stripped.count(""):
-        numbers: Sequence[int] = [number for number, found in enumerate(every) if found is not BLANK]
-        verdicts = [every[number] for number in numbers]
+        numbers: Sequence[int] = list(compress(range(len(stripped)), stripped))
+        verdicts = list(compress(every, stripped))
     else:
         numbers, verdicts = range(len(every)), every
     if not verdicts:
@@ -1312,7 +1303,7 @@ def count_pages(summaries: Iterable[tuple[str, Sequence[str]]]) -> Counter[tuple
     """Pages per (site, line key); the order of the summaries does not matter."""
     counts: Counter[tuple[str, str]] = Counter()
     for site, keys in summaries:
-        counts.update((site, key) for key in keys)
+        counts.update(zip(repeat(site), keys))
     return counts
 
 

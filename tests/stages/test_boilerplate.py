@@ -190,6 +190,9 @@ def test_regex_index_of_the_shipped_patterns() -> None:
         assert boilerplate._first_match(forms.subject, patterns, rules.index) == expected, line
         assert (boilerplate._first_match(forms.subject, list(rules.keep_regexes), rules.keep_index) is None) == \
             (brute_force(forms.subject, list(rules.keep_regexes)) is None), line
+        # The classifier's one pass: boilerplate regexes, then keep regexes, in file order.
+        assert boilerplate._first_match(forms.subject, rules.joint_index.patterns, rules.joint_index) == \
+            brute_force(forms.subject, patterns + list(rules.keep_regexes)), line
 
 
 def test_regex_index_buckets() -> None:
@@ -233,6 +236,39 @@ def test_sentence_end_is_the_regex_without_the_scan(text: str) -> None:
 def test_context_case(case: dict[str, Any]) -> None:
     config = Config(**case.get("config", {}))
     assert removed_lines(case["page"], config) == case["removed"]
+
+
+def revise_line_by_line(kinds: list[str], reasons: list[str | None], lengths: list[int],
+                        config: Config) -> list[str | None]:
+    """The context pass spelled out per line: the reference the run-finding `revise` must equal."""
+    undecided = ("weak", "short")
+    out = [reason if kind == "bad" else None for kind, reason in zip(kinds, reasons)]
+    for index, kind in enumerate(kinds):
+        if kind not in undecided:
+            continue
+        before = next((other for other in reversed(kinds[:index]) if other not in undecided), None)
+        after = next((other for other in kinds[index + 1:] if other not in undecided), None)
+        before_bad = before == "bad" if before else config.edges_are_boilerplate
+        after_bad = after == "bad" if after else config.edges_are_boilerplate
+        good = next((other for other in range(index + 1, len(kinds)) if kinds[other] == "good"), None)
+        distance = sum(lengths[index + 1:good]) if good is not None else 1 << 30
+        if kind == "weak" and (before_bad or after_bad):
+            out[index] = reasons[index]
+        elif kind == "short" and before_bad and after_bad and distance > config.heading_max_chars:
+            out[index] = "short_context"
+    return out
+
+
+def test_revise_equals_the_line_by_line_rule() -> None:
+    rng = random.Random(5)
+    for config in (Config(), Config(edges_are_boilerplate=False, heading_max_chars=0)):
+        for _ in range(2000):
+            size = rng.randint(0, 12)
+            kinds = [rng.choice(("good", "bad", "weak", "short", "protected")) for _ in range(size)]
+            reasons = [f"r{index}" if kind in ("bad", "weak") else None for index, kind in enumerate(kinds)]
+            lengths = [rng.choice((0, 5, 40, 120, 250)) for _ in range(size)]
+            expected = revise_line_by_line(kinds, reasons, lengths, config)
+            assert boilerplate.revise(list(zip(kinds, reasons)), lengths, config) == expected, (kinds, lengths)
 
 
 # --- main-region pass --------------------------------------------------------------------------
