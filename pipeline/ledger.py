@@ -60,6 +60,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 Record = dict[str, Any]
 
 SENTINEL = "\ufdd0"
@@ -783,8 +785,14 @@ def _line_info(number: int, text: str, tags: list[int], fates: FateTable,
     weights: Counter[int] = Counter()
     minor: set[int] = set()
     # Most lines carry one tag throughout: weigh them whole rather than character by character.
-    runs = [(text, tags[0])] if tags and len(tags) == len(text) and tags.count(tags[0]) == len(tags) else None
-    if runs is None:
+    runs: list[tuple[str, int]]
+    if tags and len(tags) == len(text) and tags.count(tags[0]) == len(tags):
+        runs = [(text, tags[0])]
+    elif tags and len(tags) == len(text):
+        codes = np.asarray(tags)
+        bounds = [0, *(np.flatnonzero(codes[1:] != codes[:-1]) + 1).tolist(), len(tags)]
+        runs = [(text[a:b], tags[a]) for a, b in zip(bounds, bounds[1:])]
+    else:
         runs = list(zip(text, tags))
     resolved: dict[int, int] = {}
     for chars, tag in runs:
