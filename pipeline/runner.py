@@ -37,7 +37,7 @@ from pipeline import __version__
 from pipeline.config import ConfigBase, section_fingerprint
 from pipeline.corpus import write_version
 from pipeline.errors import InputError, PatternTimeout, StageError
-from pipeline.executors import PROCESS, SUMMARIZE, Executor, Result, Task, make_executor
+from pipeline.executors import PARENT_ONLY_FDS, PROCESS, SUMMARIZE, Executor, Result, Task, make_executor
 from pipeline.executors.cache import MISSING, RecordCache
 from pipeline.report import write_report
 from pipeline.io import (JsonlWriter, dumps, read_jsonl, remove_stale_temps, sha256_text, staging_dir,
@@ -104,9 +104,11 @@ def output_lock(output_dir: Path) -> Iterator[None]:
         handle.truncate()
         handle.write(f"pid {os.getpid()}\n")
         handle.flush()
+        PARENT_ONLY_FDS.add(handle.fileno())
         try:
             yield
         finally:
+            PARENT_ONLY_FDS.discard(handle.fileno())
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 

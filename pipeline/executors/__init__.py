@@ -47,6 +47,10 @@ class Result:
 
 Mapper = Callable[[Sequence[Record]], list[Result]]
 
+PARENT_ONLY_FDS: set[int] = set()
+"""File descriptors only the run's own process may hold (the output folder's lock): a
+forked worker closes its copies, so the lock goes with the parent if the run is killed."""
+
 
 class Executor(Protocol):
     """What the runner needs from an executor."""

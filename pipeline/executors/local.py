@@ -1,22 +1,30 @@
 """Run records here (`--workers 1`) or in a pool of worker processes.
 
-The pool gets the task (and so a corpus stage's state) once, in its initializer;
-each job is then a batch of records, and results are collected in submission
-order, so the output is the same as a serial run's.
+One pool serves the whole run: its workers keep what the stages load and learn as
+they go (pattern rules, language profiles, boilerplate's line verdicts) from one
+phase and stage to the next. Each task (and so a corpus stage's state) is written
+once to a private temp file; jobs name the file and a worker reads it once. Each
+job is a batch of records, and results are collected in submission order, so the
+output is the same as a serial run's.
 """
 
 from __future__ import annotations
 
 import ctypes
 import multiprocessing
+import os
+import pickle
+import shutil
 import signal
 import sys
+import tempfile
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
-from pipeline.executors import Mapper, Result, Task, batches, run_batch, run_one
+from pipeline.executors import PARENT_ONLY_FDS, Mapper, Result, Task, batches, run_batch, run_one
 from pipeline.stage import Record, StageConfig
 from pipeline.stages import STAGES
 
@@ -25,12 +33,17 @@ MAX_BATCH = 64  # records per job: large enough to amortise pickling, small enou
 JOBS_PER_WORKER = 4  # a chunk is cut into at least this many jobs per worker, for balance
 MIN_POOL_RECORDS = 8  # fewer records than this are not worth a trip to the workers
 
-_TASK: list[Task] = []  # the worker's task, set once by `_init`
+_TASKS: dict[str, Task] = {}  # in a worker: the current task, by the file it was read from
 
 
-def _init(task: Task) -> None:
-    """Worker start: keep the task, and die with the parent (a killed run leaves no workers)."""
-    _TASK[:] = [task]
+def _init() -> None:
+    """Worker start: let go of the parent's lock, and die with the parent (a killed run
+    leaves no workers)."""
+    for fd in PARENT_ONLY_FDS:
+        try:
+            os.close(fd)
+        except OSError:
+            pass
     if sys.platform.startswith("linux"):
         try:
             ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
@@ -38,8 +51,14 @@ def _init(task: Task) -> None:
             pass
 
 
-def _work(records: Sequence[Record]) -> tuple[list[Result], float]:
-    return run_batch(_TASK[0], records)
+def _work(path: str, records: Sequence[Record]) -> tuple[list[Result], float]:
+    task = _TASKS.get(path)
+    if task is None:
+        with open(path, "rb") as handle:
+            task = pickle.load(handle)
+        _TASKS.clear()
+        _TASKS[path] = task
+    return run_batch(task, records)
 
 
 class LocalExecutor:
@@ -51,30 +70,42 @@ class LocalExecutor:
         self.workers = max(1, workers)
         self.chunk_size = CHUNK_PER_WORKER * self.workers
         self.cpu_seconds = 0.0
+        self._pool: ProcessPoolExecutor | None = None
+        self._folder: Path | None = None
+        self._tasks = 0
+
+    def _task_file(self, task: Task) -> Path:
+        if self._folder is None:
+            self._folder = Path(tempfile.mkdtemp(prefix="pipeline-tasks-"))
+        self._tasks += 1
+        path = self._folder / f"task-{self._tasks}.pickle"
+        path.write_bytes(pickle.dumps(task, protocol=pickle.HIGHEST_PROTOCOL))
+        return path
 
     @contextmanager
     def start(self, task: Task) -> Iterator[Mapper]:
         if self.workers == 1:
             yield lambda records: [run_one(task, record) for record in records]
             return
-        pool: ProcessPoolExecutor | None = None
+        path: Path | None = None
 
         def mapper(records: Sequence[Record]) -> list[Result]:
-            nonlocal pool
+            nonlocal path
             first: list[Result] = []
-            if pool is None and records:
+            if self._pool is None and records:
                 # The first record runs here: it loads what the stage needs (rules, models)
                 # once, and forked workers inherit it instead of each loading it again.
                 first, records = [run_one(task, records[0])], records[1:]
             if len(records) < MIN_POOL_RECORDS:
                 return first + [run_one(task, record) for record in records]
-            if pool is None:  # started on first use: a fully cached stage forks nothing
+            if self._pool is None:  # started on first use: a fully cached run forks nothing
                 methods = multiprocessing.get_all_start_methods()
                 context = multiprocessing.get_context("fork" if "fork" in methods else None)
-                pool = ProcessPoolExecutor(self.workers, mp_context=context, initializer=_init,
-                                           initargs=(task,))
+                self._pool = ProcessPoolExecutor(self.workers, mp_context=context, initializer=_init)
+            if path is None:
+                path = self._task_file(task)
             size = max(1, min(MAX_BATCH, -(-len(records) // (self.workers * JOBS_PER_WORKER))))
-            futures = [pool.submit(_work, batch) for batch in batches(records, size)]
+            futures = [self._pool.submit(_work, str(path), batch) for batch in batches(records, size)]
             results = first
             for future in futures:
                 part, cpu = future.result()
@@ -84,12 +115,20 @@ class LocalExecutor:
 
         try:
             yield mapper
+        except BaseException:
+            self.close()  # jobs of a failed stage must not run on
+            raise
         finally:
-            if pool is not None:
-                pool.shutdown(wait=True, cancel_futures=True)
+            if path is not None:
+                path.unlink(missing_ok=True)
 
     def learn(self, stage: str, config: StageConfig, summaries: list[Any]) -> Any:
         return STAGES[stage].combine(summaries, config)
 
     def close(self) -> None:
-        pass
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+        if self._folder is not None:
+            shutil.rmtree(self._folder, ignore_errors=True)
+            self._folder = None
