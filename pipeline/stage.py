@@ -15,6 +15,11 @@ run in parallel and cache per record:
 - `combine(summaries, config) -> state`: the same state whatever the order of
   the summaries, so that `learn(records) == combine(map(summarize, records))`.
 
+A stage may also give `process_batch(records, config[, state]) -> list[Outcome]`,
+one Outcome per record in order, equal to calling `process` on each: executors use it
+to share work across the records of a batch (and fall back to `process` per record
+when it raises, to quarantine just the failing record).
+
 `process` must be pure as well (same record, config and state: same Outcome),
 and module-level functions only: the runner calls it in worker processes, in
 any order, and reuses a cached Outcome for a record it has seen before.

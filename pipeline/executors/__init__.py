@@ -86,10 +86,26 @@ def run_one(task: Task, record: Record) -> Result:
         return Result(error=f"{type(err).__name__}: {err}"[:500])
 
 
+def run_many(task: Task, records: Sequence[Record]) -> list[Result]:
+    """Results for several records, in order. A stage with `process_batch` gets them in one
+    call (it shares work across records); if that call fails, each record runs alone, so
+    one bad record is quarantined on its own."""
+    module = STAGES[task.stage]
+    batch = getattr(module, "process_batch", None)
+    if task.phase != PROCESS or batch is None or len(records) < 2:
+        return [run_one(task, record) for record in records]
+    try:
+        outcomes = (batch(records, task.config) if task.state is None
+                    else batch(records, task.config, task.state))
+    except Exception:  # noqa: BLE001 - found again, record by record, below
+        return [run_one(task, record) for record in records]
+    return [Result(outcome) for outcome in outcomes]
+
+
 def run_batch(task: Task, records: Sequence[Record]) -> tuple[list[Result], float]:
     """Results for a batch, and the CPU seconds they took in this process."""
     started = time.process_time()
-    results = [run_one(task, record) for record in records]
+    results = run_many(task, records)
     return results, time.process_time() - started
 
 

@@ -24,7 +24,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from pipeline.executors import PARENT_ONLY_FDS, Mapper, Result, Task, batches, run_batch, run_one
+from pipeline.executors import PARENT_ONLY_FDS, Mapper, Result, Task, batches, run_batch, run_many, run_one
 from pipeline.stage import Record, StageConfig
 from pipeline.stages import STAGES
 
@@ -85,7 +85,7 @@ class LocalExecutor:
     @contextmanager
     def start(self, task: Task) -> Iterator[Mapper]:
         if self.workers == 1:
-            yield lambda records: [run_one(task, record) for record in records]
+            yield lambda records: run_many(task, records)
             return
         path: Path | None = None
 
@@ -97,7 +97,7 @@ class LocalExecutor:
                 # once, and forked workers inherit it instead of each loading it again.
                 first, records = [run_one(task, records[0])], records[1:]
             if len(records) < MIN_POOL_RECORDS:
-                return first + [run_one(task, record) for record in records]
+                return first + run_many(task, records)
             if self._pool is None:  # started on first use: a fully cached run forks nothing
                 methods = multiprocessing.get_all_start_methods()
                 context = multiprocessing.get_context("fork" if "fork" in methods else None)
