@@ -69,11 +69,6 @@ def test_main_article_holds_article_lines_and_nothing_dropped(corpus: Path, stem
     assert missing == []
 
 
-# Seed 002 names its site only in a logo's alt text above the title ("Moon of Alabama Brecht
-# quote"); no general rule tells the name from the alt text on one page of the site.
-SITE_KNOWN_MISS = {"002_ab9f896ab881ce26"}
-
-
 @pytest.mark.parametrize("stem", sorted(GOLD))
 def test_main_article_metadata_matches_gold(corpus: Path, stem: str) -> None:
     article = next(a for a in rows(corpus, "articles.jsonl")
@@ -83,10 +78,8 @@ def test_main_article_metadata_matches_gold(corpus: Path, stem: str) -> None:
     assert article["authors"] == ([gold["author"]] if gold["author"] else [])
     assert article["published"] == gold["published"]
     assert article["language"] == gold["language"]
-    if stem in SITE_KNOWN_MISS:
-        assert article["site"] is None  # never a wrong name
-    else:
-        assert article["site"] == gold["site"]
+    # 002's site is named by the known-outlets list (its masthead "Moon of Alabama Brecht quote").
+    assert article["site"] == gold["site"]
 
 
 def test_related_articles_metadata_matches_gold(corpus: Path) -> None:

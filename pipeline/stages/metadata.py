@@ -1,7 +1,8 @@
 """Metadata: title, dek, authors, date and site leave the article text for fields.
 
 The decisions are made by pipeline/extract/head.py (which lines are title,
-byline, dateline...), bylines.py, dates.py and the site patterns; this stage
+byline, dateline...), bylines.py, dates.py, the site patterns and the known outlets
+(outlets.py); this stage
 applies them: those lines become spans with their role as the reason.
 Comments pass through unchanged.
 """
@@ -12,7 +13,8 @@ import re
 from pathlib import Path
 
 from pipeline.document import apply_spans, line_span, split_lines
-from pipeline.extract.head import find_site, read_article_head
+from pipeline.extract.head import ROLE_SITE_HEADER, find_site, read_article_head
+from pipeline.extract.outlets import name_site
 from pipeline.stage import ConfigPath, Outcome, Record, StageConfig
 
 NAME = "metadata"
@@ -32,6 +34,9 @@ SENTENCE_END = re.compile(r"[.!?…:;\"'”’»)\]]\s*$")
 
 class Config(StageConfig):
     site_patterns: ConfigPath = Path("metadata/sites.yaml")  # phrases that name the site
+    # Known outlets: a masthead line or an input folder named after a domain names the site
+    # when no widget phrase does.
+    outlets: ConfigPath = Path("metadata/outlets.yaml")
     # A scraper that cuts files at a fixed size leaves sizes like 3000 or 4096 bytes.
     round_sizes: tuple[int, ...] = (1000, 1024)  # a file size divisible by one of these is suspect
     min_truncation_bytes: int = 1000  # smaller files are not taken as cut at a round size
@@ -47,6 +52,9 @@ def process(record: Record, config: Config) -> Outcome:
     body = apply_spans(text, spans)
     marker_lines = [str(m[2]) for m in record.get("page_markers", []) if len(m) > 2]
     site = find_site(marker_lines + [line.text for line in lines], config.site_patterns)
+    if site is None:
+        masthead = [lines[index].text for index, role in sorted(parts.roles.items()) if role == ROLE_SITE_HEADER]
+        site = name_site(masthead, record.get("site_key", ""), config.outlets)
     # The page's removed widget lines were passed along only to name the site: used up here.
     out = {key: value for key, value in record.items() if key not in ("text", "page_markers")}
     if "line_numbers" in record:
