@@ -9,10 +9,12 @@ complete, and a stage whose fingerprint matches is not run again.
 
 A stage that does run reads its input in chunks and takes each record's result
 from the per-record cache (`<output>/cache/<stage>/`) when it has one; the rest
-goes to the executor (`pipeline/executors/`: serial, a process pool or Ray), which
-returns results in input order. So adding pages re-runs the document stages for
-the new pages only, and the output is the same whatever the number of workers.
-Only a corpus stage's learned state (and its per-record summaries) spans the corpus.
+goes to the executor (`pipeline/executors/`: serial, a process pool or Ray) as raw
+lines, and comes back in input order, already serialised. A few chunks are in
+flight at a time, so the workers compute the next ones while this process writes.
+So adding pages re-runs the document stages for the new pages only, and the output
+is the same whatever the number of workers. Only a corpus stage's learned state
+(and its per-record summaries) spans the corpus.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import json
 import os
 import sys
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -36,8 +38,9 @@ from tqdm import tqdm
 from pipeline import __version__
 from pipeline.config import ConfigBase, section_fingerprint
 from pipeline.corpus import write_version
-from pipeline.errors import InputError, PatternTimeout, StageError
-from pipeline.executors import PARENT_ONLY_FDS, PROCESS, SUMMARIZE, Executor, Result, Task, make_executor
+from pipeline.errors import InputError, PatternTimeout
+from pipeline.executors import (PARENT_ONLY_FDS, PROCESS, SUMMARIZE, Collect, Executor, Line, RecordLines, Task,
+                                 failed_lines, make_executor, record_lines)
 from pipeline.executors.cache import MISSING, RecordCache
 from pipeline.report import write_report
 from pipeline.io import (JsonlWriter, dumps, read_jsonl, remove_stale_temps, sha256_text, staging_dir,
@@ -249,45 +252,30 @@ class _StageWriter:
         self.drops: Counter[str] = Counter()
 
     def add(self, record: Record, outcome: Outcome) -> None:
-        self.docs_in += 1
-        self.chars_in += len(record.get("text", ""))
-        passes = outcome.all_passes()
-        entry: dict[str, Any] = {"id": record["id"]}
-        if passes:
-            flat = []
-            for number, spans in enumerate(passes):
-                for span in spans:
-                    if span.reason not in self.module.REASONS:
-                        raise StageError(f"stage {self.module.NAME}: undeclared reason {span.reason!r}")
-                    self.reasons[span.reason] += 1
-                    self.reason_chars[span.reason] += span.end - span.start
-                    item = span.to_json()
-                    if len(passes) > 1:
-                        item["pass"] = number
-                    flat.append(item)
-            entry["spans"] = flat
-        if not outcome.records:
-            reason = outcome.drop_reason or "dropped"
-            self.drops[reason] += 1
-            entry["dropped"] = reason
-            entry.update(outcome.notes)
-        if len(entry) > 1:
-            self.spans.write(entry)
-        for out in outcome.records:
-            self.docs_out += 1
-            self.chars_out += len(out.get("text", ""))
-            self.records.write(out)
+        self.add_lines(record_lines(self.module, record, outcome))
 
     def quarantine(self, record: Record, error: BaseException | str) -> None:
         """A document the stage failed on: set aside with the error, the run goes on."""
+        self.add_lines(failed_lines(record, error))
+
+    def add_lines(self, lines: RecordLines) -> None:
+        """One input record's result, serialised where it was computed."""
         self.docs_in += 1
-        self.chars_in += len(record.get("text", ""))
-        self.drops["error"] += 1
-        message = error if isinstance(error, str) else f"{type(error).__name__}: {error}"[:500]
-        self.spans.write({"id": record["id"], "dropped": "error", "error": message})
-        self.quarantined.write({"id": record["id"], "source": record.get("source"),
-                                "stage": self.module.NAME, "error": message,
-                                "reason": _quarantine_reason(message)})
+        self.chars_in += lines.chars_in
+        for reason, spans, chars in lines.reasons:
+            self.reasons[reason] += spans
+            self.reason_chars[reason] += chars
+        if lines.dropped is not None:
+            self.drops[lines.dropped] += 1
+        if lines.spans:
+            self.spans.write_lines(lines.spans, 1)
+        if lines.records:
+            self.records.write_lines(lines.records, lines.records_out)
+        self.docs_out += lines.records_out
+        self.chars_out += lines.chars_out
+        if lines.error is not None:
+            self.quarantined.write({"id": lines.id, "source": lines.source, "stage": self.module.NAME,
+                                    "error": lines.error, "reason": _quarantine_reason(lines.error)})
 
     def finish(self, seconds: float, extra: dict[str, Any],
                execution: dict[str, Any] | None = None) -> tuple[dict[str, Any], str]:
@@ -353,15 +341,13 @@ def _run_stage(name: str, module: ModuleType, stage_config: Any, input_dir: Path
                 state = _learn(name, module, stage_config, source, execution, cache, counts)
                 write_json(tmp / "state.json", state)
                 state_sha = sha256_text(dumps(state))
-            task = Task(name, PROCESS, stage_config, state)
-            for record, result in _map_records(task, source, execution, cache, state_sha, counts):
-                if result.error is not None:
-                    writer.quarantine(record, result.error)
-                else:
-                    writer.add(record, result.value)
+            task = Task(name, PROCESS, stage_config, state, str(source))
+            for lines in _map_records(task, source, execution, cache, state_sha, counts):
+                writer.add_lines(lines)
+        parent_cpu = time.process_time() - cpu_started
         stats, records_sha = writer.finish(time.perf_counter() - started, extra, {
-            "cpu_seconds": round(time.process_time() - cpu_started
-                                 + execution.executor.cpu_seconds - worker_cpu_started, 4),
+            "cpu_seconds": round(parent_cpu + execution.executor.cpu_seconds - worker_cpu_started, 4),
+            "parent_cpu_seconds": round(parent_cpu, 4),  # this process's share: what workers cannot spread
             "executor": execution.executor.name,
             "workers": execution.executor.workers,
             **{key: counts[key] for key in sorted(counts)},
@@ -381,45 +367,58 @@ def _learn(name: str, module: ModuleType, stage_config: Any, source: Path, execu
     or taken from the cache) when the stage has that form, else its `learn` over the records."""
     if not (hasattr(module, "summarize") and hasattr(module, "combine")):
         return module.learn(read_jsonl(source), stage_config)
-    task = Task(name, SUMMARIZE, stage_config)
-    summaries = [result.value for _, result in _map_records(task, source, execution, cache, "", counts)]
+    task = Task(name, SUMMARIZE, stage_config, source=str(source))
+    summaries = list(_map_records(task, source, execution, cache, "", counts))
     return execution.executor.learn(name, stage_config, summaries)
 
 
 def _map_records(task: Task, source: Path, execution: _Execution, cache: RecordCache | None,
-                 state_sha: str, counts: Counter[str]) -> Iterator[tuple[Record, Result]]:
-    """(record, result) for every record of `source`, in order: from the cache when it has
-    the record, else computed by the executor a chunk at a time (and then cached)."""
+                 state_sha: str, counts: Counter[str]) -> Iterator[Any]:
+    """The value of every record of `source`, in order (`RecordLines` for `process`, the
+    summary for `summarize`): from the cache when it has the record, else computed by the
+    executor a chunk at a time (and then cached). The executor's `in_flight` chunks are
+    submitted before the oldest is collected, so the workers are busy while this process
+    writes."""
     label = "records" if task.phase == PROCESS else "summaries"
-    lines = _progress(_read_hashed(source), f"{task.stage} ({task.phase})", execution.progress)
-    with execution.executor.start(task) as mapper:
+    lines = _progress(_read_lines(source), f"{task.stage} ({task.phase})", execution.progress)
+    window: deque[tuple[list[str], list[Any], Collect | None]] = deque()
+    with execution.executor.start(task) as submit:
         for chunk in _chunks(lines, execution.executor.chunk_size):
-            keys = [cache.key(task.phase, sha, state_sha) if cache else "" for sha, _ in chunk]
-            found = [cache.get(key) if cache else MISSING for key in keys]
-            computed = iter(mapper([record for (_, record), value in zip(chunk, found) if value is MISSING]))
-            for (_, record), key, value in zip(chunk, keys, found):
-                if value is MISSING:
-                    result = next(computed)
-                    counts[f"{label}_computed"] += 1
-                    if cache is not None and result.error is None:
-                        cache.put(key, result.value)
-                else:
-                    result = Result(value)
-                    counts[f"{label}_from_cache"] += 1
-                yield record, result
+            if cache is None:
+                keys, found = [], [MISSING] * len(chunk)
+            else:
+                keys = [cache.key(task.phase, hashlib.sha256(line).hexdigest(), state_sha) for _, line in chunk]
+                found = [cache.get(key) for key in keys]
+            misses = [line for line, value in zip(chunk, found) if value is MISSING]
+            window.append((keys, found, submit(misses) if misses else None))
+            if len(window) >= execution.executor.in_flight:
+                yield from _collected(*window.popleft(), cache, counts, label)
+        while window:
+            yield from _collected(*window.popleft(), cache, counts, label)
 
 
-def _read_hashed(path: Path) -> Iterator[tuple[str, Record]]:
-    """(sha256 of the line, record) for each line of a records.jsonl the runner wrote."""
+def _collected(keys: list[str], found: list[Any], collect: Collect | None, cache: RecordCache | None,
+               counts: Counter[str], label: str) -> Iterator[Any]:
+    """A chunk's values in order: its cache hits, and the rest from the executor (cached now)."""
+    computed = iter(collect() if collect is not None else [])
+    for number, value in enumerate(found):
+        if value is MISSING:
+            value = next(computed)
+            counts[f"{label}_computed"] += 1
+            if cache is not None and not (isinstance(value, RecordLines) and value.error is not None):
+                cache.put(keys[number], value)
+        else:
+            counts[f"{label}_from_cache"] += 1
+        yield value
+
+
+def _read_lines(path: Path) -> Iterator[Line]:
+    """(line number, line) for each record of a records.jsonl the runner wrote; the
+    workers parse them."""
     with path.open("rb") as handle:
         for number, line in enumerate(handle, 1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise ValueError(f"{path}:{number}: not valid JSON ({err.msg})") from err
-            yield hashlib.sha256(line).hexdigest(), record
+            if line.strip():
+                yield number, line
 
 
 def _chunks(items: Iterable[Any], size: int) -> Iterator[list[Any]]:

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from pipeline.config import load_config
+from pipeline.executors import RecordLines
 from pipeline.executors.cache import DATABASE, MISSING, RecordCache
 from pipeline.io import read_jsonl
 from pipeline.runner import run
@@ -89,6 +90,19 @@ def _damage(cache_dir: Path, key: str, value: bytes) -> None:
     with closing(sqlite3.connect(cache_dir / DATABASE)) as db:
         db.execute("UPDATE entries SET value = ? WHERE key = ?", (value, key))
         db.commit()
+
+
+def test_a_process_entry_holds_the_stage_folder_lines(first: tuple[Path, Path], tmp_path: Path) -> None:
+    """A hit is written as it is: the cache holds the serialised lines, not objects to serialise."""
+    _, out = first
+    copy = tmp_path / "clean"
+    shutil.copytree(out / "cache" / "clean", copy)
+    cache = RecordCache(copy)
+    values = [cache.get(key) for key in _entries(copy)]
+    cache.close()
+    assert values and all(isinstance(value, RecordLines) for value in values)
+    written = (out / "stages/02-clean/records.jsonl").read_text(encoding="utf-8").splitlines(keepends=True)
+    assert sorted(value.records for value in values) == sorted(written)
 
 
 def test_corrupt_entries_are_recomputed_and_unused_ones_removed(first: tuple[Path, Path], tmp_path: Path) -> None:

@@ -1,16 +1,34 @@
 """The executors' batch hook: a stage's `process_batch` is used when it has one, and a
-failing batch falls back to one record at a time."""
+failing batch falls back to one record at a time. What a worker returns for raw record
+lines: the stage folder's lines already serialised, or a summary object."""
 
 from __future__ import annotations
 
+import json
 from types import ModuleType
 from typing import Any
 
 import pytest
 
-from pipeline.executors import PROCESS, Task, run_many
+from pipeline.document import Span
+from pipeline.errors import StageError
+from pipeline.executors import PROCESS, SUMMARIZE, Task, run_lines, run_many
 from pipeline.stage import Outcome, StageConfig
 from pipeline.stages import STAGES
+
+
+def _outcome(record: dict[str, Any], seen: str) -> Outcome:
+    """Leading spaces are trimmed (a span per record that has them); "odd" gets a span
+    whose reason the stage does not declare; "gone" is dropped."""
+    if record["text"] == "gone":
+        return Outcome(records=[], spans=[Span(0, 4, "trimmed", "gone")], drop_reason="empty",
+                       notes={"was": "gone"})
+    if record["text"] == "odd":
+        return Outcome(records=[{**record}], spans=[Span(0, 1, "undeclared", "o", "O")])
+    text = record["text"].lstrip(" ")
+    cut = len(record["text"]) - len(text)
+    spans = [Span(0, cut, "trimmed", record["text"][:cut])] if cut else []
+    return Outcome(records=[{**record, "text": text, "seen": seen}], spans=spans)
 
 
 def _stage(batch_calls: list[int]) -> ModuleType:
@@ -19,16 +37,22 @@ def _stage(batch_calls: list[int]) -> ModuleType:
     def process(record: dict[str, Any], config: StageConfig) -> Outcome:
         if record["text"] == "bad":
             raise ValueError("bad record")
-        return Outcome(records=[{**record, "seen": "one"}])
+        return _outcome(record, "one")
 
     def process_batch(records: list[dict[str, Any]], config: StageConfig) -> list[Outcome]:
         batch_calls.append(len(records))
         if any(record["text"] == "bad" for record in records):
             raise ValueError("bad batch")
-        return [Outcome(records=[{**record, "seen": "batch"}]) for record in records]
+        return [_outcome(record, "batch") for record in records]
 
+    def summarize(record: dict[str, Any], config: StageConfig) -> tuple[str, int]:
+        return record["id"], len(record["text"])
+
+    module.NAME = "fake"  # type: ignore[attr-defined]
+    module.REASONS = frozenset({"trimmed"})  # type: ignore[attr-defined]
     module.process = process  # type: ignore[attr-defined]
     module.process_batch = process_batch  # type: ignore[attr-defined]
+    module.summarize = summarize  # type: ignore[attr-defined]
     return module
 
 
@@ -53,3 +77,46 @@ def test_a_failing_batch_is_run_record_by_record_and_only_the_bad_one_fails(fake
     assert fake == [3]
     assert results[0].value.records[0]["seen"] == "one" and results[2].error is None
     assert results[1].value is None and results[1].error == "ValueError: bad record"
+
+
+def _lines(records: list[dict[str, Any]]) -> list[tuple[int, bytes]]:
+    """Records as the runner hands them over: (line number, raw line)."""
+    return [(number, (json.dumps(record) + "\n").encode()) for number, record in enumerate(records, 1)]
+
+
+def _canonical(record: dict[str, Any]) -> str:
+    return json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n"
+
+
+def test_lines_in_serialised_lines_and_counts_out(fake: list[int]) -> None:
+    records = [{"id": "a", "source": "a.txt", "text": "  Ünïcode"}, {"id": "b", "source": "b.txt", "text": "bad"},
+               {"id": "c", "text": "gone"}, {"id": "d", "text": "plain"}]
+    a, b, c, d = run_lines(Task("fake", PROCESS, StageConfig(), source="in.jsonl"), _lines(records))
+    assert fake == [4], "the batch was tried first, then each record alone"
+    assert a.records == _canonical({"id": "a", "source": "a.txt", "text": "Ünïcode", "seen": "one"})
+    assert (a.id, a.source, a.chars_in, a.records_out, a.chars_out) == ("a", "a.txt", 9, 1, 7)
+    assert a.reasons == (("trimmed", 1, 2),) and a.dropped is None and a.error is None
+    assert a.spans == _canonical({"id": "a", "spans": [{"start": 0, "end": 2, "reason": "trimmed",
+                                                        "original": "  "}]})
+    assert b.error == "ValueError: bad record" and b.dropped == "error" and b.records == "" and b.chars_in == 3
+    assert b.spans == _canonical({"id": "b", "dropped": "error", "error": "ValueError: bad record"})
+    assert c.records == "" and c.records_out == 0 and c.dropped == "empty" and c.error is None
+    assert c.spans == _canonical({"id": "c", "spans": [{"start": 0, "end": 4, "reason": "trimmed",
+                                                        "original": "gone"}], "dropped": "empty", "was": "gone"})
+    assert d.spans == "" and d.reasons == () and d.records == _canonical({**records[3], "seen": "one"})
+
+
+def test_an_undeclared_reason_ends_the_stage(fake: list[int]) -> None:
+    with pytest.raises(StageError, match="undeclared reason 'undeclared'"):
+        run_lines(Task("fake", PROCESS, StageConfig()), _lines([{"id": "a", "text": "odd"}]))
+
+
+def test_a_line_that_is_not_json_is_named_by_file_and_line(fake: list[int]) -> None:
+    lines = [*_lines([{"id": "a", "text": "fine"}]), (2, b'{"id": "b", "text\n')]
+    with pytest.raises(ValueError, match=r"in\.jsonl:2: not valid JSON"):
+        run_lines(Task("fake", PROCESS, StageConfig(), source="in.jsonl"), lines)
+
+
+def test_summaries_come_back_as_objects(fake: list[int]) -> None:
+    records = [{"id": "a", "text": "one"}, {"id": "b", "text": "three"}]
+    assert run_lines(Task("fake", SUMMARIZE, StageConfig()), _lines(records)) == [("a", 3), ("b", 5)]

@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import json
 import random
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from pipeline.config import load_config
+from pipeline.executors import PROCESS, Collect, Line, Task, run_lines
 from pipeline.io import read_jsonl
-from pipeline.runner import run
+from pipeline.runner import _Execution, _map_records, run
 from pipeline.stages import boilerplate
 
 REPO = Path(__file__).resolve().parents[1]
@@ -71,6 +76,7 @@ def test_shuffled_corpus_one_and_two_workers_write_the_same_bytes(tmp_path: Path
     timing = json.loads((tmp_path / "two/stages/02-clean/stats.json").read_text(encoding="utf-8"))["timing"]
     assert timing["workers"] == 2 and timing["executor"] == "local"
     assert timing["records_computed"] == 20 and timing["cpu_seconds"] > 0
+    assert 0 < timing["parent_cpu_seconds"] < timing["cpu_seconds"], "the workers' CPU time is counted too"
 
 
 def test_boilerplate_learn_is_combine_of_summaries_in_any_order(tmp_path: Path) -> None:
@@ -99,3 +105,60 @@ def test_records_stream_through_in_input_order(tmp_path: Path) -> None:
     run(config, write_pages(tmp_path / "p", 4, seed=5), out, progress=False, workers=2, until="clean")
     ids = [record["id"] for record in read_jsonl(out / "stages/02-clean/records.jsonl")]
     assert ids == [record["id"] for record in read_jsonl(out / "stages/01-ingest/records.jsonl")]
+
+
+class RecordingExecutor:
+    """Serial, in chunks of 3, logging when each chunk is submitted and collected."""
+
+    name = "recording"
+    workers = 1
+    chunk_size = 3
+    in_flight = 2
+    cpu_seconds = 0.0
+
+    def __init__(self) -> None:
+        self.events: list[tuple[str, int]] = []
+
+    @contextmanager
+    def start(self, task: Task) -> Iterator[Any]:
+        def submit(lines: Sequence[Line]) -> Collect:
+            chunk = sum(1 for event, _ in self.events if event == "submit")
+            self.events.append(("submit", chunk))
+
+            def collect() -> list[Any]:
+                self.events.append(("collect", chunk))
+                return run_lines(task, lines)
+
+            return collect
+
+        yield submit
+
+
+def test_the_next_chunk_is_in_flight_while_one_is_written(tmp_path: Path) -> None:
+    out = tmp_path / "o"
+    run(load_config(CONFIG), write_pages(tmp_path / "p", 2, seed=6), out, progress=False, workers=1, until="ingest")
+    source = out / "stages/01-ingest/records.jsonl"
+    executor = RecordingExecutor()
+    task = Task("clean", PROCESS, load_config(CONFIG).stage("clean"), source=str(source))
+    values = list(_map_records(task, source, _Execution(executor, "code", None, False), None, "", Counter()))
+    assert [value.id for value in values] == [record["id"] for record in read_jsonl(source)]
+    chunks = -(-len(values) // 3)
+    assert chunks >= 3
+    outstanding, most = 0, 0
+    for event, chunk in executor.events:
+        outstanding += 1 if event == "submit" else -1
+        most = max(most, outstanding)
+        if event == "collect" and chunk < chunks - 1:
+            assert ("submit", chunk + 1) in executor.events[:executor.events.index((event, chunk))], \
+                f"chunk {chunk + 1} was not submitted before chunk {chunk} was collected"
+    assert most == 2 and outstanding == 0
+
+
+def test_many_small_chunks_in_flight_write_the_same_bytes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    config = load_config(CONFIG)
+    run(config, SEEDS, tmp_path / "one", progress=False, workers=1, cache=False)
+    monkeypatch.setattr("pipeline.executors.local.CHUNK_PER_WORKER", 5)
+    monkeypatch.setattr("pipeline.executors.local.MIN_POOL_RECORDS", 1)
+    monkeypatch.setattr("pipeline.executors.local.IN_FLIGHT", 3)
+    run(config, SEEDS, tmp_path / "two", progress=False, workers=2, cache=False)
+    assert_same(tmp_path / "one", tmp_path / "two")

@@ -1,9 +1,15 @@
 """How the stages' per-record work is run: here, in a process pool, or on Ray.
 
 The runner reads a stage's input in chunks, takes what it can from the per-record
-cache (`cache.py`), and hands the rest to an executor as a `Task` (stage, phase,
-config, state) and a list of records. The executor returns one `Result` per record,
+cache (`cache.py`), and submits the rest to an executor as a `Task` (stage, phase,
+config, state) and a list of the records' raw lines; it keeps a few chunks in flight
+while it writes the results of earlier ones. The executor returns one value per line,
 in the order given, so the output does not depend on how the work was spread.
+
+The workers do the JSON work too: they parse the lines and, for `process`, return
+what the stage folder takes already serialised (`RecordLines`: the records.jsonl
+lines, the spans.jsonl entry, the counts), which is also what the cache keeps; a
+`summarize` returns the stage's summary object.
 
 - `local.py`: serial (`--workers 1`) or a process pool over batches of records.
 - `ray.py`: Ray Data batch maps, and corpus stages in distributed (group-by) form.
@@ -11,14 +17,16 @@ in the order given, so the output does not depend on how the work was spread.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from pipeline.errors import InputError
-from pipeline.stage import Record, StageConfig
+from pipeline.errors import InputError, StageError
+from pipeline.io import dumps
+from pipeline.stage import Outcome, Record, StageConfig
 from pipeline.stages import STAGES
 
 PROCESS = "process"
@@ -35,6 +43,7 @@ class Task:
     phase: str
     config: StageConfig
     state: Any = None
+    source: str = ""  # the file the lines come from, for error messages
 
 
 @dataclass(frozen=True)
@@ -45,7 +54,30 @@ class Result:
     error: str | None = None
 
 
-Mapper = Callable[[Sequence[Record]], list[Result]]
+@dataclass(frozen=True)
+class RecordLines:
+    """What one input record adds to a stage's folder, serialised where it was computed,
+    so that the runner (and a cache hit) only writes strings and adds up counts."""
+
+    id: str
+    source: str | None
+    chars_in: int
+    records: str = ""  # records.jsonl lines, each ending in a newline
+    records_out: int = 0
+    chars_out: int = 0
+    spans: str = ""  # the spans.jsonl entry (a line), if the record has one
+    reasons: tuple[tuple[str, int, int], ...] = ()  # (reason, spans, characters)
+    dropped: str | None = None
+    error: str | None = None  # the stage failed on the record: it is quarantined with this message
+
+
+Line = tuple[int, bytes]
+"""A record as the runner reads it: its line number in the file and the line's bytes."""
+
+Collect = Callable[[], list[Any]]
+"""Waits for a submitted chunk and returns its values, in order."""
+
+Submit = Callable[[Sequence[Line]], Collect]
 
 PARENT_ONLY_FDS: set[int] = set()
 """File descriptors only the run's own process may hold (the output folder's lock): a
@@ -58,10 +90,12 @@ class Executor(Protocol):
     name: str
     workers: int
     chunk_size: int  # records the runner reads (and looks up in the cache) at a time
+    in_flight: int  # chunks the runner may have submitted and not yet collected
     cpu_seconds: float  # CPU time spent in workers (other processes) so far
 
-    def start(self, task: Task) -> AbstractContextManager[Mapper]:
-        """Get ready to run `task`; the mapper runs it over a list of records, in order."""
+    def start(self, task: Task) -> AbstractContextManager[Submit]:
+        """Get ready to run `task`; submitting a chunk of lines starts it (or queues it),
+        collecting waits for its values: `run_lines`'s, in order."""
         ...
 
     def learn(self, stage: str, config: StageConfig, summaries: list[Any]) -> Any:
@@ -102,11 +136,72 @@ def run_many(task: Task, records: Sequence[Record]) -> list[Result]:
     return [Result(outcome) for outcome in outcomes]
 
 
-def run_batch(task: Task, records: Sequence[Record]) -> tuple[list[Result], float]:
-    """Results for a batch, and the CPU seconds they took in this process."""
-    started = time.process_time()
+def record_lines(module: Any, record: Record, outcome: Outcome) -> RecordLines:
+    """A record's outcome as its stage folder takes it: output records as JSON lines, every
+    span it changed (checked against the stage's declared reasons), the drop, the counts."""
+    entry: dict[str, Any] = {"id": record["id"]}
+    reasons: dict[str, list[int]] = {}
+    passes = outcome.all_passes()
+    if passes:
+        flat = []
+        for number, spans in enumerate(passes):
+            for span in spans:
+                if span.reason not in module.REASONS:
+                    raise StageError(f"stage {module.NAME}: undeclared reason {span.reason!r}")
+                tally = reasons.setdefault(span.reason, [0, 0])
+                tally[0] += 1
+                tally[1] += span.end - span.start
+                item = span.to_json()
+                if len(passes) > 1:
+                    item["pass"] = number
+                flat.append(item)
+        entry["spans"] = flat
+    dropped = None
+    if not outcome.records:
+        dropped = outcome.drop_reason or "dropped"
+        entry["dropped"] = dropped
+        entry.update(outcome.notes)
+    return RecordLines(
+        id=record["id"], source=record.get("source"), chars_in=len(record.get("text", "")),
+        records="".join(dumps(out) + "\n" for out in outcome.records), records_out=len(outcome.records),
+        chars_out=sum(len(out.get("text", "")) for out in outcome.records),
+        spans=dumps(entry) + "\n" if len(entry) > 1 else "",
+        reasons=tuple((reason, spans, chars) for reason, (spans, chars) in reasons.items()), dropped=dropped)
+
+
+def failed_lines(record: Record, error: BaseException | str) -> RecordLines:
+    """A record the stage failed on: its spans.jsonl entry names the error; it is quarantined."""
+    message = error if isinstance(error, str) else f"{type(error).__name__}: {error}"[:500]
+    return RecordLines(id=record["id"], source=record.get("source"), chars_in=len(record.get("text", "")),
+                       spans=dumps({"id": record["id"], "dropped": "error", "error": message}) + "\n",
+                       dropped="error", error=message)
+
+
+def run_lines(task: Task, lines: Sequence[Line]) -> list[Any]:
+    """What the runner gets for records given as raw lines, in order: `RecordLines` for
+    `process`, the stage's summary object for `summarize`."""
+    records = [_parse(task, number, line) for number, line in lines]
     results = run_many(task, records)
-    return results, time.process_time() - started
+    if task.phase != PROCESS:
+        return [result.value for result in results]
+    module = STAGES[task.stage]
+    return [failed_lines(record, result.error) if result.error is not None
+            else record_lines(module, record, result.value) for record, result in zip(records, results)]
+
+
+def _parse(task: Task, number: int, line: bytes) -> Record:
+    try:
+        record: Record = json.loads(line)
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{task.source}:{number}: not valid JSON ({err.msg})") from None
+    return record
+
+
+def run_batch(task: Task, lines: Sequence[Line]) -> tuple[list[Any], float]:
+    """`run_lines` for a batch, and the CPU seconds it took in this process."""
+    started = time.process_time()
+    values = run_lines(task, lines)
+    return values, time.process_time() - started
 
 
 def batches(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:

@@ -4,8 +4,9 @@ One pool serves the whole run: its workers keep what the stages load and learn a
 they go (pattern rules, language profiles, boilerplate's line verdicts) from one
 phase and stage to the next. Each task (and so a corpus stage's state) is written
 once to a private temp file; jobs name the file and a worker reads it once. Each
-job is a batch of records, and results are collected in submission order, so the
-output is the same as a serial run's.
+job is a batch of raw record lines, and values are collected in submission order, so
+the output is the same as a serial run's. A chunk's jobs are queued when it is
+submitted: the pool works on the next chunks while the runner writes this one's.
 """
 
 from __future__ import annotations
@@ -21,14 +22,16 @@ import tempfile
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 from typing import Any
 
-from pipeline.executors import PARENT_ONLY_FDS, Mapper, Result, Task, batches, run_batch, run_many, run_one
-from pipeline.stage import Record, StageConfig
+from pipeline.executors import PARENT_ONLY_FDS, Collect, Line, Submit, Task, batches, run_batch, run_lines
+from pipeline.stage import StageConfig
 from pipeline.stages import STAGES
 
 CHUNK_PER_WORKER = 256  # records read at a time, per worker: bounds memory, keeps workers busy
+IN_FLIGHT = 2  # chunks submitted and not yet collected: one being written, one keeping the pool busy
 MAX_BATCH = 64  # records per job: large enough to amortise pickling, small enough to balance
 JOBS_PER_WORKER = 4  # a chunk is cut into at least this many jobs per worker, for balance
 MIN_POOL_RECORDS = 8  # fewer records than this are not worth a trip to the workers
@@ -51,14 +54,14 @@ def _init() -> None:
             pass
 
 
-def _work(path: str, records: Sequence[Record]) -> tuple[list[Result], float]:
+def _work(path: str, lines: Sequence[Line]) -> tuple[list[Any], float]:
     task = _TASKS.get(path)
     if task is None:
         with open(path, "rb") as handle:
             task = pickle.load(handle)
         _TASKS.clear()
         _TASKS[path] = task
-    return run_batch(task, records)
+    return run_batch(task, lines)
 
 
 class LocalExecutor:
@@ -69,6 +72,7 @@ class LocalExecutor:
     def __init__(self, workers: int) -> None:
         self.workers = max(1, workers)
         self.chunk_size = CHUNK_PER_WORKER * self.workers
+        self.in_flight = IN_FLIGHT
         self.cpu_seconds = 0.0
         self._pool: ProcessPoolExecutor | None = None
         self._folder: Path | None = None
@@ -83,38 +87,43 @@ class LocalExecutor:
         return path
 
     @contextmanager
-    def start(self, task: Task) -> Iterator[Mapper]:
+    def start(self, task: Task) -> Iterator[Submit]:
         if self.workers == 1:
-            yield lambda records: run_many(task, records)
+            yield lambda lines: partial(run_lines, task, lines)
             return
         path: Path | None = None
 
-        def mapper(records: Sequence[Record]) -> list[Result]:
+        def submit(lines: Sequence[Line]) -> Collect:
             nonlocal path
-            first: list[Result] = []
-            if self._pool is None and records:
+            first: list[Any] = []
+            if self._pool is None and lines:
                 # The first record runs here: it loads what the stage needs (rules, models)
                 # once, and forked workers inherit it instead of each loading it again.
-                first, records = [run_one(task, records[0])], records[1:]
-            if len(records) < MIN_POOL_RECORDS:
-                return first + run_many(task, records)
+                first, lines = run_lines(task, lines[:1]), lines[1:]
+            if len(lines) < MIN_POOL_RECORDS:
+                values = first + run_lines(task, lines)
+                return lambda: values
             if self._pool is None:  # started on first use: a fully cached run forks nothing
                 methods = multiprocessing.get_all_start_methods()
                 context = multiprocessing.get_context("fork" if "fork" in methods else None)
                 self._pool = ProcessPoolExecutor(self.workers, mp_context=context, initializer=_init)
             if path is None:
                 path = self._task_file(task)
-            size = max(1, min(MAX_BATCH, -(-len(records) // (self.workers * JOBS_PER_WORKER))))
-            futures = [self._pool.submit(_work, str(path), batch) for batch in batches(records, size)]
-            results = first
-            for future in futures:
-                part, cpu = future.result()
-                results.extend(part)
-                self.cpu_seconds += cpu
-            return results
+            size = max(1, min(MAX_BATCH, -(-len(lines) // (self.workers * JOBS_PER_WORKER))))
+            futures = [self._pool.submit(_work, str(path), batch) for batch in batches(lines, size)]
+
+            def collect() -> list[Any]:
+                values = first
+                for future in futures:
+                    part, cpu = future.result()
+                    values.extend(part)
+                    self.cpu_seconds += cpu
+                return values
+
+            return collect
 
         try:
-            yield mapper
+            yield submit
         except BaseException:
             self.close()  # jobs of a failed stage must not run on
             raise

@@ -1,9 +1,10 @@
 """Run the per-record work on Ray (`--executor ray`; `pip install '.[ray]'`).
 
-Records go to Ray Data as pickled rows with their position; `map_batches` runs the
-task on them, and the results are put back in position order, so the output is
-byte-identical to the local executor's. The task (a corpus stage's state) goes to
-the object store once and is loaded once per Ray worker process.
+Records go to Ray Data as their raw lines, with their position; `map_batches` runs
+the task on them (parsing and serialising there), and the values are put back in
+position order, so the output is byte-identical to the local executor's. The task
+(a corpus stage's state) goes to the object store once and is loaded once per Ray
+worker process.
 
 Corpus stages learn in distributed form: the boilerplate stage's templates come from
 a group-by on (site, line) and a count; the dedup stage's candidate pairs from the
@@ -21,8 +22,8 @@ from typing import Any
 import numpy as np
 
 from pipeline.errors import InputError, StageError
-from pipeline.executors import Mapper, Result, Task, run_batch
-from pipeline.stage import Record, StageConfig
+from pipeline.executors import Collect, Line, Submit, Task, run_batch
+from pipeline.stage import StageConfig
 from pipeline.stages import STAGES, boilerplate, dedup
 
 try:
@@ -32,6 +33,7 @@ except ImportError:  # an optional extra: the error says how to get it when it i
     ray = None
 
 CHUNK_SIZE = 4096  # records per Ray dataset: one scheduling round trip each
+IN_FLIGHT = 1  # a dataset runs when collected: one chunk at a time
 BATCH_SIZE = 64  # records per map_batches call
 
 _LOADED: dict[str, Task] = {}  # task per object id, in each Ray worker process
@@ -48,10 +50,11 @@ def _task(holder: list[Any]) -> Task:
 
 
 def _map_batch(batch: dict[str, np.ndarray], holder: list[Any]) -> dict[str, np.ndarray]:
-    results, cpu = run_batch(_task(holder), [pickle.loads(blob) for blob in batch["blob"]])
-    blobs = np.empty(len(results), dtype=object)
-    blobs[:] = [pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL) for result in results]
-    return {"i": batch["i"], "blob": blobs, "cpu": np.full(len(results), cpu / max(1, len(results)))}
+    lines = [(int(number), bytes(line)) for number, line in zip(batch["n"], batch["line"])]
+    values, cpu = run_batch(_task(holder), lines)
+    blobs = np.empty(len(values), dtype=object)
+    blobs[:] = [pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL) for value in values]
+    return {"i": batch["i"], "blob": blobs, "cpu": np.full(len(values), cpu / max(1, len(values)))}
 
 
 def _explode_lines(row: dict[str, Any]) -> list[dict[str, Any]]:
@@ -88,6 +91,7 @@ class RayExecutor:
         self.address = address
         self.workers = workers
         self.chunk_size = CHUNK_SIZE
+        self.in_flight = IN_FLIGHT
         self.cpu_seconds = 0.0
         self._started = False
 
@@ -105,29 +109,34 @@ class RayExecutor:
         ray.data.DataContext.get_current().enable_progress_bars = False
 
     @contextmanager
-    def start(self, task: Task) -> Iterator[Mapper]:
+    def start(self, task: Task) -> Iterator[Submit]:
         self._connect()
         holder = [ray.put(task)]
 
-        def mapper(records: Sequence[Record]) -> list[Result]:
-            if not records:
-                return []
-            rows = [{"i": number, "blob": pickle.dumps(record, protocol=pickle.HIGHEST_PROTOCOL)}
-                    for number, record in enumerate(records)]
-            dataset = ray.data.from_items(rows).map_batches(
-                _map_batch, fn_args=(holder,), batch_size=BATCH_SIZE, batch_format="numpy")
-            results: list[Result | None] = [None] * len(records)
-            for row in dataset.iter_rows():  # Ray may reorder: each result goes back to its place
-                results[int(row["i"])] = pickle.loads(row["blob"])
-                self.cpu_seconds += float(row["cpu"])
-            if any(result is None for result in results):
-                raise StageError(f"stage {task.stage}: Ray returned {len(records)} records' results incompletely")
-            return results  # type: ignore[return-value]
+        def submit(lines: Sequence[Line]) -> Collect:
+            return lambda: self._run(task, holder, lines)
 
         try:
-            yield mapper
+            yield submit
         finally:
             del holder[:]
+
+    def _run(self, task: Task, holder: list[Any], lines: Sequence[Line]) -> list[Any]:
+        """The task's values for `lines`, in order."""
+        if not lines:
+            return []
+        rows = [{"i": position, "n": number, "line": line} for position, (number, line) in enumerate(lines)]
+        dataset = ray.data.from_items(rows).map_batches(
+            _map_batch, fn_args=(holder,), batch_size=BATCH_SIZE, batch_format="numpy")
+        values: list[Any] = [None] * len(lines)
+        done = 0
+        for row in dataset.iter_rows():  # Ray may reorder: each value goes back to its place
+            values[int(row["i"])] = pickle.loads(row["blob"])
+            self.cpu_seconds += float(row["cpu"])
+            done += 1
+        if done != len(lines):
+            raise StageError(f"stage {task.stage}: Ray returned {len(lines)} records' results incompletely")
+        return values
 
     def learn(self, stage: str, config: StageConfig, summaries: list[Any]) -> Any:
         self._connect()
