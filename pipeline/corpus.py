@@ -21,9 +21,13 @@ from typing import Any
 from pipeline import __version__
 from pipeline.config import ConfigBase, resolved_config
 from pipeline.errors import PipelineError, VersionExistsError
+from pipeline.executors.pool import fork_map
 from pipeline.io import JsonlWriter, disk_full, read_jsonl, replace_dir, sha256_file, sha256_text, write_json, write_text
+from pipeline.ledger import collector_paused
 from pipeline.provenance import SourceIndex
+from pipeline.stage import Record
 from pipeline.stages import dedup, export
+from pipeline.textstats import sentence_tokenizer
 
 CONTENT_FILES = ("articles.jsonl", "comments.jsonl", "README.md", "dedup-index.npz")
 MANIFEST = "manifest.json"
@@ -44,8 +48,9 @@ def git_commit() -> str | None:
 
 def write_version(output_dir: Path, config: ConfigBase, records_path: Path,
                   fates: list[dict[str, Any]], stage_stats: dict[str, dict[str, Any]],
-                  export_config: export.Config, force: bool, input_dir: Path) -> tuple[Path, str]:
-    """Write the corpus version; returns its folder and "written", "replaced" or "unchanged"."""
+                  export_config: export.Config, force: bool, input_dir: Path, workers: int = 1) -> tuple[Path, str]:
+    """Write the corpus version; returns its folder and "written", "replaced" or "unchanged".
+    With `workers` > 1 the rows are made in that many processes (the same files)."""
     version = config.corpus.version
     corpus_root = output_dir / "corpus"
     corpus_root.mkdir(parents=True, exist_ok=True)
@@ -53,10 +58,12 @@ def write_version(output_dir: Path, config: ConfigBase, records_path: Path,
     tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{version}-", dir=corpus_root))
     try:
         sources = SourceIndex(input_dir, config.ingest)  # type: ignore[attr-defined]
-        outputs = _write_rows(tmp, records_path, export_config, sources)
+        with collector_paused():  # the records and rows hold no reference cycles
+            outputs, articles = _write_rows(tmp, records_path, export_config, sources, workers)
         # Signatures of the kept articles, so a later batch can be deduplicated against
-        # this version without reprocessing it (dedup.against).
-        index = dedup.build_index(read_jsonl(tmp / "articles.jsonl"), config.dedup)  # type: ignore[attr-defined]
+        # this version without reprocessing it (dedup.against). `articles` are the rows
+        # as written to articles.jsonl (JSON values, so reading them back gives the same).
+        index = dedup.build_index(articles, config.dedup)  # type: ignore[attr-defined]
         try:
             dedup.save_index(index, tmp / "dedup-index.npz")
         except OSError as err:  # numpy writes it, not pipeline.io: the same clear message
@@ -105,25 +112,36 @@ def write_version(output_dir: Path, config: ConfigBase, records_path: Path,
         raise
 
 
-def _write_rows(folder: Path, records_path: Path, config: export.Config,
-               sources: SourceIndex) -> dict[str, Any]:
-    """articles.jsonl and comments.jsonl; two passes so each article knows its comment count."""
-    n_comments: Counter[str] = Counter(
-        record["article_id"] for record in read_jsonl(records_path) if record.get("kind") == "comment"
-    )
-    articles = JsonlWriter(folder / "articles.jsonl")
-    comments = JsonlWriter(folder / "comments.jsonl")
-    for record in read_jsonl(records_path):
+def _write_rows(folder: Path, records_path: Path, config: export.Config, sources: SourceIndex,
+                workers: int = 1) -> tuple[dict[str, Any], list[Record]]:
+    """articles.jsonl and comments.jsonl; the records are read first so each article knows its
+    comment count. Returns the outputs' checksums and counts, and the article rows."""
+    records = list(read_jsonl(records_path))
+    n_comments: Counter[str] = Counter(record["article_id"] for record in records if record.get("kind") == "comment")
+
+    def row(record: Record) -> tuple[bool, dict[str, Any]]:
         record["source_lines"], record["source_offsets"] = sources.locate(
             record.get("source", ""), record.get("source_sha256", ""), record.get("line_numbers", []))
         if record.get("kind") == "comment":
-            comments.write(export.comment_row(record, config))
+            return True, export.comment_row(record, config)
+        return False, export.article_row(record, n_comments[record["id"]], config)
+
+    if workers > 1 and n_comments.total() < len(records):
+        sentence_tokenizer()  # loaded once here, for the forked workers to share
+    articles = JsonlWriter(folder / "articles.jsonl")
+    comments = JsonlWriter(folder / "comments.jsonl")
+    article_rows: list[Record] = []
+    for is_comment, values in fork_map(row, records, workers):
+        if is_comment:
+            comments.write(values)
         else:
-            articles.write(export.article_row(record, n_comments[record["id"]], config))
-    return {
+            articles.write(values)
+            article_rows.append(values)
+    outputs = {
         "articles.jsonl": {"sha256": articles.close(), "records": articles.count},
         "comments.jsonl": {"sha256": comments.close(), "records": comments.count},
     }
+    return outputs, article_rows
 
 
 def _same_content(old: Path, new: Path) -> bool:

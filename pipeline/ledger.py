@@ -52,10 +52,11 @@ stage's input text) where the rebuilt text and the real one differ.
 
 from __future__ import annotations
 
+import gc
 import json
 import re
-from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -102,14 +103,21 @@ class FateTable:
 
     def __init__(self) -> None:
         self.items: list[Fate] = []
-        self._index: dict[Fate, int] = {}
+        self._index: dict[tuple[str, str, str, str | None, str, int | None], int] = {}
         self.add(Fate("implicit", "split", "whitespace", detail="whitespace split left unrecorded (rule W)"))
 
     def add(self, fate: Fate) -> int:
-        index = self._index.get(fate)
+        return self.intern(fate.kind, fate.stage, fate.reason, fate.record, fate.detail, fate.base)
+
+    def intern(self, kind: str, stage: str = "", reason: str = "", record: str | None = None, detail: str = "",
+               base: int | None = None) -> int:
+        """The index of the fate with these fields, added if new; `add` without building a
+        Fate for one already known (a page has thousands of spans and a few dozen fates)."""
+        key = (kind, stage, reason, record, detail, base)
+        index = self._index.get(key)
         if index is None:
-            index = self._index[fate] = len(self.items)
-            self.items.append(fate)
+            index = self._index[key] = len(self.items)
+            self.items.append(Fate(kind, stage, reason, record, detail, base))
         return index
 
     def resolve_index(self, index: int) -> int:
@@ -199,10 +207,13 @@ def unapply(tape: Tape, spans: Sequence[Record], stage: str, fates: FateTable, l
     Raises LedgerError when a span is malformed, overlaps another, or its
     replacement is not where the output text should hold it.
     """
-    pieces: list[Tape] = []
+    texts: list[str] = []
+    tags: list[int] = []
+    size = len(tape.text)
     cursor_in = 0
     cursor_out = 0
     where = f"{stage}{label}"
+    known: dict[tuple[str, int | None], int] = {}  # (reason, base) -> fate: spans share a few
     for span in sorted(spans, key=lambda s: (int(s["start"]), int(s["end"]))):
         start, end = int(span["start"]), int(span["end"])
         original = str(span.get("original", ""))
@@ -213,27 +224,39 @@ def unapply(tape: Tape, spans: Sequence[Record], stage: str, fates: FateTable, l
                                      f"original characters for a range of {end - start}")
         if start < cursor_in:
             raise LedgerError(start, f"{where}: span {start}..{end} ({reason}) overlaps the span before it")
-        gap = start - cursor_in
-        pieces.append(_piece(tape, cursor_out, cursor_out + gap, cursor_in))
-        cursor_out += gap
-        found = _piece(tape, cursor_out, cursor_out + len(replacement), start)
-        bad = _matches(found, replacement)
-        if bad is not None:
-            raise LedgerError(start, f"{where}: span {start}..{end} ({reason}) expects its replacement "
-                                     f"{replacement!r} in the output at {cursor_out}, found "
-                                     f"{found.text.replace(SENTINEL, '·')!r}")
-        if replacement:
-            base = found.tags[0]
-            tag = fates.add(Fate("changed", stage, reason, base=base))
+        gap_end = cursor_out + start - cursor_in
+        if gap_end <= size:
+            texts.append(tape.text[cursor_out:gap_end])
+            tags += tape.tags[cursor_out:gap_end]
         else:
-            tag = fates.add(Fate("removed", stage, reason, record))
-        pieces.append(Tape.uniform(original, tag))
+            gap = _piece(tape, cursor_out, gap_end, cursor_in)
+            texts.append(gap.text)
+            tags += gap.tags
+        cursor_out = gap_end
+        if replacement:
+            found = _piece(tape, cursor_out, cursor_out + len(replacement), start)
+            bad = _matches(found, replacement)
+            if bad is not None:
+                raise LedgerError(start, f"{where}: span {start}..{end} ({reason}) expects its replacement "
+                                         f"{replacement!r} in the output at {cursor_out}, found "
+                                         f"{found.text.replace(SENTINEL, '·')!r}")
+            base = found.tags[0]
+            tag = known.get((reason, base))
+            if tag is None:
+                tag = known[(reason, base)] = fates.intern("changed", stage, reason, base=base)
+        else:
+            tag = known.get((reason, None))
+            if tag is None:
+                tag = known[(reason, None)] = fates.intern("removed", stage, reason, record)
+        texts.append(original)
+        tags += [tag] * len(original)
         cursor_out += len(replacement)
         cursor_in = end
-    if cursor_out > len(tape) and not tape.open_tail:
+    if cursor_out > size and not tape.open_tail:
         raise LedgerError(cursor_in, f"{where}: the spans reach past the end of the output text")
-    pieces.append(Tape(tape.text[cursor_out:], tape.tags[cursor_out:]))
-    return _join(pieces, tape.open_tail)
+    texts.append(tape.text[cursor_out:])
+    tags += tape.tags[cursor_out:]
+    return Tape("".join(texts), tags, tape.open_tail)
 
 
 def unapply_passes(tape: Tape, spans: Sequence[Record], stage: str, fates: FateTable,
@@ -260,24 +283,46 @@ def assemble(pieces: Iterable[tuple[int, int, Tape, str]], where: str, exact: bo
     Each piece is (start, end, tape, what) with len(tape) == end - start. With
     `exact`, the pieces must cover the text: a gap is an error and the tail is closed.
     """
-    ordered = sorted(pieces, key=lambda p: (p[0], p[1]))
-    out: list[Tape] = []
+    return _assemble([(start, end, tape.text, tape.tags, what, None) for start, end, tape, what in pieces],
+                     where, exact)
+
+
+_Piece = tuple[int, int, str, list[int] | int, str, str | None]
+"""start, end, text, its tags (or the one tag of all its characters), and what it is: a kind
+and a name, joined by a space into the `what` of `assemble` only for an error message."""
+
+
+def _what(kind: str, name: str | None) -> str:
+    return kind if name is None else f"{kind} {name}"
+
+
+def _assemble(pieces: list[_Piece], where: str, exact: bool) -> Tape:
+    """`assemble` of pieces that need no Tape each (split has one per line and per span)."""
+    pieces.sort(key=lambda p: (p[0], p[1]))
+    texts: list[str] = []
+    tags: list[int] = []
     cursor = 0
-    previous = ""
-    for start, end, tape, what in ordered:
-        if end - start != len(tape):
-            raise LedgerError(start, f"{where}: {what} covers {start}..{end} but holds {len(tape)} characters")
+    previous: tuple[str, str | None] = ("", None)
+    for start, end, text, tag, kind, name in pieces:
+        if end - start != len(text):
+            raise LedgerError(start, f"{where}: {_what(kind, name)} covers {start}..{end} but holds "
+                                     f"{len(text)} characters")
         if start < cursor:
             raise LedgerError(start, f"{where}: characters {start}..{min(cursor, end)} claimed twice "
-                                     f"({previous} and {what})")
+                                     f"({_what(*previous)} and {_what(kind, name)})")
         if start > cursor:
             if exact:
                 raise LedgerError(cursor, f"{where}: characters {cursor}..{start} are in no record and no span")
-            out.append(Tape.implicit(start - cursor))
-        out.append(tape)
+            texts.append(SENTINEL * (start - cursor))
+            tags += [IMPLICIT] * (start - cursor)
+        texts.append(text)
+        if isinstance(tag, int):
+            tags += [tag] * len(text)
+        else:
+            tags += tag
         cursor = end
-        previous = what
-    return _join(out, not exact)
+        previous = (kind, name)
+    return Tape("".join(texts), tags, not exact)
 
 
 def first_difference(tape: Tape, truth: str) -> tuple[int, str] | None:
@@ -393,23 +438,52 @@ def _read_json(path: Path) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
-def _jsonl(path: Path) -> Iterator[Record]:
+def _jsonl(path: Path, known: dict[str, Record] | None = None, read: dict[str, Record] | None = None
+           ) -> Iterator[Record]:
+    """The records of a JSONL file. A line found in `known` is not parsed: its record is
+    shared (a stage passes many records on unchanged, and records here are only read).
+    Each line and its record go into `read`."""
     if not path.is_file():
         return
     with path.open("r", encoding="utf-8") as handle:
         for number, line in enumerate(handle, 1):
-            if line.strip():
-                try:
-                    yield json.loads(line)
-                except json.JSONDecodeError as err:
-                    raise ValueError(f"{path}:{number}: not valid JSON ({err.msg})") from err
+            if not line.isspace():  # as `line.strip()`, without copying long lines
+                record = known.get(line) if known is not None else None
+                if record is None:
+                    try:
+                        record = json.loads(line)
+                    except json.JSONDecodeError as err:
+                        raise ValueError(f"{path}:{number}: not valid JSON ({err.msg})") from err
+                if read is not None:
+                    read[line] = record
+                yield record
+
+
+@contextmanager
+def collector_paused() -> Iterator[None]:
+    """Python's cycle collector off for a while: parsed JSON holds no reference cycles, and
+    each collector pass over a heap that grows by a whole run's records costs more than
+    the parsing itself."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def load_run(output_dir: Path, pages: set[str] | None = None) -> list[StageData]:
     """Every stage of the run's chain, optionally only the records of `pages`."""
+    with collector_paused():
+        return _load_run(output_dir, pages)
+
+
+def _load_run(output_dir: Path, pages: set[str] | None) -> list[StageData]:
     chain = stage_folders(output_dir)
     data: list[StageData] = []
     record_pages: dict[str, str] = {}  # record id -> page, of the previous stage's outputs
+    lines: dict[str, Record] = {}  # the previous stage's records by their line in records.jsonl
     for name, folder in chain:
         stage = StageData(name, folder, stats=_read_json(folder / "stats.json"))
         for entry in _jsonl(folder / "spans.jsonl"):
@@ -418,7 +492,8 @@ def load_run(output_dir: Path, pages: set[str] | None = None) -> list[StageData]
             if pages is None or page in pages:
                 stage.entries.setdefault(page, []).append(entry)
         record_pages = {}
-        for record in _jsonl(folder / "records.jsonl"):
+        known, lines = lines, {}
+        for record in _jsonl(folder / "records.jsonl", known, lines):
             page = page_of(record)
             record_pages[str(record["id"])] = page
             if pages is None or page in pages:
@@ -517,7 +592,7 @@ def undo_split(page: str, level: Level, entries: Sequence[Record], fates: FateTa
     If split records its whitespace as spans with reason LAYOUT (the change proposed in
     the module docstring), the page must be covered exactly: no gap, no open tail.
     """
-    pieces: list[tuple[int, int, Tape, str]] = []
+    pieces: list[_Piece] = []
     for record_id, tape in level.tapes.items():
         record = level.records.get(record_id, {})
         origin = record.get("origin")
@@ -527,29 +602,30 @@ def undo_split(page: str, level: Level, entries: Sequence[Record], fates: FateTa
             if tape.text:
                 raise LedgerError(None, f"split: record {record_id} has text but no origin ranges")
             continue
-        cursor = 0
-        lines: list[Tape] = []
-        for i in range(len(origin)):
-            end = tape.text.find("\n", cursor) if i < len(origin) - 1 else len(tape.text)
-            if end == -1:
-                raise LedgerError(int(origin[i][0]), f"split: record {record_id} has {len(origin)} origin "
-                                                     f"ranges but only {i + 1} lines")
-            lines.append(Tape(tape.text[cursor:end], tape.tags[cursor:end]))
-            cursor = end + 1
-        if "\n" in lines[-1].text:
+        lines = tape.text.split("\n", len(origin) - 1)  # the last holds the rest, newlines and all
+        if len(lines) < len(origin):
+            raise LedgerError(int(origin[len(lines) - 1][0]), f"split: record {record_id} has {len(origin)} "
+                                                              f"origin ranges but only {len(lines)} lines")
+        if "\n" in lines[-1]:
             raise LedgerError(int(origin[-1][0]), f"split: record {record_id} has more lines than its "
                                                   f"{len(origin)} origin ranges")
+        cursor = 0
         for (start, end), line in zip(origin, lines):
-            pieces.append((int(start), int(end), line, f"record {record_id}"))
+            pieces.append((int(start), int(end), line, tape.tags[cursor:cursor + len(line)], "record", record_id))
+            cursor += len(line) + 1
+    exact = False
+    known: dict[str, int] = {}  # reason -> fate
     for entry in entries:
         for span in entry.get("spans") or []:
             if span.get("replacement"):
                 raise LedgerError(int(span["start"]), "split: a span with a replacement; split only removes")
-            tag = fates.add(Fate("removed", "split", str(span.get("reason"))))
-            pieces.append((int(span["start"]), int(span["end"]), Tape.uniform(str(span.get("original", "")), tag),
-                           f"span {span.get('reason')}"))
-    exact = any(span.get("reason") == LAYOUT for entry in entries for span in entry.get("spans") or [])
-    tape = assemble(pieces, "split", exact)
+            reason = str(span.get("reason"))
+            exact = exact or span.get("reason") == LAYOUT
+            tag = known.get(reason)
+            if tag is None:
+                tag = known[reason] = fates.intern("removed", "split", reason)
+            pieces.append((int(span["start"]), int(span["end"]), str(span.get("original", "")), tag, "span", reason))
+    tape = _assemble(pieces, "split", exact)
     return Level({page: tape}, {page: {"id": page}})
 
 
@@ -756,40 +832,84 @@ def describe_fate(fate: Fate) -> tuple[str, str]:
     return f"{fate.stage}:{fate.reason}", "other"
 
 
-_SPACES = re.compile(r"\s+")  # \s is str.isspace() for str patterns
-
-
 def page_lines(result: PageResult) -> list[LineInfo]:
     """Every line of the page's decoded text with the label its characters ended with."""
     truth = result.truth or ""
     tags = result.tape.tags if result.tape is not None else []
     fates = result.fates
+    verdicts: dict[Any, _Verdict] = {}  # lines with the same weighed fates get the same verdict
     lines: list[LineInfo] = []
+    texts = truth.split("\n")
+    if len(texts) > 1 and not texts[-1]:
+        texts.pop()  # a final newline ends the last line; it does not start another
     start = 0
-    number = 0
-    while start <= len(truth):
-        end = truth.find("\n", start)
-        if end == -1:
-            end = len(truth)
-        if start == end == len(truth) and number > 0:
-            break
-        number += 1
-        text = truth[start:end]
-        lines.append(_line_info(number, text, tags[start:min(end, len(tags))], fates, result.records))
+    for number, text in enumerate(texts, 1):
+        end = start + len(text)
+        line_tags = tags[start:min(end, len(tags))]
         start = end + 1
+        if line_tags and len(line_tags) == len(text) and line_tags.count(line_tags[0]) == len(line_tags):
+            # One tag throughout (most lines): the verdict is the tag's, and whether anything shows.
+            key: Any = (line_tags[0], text.isspace())
+        elif not text:
+            key = EMPTY_LINE
+        else:
+            lines.append(_line_info(number, text, line_tags, fates, result.records, verdicts))
+            continue
+        verdict = verdicts.get(key)
+        if verdict is None:
+            verdict = verdicts[key] = _line_verdict(text, line_tags, *_line_weights(text, line_tags, fates), fates,
+                                                    result.records)
+        lines.append(_from_verdict(number, text, verdict))
     return lines
 
 
+EMPTY_LINE = ("empty",)  # the verdicts key of an empty line
+
+
+_Verdict = tuple[str, str, str, str, str, str | None, int | None, list[str], str]
+"""The fields of a LineInfo after `number` and `text`."""
+
+
 def _line_info(number: int, text: str, tags: list[int], fates: FateTable,
-               records: dict[str, Record]) -> LineInfo:
-    weights: Counter[int] = Counter()
+               records: dict[str, Record], verdicts: dict[Any, _Verdict] | None = None) -> LineInfo:
+    weights, minor = _line_weights(text, tags, fates)
+    # The verdict depends on the weights only through the winner when one fate has them all.
+    key: Any = (tuple(weights) if len(weights) == 1 else tuple(weights.items()), tuple(sorted(minor)),
+                not weights and bool(text.strip()) and not tags)
+    verdict = verdicts.get(key) if verdicts is not None else None
+    if verdict is None:
+        verdict = _line_verdict(text, tags, weights, minor, fates, records)
+        if verdicts is not None:
+            verdicts[key] = verdict
+    return _from_verdict(number, text, verdict)
+
+
+def _from_verdict(number: int, text: str, verdict: _Verdict) -> LineInfo:
+    label, group, stage, reason, detail, record, depth, changes, note = verdict
+    return LineInfo(number, text, label, group, stage, reason, detail, record, depth, list(changes), note)
+
+
+def _line_weights(text: str, tags: list[int], fates: FateTable) -> tuple[dict[int, int], set[int]]:
+    """Visible characters per resolved fate, in order of first appearance, and the tags of
+    smaller changes (replacements, clean's removals)."""
+    weights: dict[int, int] = {}
     minor: set[int] = set()
     # Most lines carry one tag throughout: weigh them whole rather than character by character.
     runs: list[tuple[str, int]]
     if tags and len(tags) == len(text) and tags.count(tags[0]) == len(tags):
-        runs = [(text, tags[0])]
-    elif tags and len(tags) == len(text):
-        codes = np.asarray(tags)
+        tag = tags[0]
+        if tag == IMPLICIT:
+            return weights, minor
+        fate = fates.items[tag]
+        cleaned = fate.kind == "removed" and fate.stage == "clean"
+        if fate.kind == "changed" or cleaned:
+            minor.add(tag)
+        if not cleaned and not text.isspace():
+            # Only one fate is weighed: its count does not change the verdict, so it is not counted.
+            weights[fates.resolve_index(tag)] = 1
+        return weights, minor
+    if tags and len(tags) == len(text):
+        codes = np.fromiter(tags, dtype=np.int64, count=len(tags))
         bounds = [0, *(np.flatnonzero(codes[1:] != codes[:-1]) + 1).tolist(), len(tags)]
         runs = [(text[a:b], tags[a]) for a, b in zip(bounds, bounds[1:])]
     else:
@@ -804,20 +924,26 @@ def _line_info(number: int, text: str, tags: list[int], fates: FateTable,
             minor.add(tag)
         if cleaned:
             continue
-        visible = len(chars) - sum(len(space) for space in _SPACES.findall(chars)) if len(chars) > 1 \
-            else int(not chars.isspace())
+        visible = len("".join(chars.split()))  # str.split() splits on str.isspace() characters
         if visible:
             target = resolved.get(tag)
             if target is None:
                 target = resolved[tag] = fates.resolve_index(tag)
-            weights[target] += visible
+            weights[target] = weights.get(target, 0) + visible
+    return weights, minor
+
+
+def _line_verdict(text: str, tags: list[int], weights: dict[int, int], minor: set[int], fates: FateTable,
+                  records: dict[str, Record]) -> _Verdict:
+    """Label, group, stage, reason, detail, record, depth, changes and note of a line."""
     if not weights:
         changes = sorted({f"{fates.items[t].stage}:{fates.items[t].reason}" for t in minor})
         if text.strip() and not tags:
-            return LineInfo(number, text, "unknown", "other", "", "", "not rebuilt", changes=changes)
-        return LineInfo(number, text, "blank", "blank", "", "", "blank line", changes=changes)
+            return "unknown", "other", "", "", "not rebuilt", None, None, changes, ""
+        return "blank", "blank", "", "", "blank line", None, None, changes, ""
     kept = [(n, t) for t, n in weights.items() if fates.items[t].kind == "kept"]
-    winner = max(kept)[1] if kept else weights.most_common(1)[0][0]
+    # The most characters, the first such fate on a tie (as Counter.most_common(1) picks).
+    winner = max(kept)[1] if kept else max(weights.items(), key=lambda item: item[1])[0]
     fate = fates.items[winner]
     label, group = describe_fate(fate)
     changes = sorted(({f"{fates.items[t].stage}:{fates.items[t].reason}" for t in weights if t != winner}
@@ -834,4 +960,4 @@ def _line_info(number: int, text: str, tags: list[int], fates: FateTable,
             detail += (f" of related article {owner['id'].rsplit('#', 1)[-1]}" if owner.get("role") == "related"
                        else " of the main article")
     note = fate.detail if fate.kind == "kept" else fate.reason + (f" ({fate.detail})" if fate.detail else "")
-    return LineInfo(number, text, label, group, fate.stage, fate.reason, detail, fate.record, depth, changes, note)
+    return label, group, fate.stage, fate.reason, detail, fate.record, depth, changes, note

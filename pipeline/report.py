@@ -19,6 +19,7 @@ The folder is built under a temp name and renamed into place.
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import html
 import json
@@ -26,13 +27,16 @@ import os
 import re
 import unicodedata
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pipeline.executors.pool import fork_map
 from pipeline.io import staging_dir, write_text_staged
 from pipeline.ledger import (
     LineInfo,
     PageResult,
+    Problem,
     StageData,
     load_run,
     page_lines,
@@ -201,8 +205,9 @@ def _fmt(n: Any) -> str:
 
 
 def _line_title(line: LineInfo) -> str:
+    """The hover text after "line N: "."""
     who = f"decided by {line.stage}" if line.stage else ""
-    parts = [f"line {line.number}: {line.label}" + (f" (depth {line.depth})" if line.depth is not None else "")]
+    parts = [line.label + (f" (depth {line.depth})" if line.depth is not None else "")]
     if who:
         parts.append(f"{who} — {line.detail}")
     elif line.detail:
@@ -293,6 +298,8 @@ def render_page(result: PageResult, lines: list[LineInfo], prev_file: str | None
     out = ['<ol class="lines">']
     last_related: str | None = None
     previous_owner: str | None = None
+    # Lines with the same verdict share their escaped data attributes, chip and hover text.
+    shared: dict[tuple[Any, ...], tuple[str, str, str]] = {}
     for line in lines:
         owner = owners.get(line.number)
         starts = line.group != "blank" and owner is not None and owner != previous_owner
@@ -305,31 +312,40 @@ def render_page(result: PageResult, lines: list[LineInfo], prev_file: str | None
             out.append(f'<li class="sep" aria-hidden="true">related article '
                        f'{esc((line.record or "").rsplit("#", 1)[-1])}{": " + esc(title) if title else ""}</li>')
         classes = f"ln g-{line.group}" + (" changed" if line.changes else "") + (" start" if starts else "")
-        attrs = [f'id="L{line.number}"', f'class="{classes}"',
-                 f'data-label="{esc(line.label)}"',
-                 f'data-group="{line.group}"']
-        if line.stage:
-            attrs.append(f'data-stage="{esc(line.stage)}" data-reason="{esc(line.reason)}"')
+        key = (line.label, line.group, line.stage, line.reason, line.detail, line.depth, line.record,
+               tuple(line.changes))
+        made = shared.get(key)
+        if made is None:
+            made = shared[key] = _line_parts(line)
+        data, chip, title = made
         style = ""
         if line.label == "comment" and line.depth is not None:
-            attrs.append(f'data-depth="{line.depth}" data-comment="{esc(line.record)}"')
-            style = f"--depth:{line.depth}"
+            style = f' style="--depth:{line.depth}"'
         elif line.group == "thread" and owner is not None:
-            style = f"--depth:{int(result.records.get(owner, {}).get('depth') or 0)}"
-        if style:
-            attrs.append(f'style="{style}"')
+            style = f' style="--depth:{int(result.records.get(owner, {}).get("depth") or 0)}"'
         if line.group == "blank":
-            out.append(f'<li {" ".join(attrs)}></li>')
+            out.append(f'<li id="L{line.number}" class="{classes}" {data}{style}></li>')
             continue
-        attrs.append(f'title="{esc(_line_title(line))}"')
-        out.append(f'<li {" ".join(attrs)}><span class="no">{line.number}</span>'
-                   f'<span class="chip">{esc(_chip(line))}</span>'
-                   f'<span class="tx">{esc(line.text.strip())}</span></li>')
+        out.append(f'<li id="L{line.number}" class="{classes}" {data}{style} title="line {line.number}: {title}">'
+                   f'<span class="no">{line.number}</span><span class="chip">{chip}</span>'
+                   f'<span class="tx">{html.escape(line.text.strip())}</span></li>')
     out.append("</ol>")
     body.append("\n".join(out))
     body.append('<footer><a href="../index.html#pages">← all pages</a> · lines marked * were also changed '
                 'by another stage (see the hover text).</footer>')
     return _document(f"{result.page} — audit", "\n".join(body), PAGE_JS)
+
+
+def _line_parts(line: LineInfo) -> tuple[str, str, str]:
+    """A line's data attributes, chip and hover text (after "line N: "), escaped."""
+    data = f'data-label="{esc(line.label)}" data-group="{line.group}"'
+    if line.stage:
+        data += f' data-stage="{esc(line.stage)}" data-reason="{esc(line.reason)}"'
+    if line.label == "comment" and line.depth is not None:
+        data += f' data-depth="{line.depth}" data-comment="{esc(line.record)}"'
+    if line.group == "blank":
+        return data, "", ""
+    return data, esc(_chip(line)), esc(_line_title(line))
 
 
 def _status_block(result: PageResult) -> str:
@@ -419,6 +435,22 @@ def chart_svg(run: list[StageData]) -> str:
         previous = name
     parts.append("</svg>")
     return "".join(parts)
+
+
+@dataclass(frozen=True)
+class PageSummary:
+    """What the index needs of one page, made where the page was rendered."""
+
+    page: str
+    problem: Problem | None
+    characters: int  # of ingest's decoded text
+    implicit: int  # whitespace split does not record (rule W)
+    borrowed: int  # dropped records taken from dedup's input (rule D)
+    row: str  # the page's row of the index's page table
+
+    @property
+    def ok(self) -> bool:
+        return self.problem is None
 
 
 def _page_row(result: PageResult, lines: list[LineInfo], filename: str) -> str:
@@ -532,8 +564,7 @@ def _not_ingested(run: list[StageData]) -> str:
             "<th>reason</th><th>message</th></tr></thead><tbody>" + rows + "</tbody></table>")
 
 
-def render_index(output_dir: Path, run: list[StageData], results: list[PageResult],
-                 lines: dict[str, list[LineInfo]], files: dict[str, str]) -> str:
+def render_index(output_dir: Path, run: list[StageData], results: list[PageSummary], files: dict[str, str]) -> str:
     version, manifest = _run_info(output_dir)
     name = manifest.get("corpus", {}).get("name", "")
     pipeline = manifest.get("pipeline", {})
@@ -550,9 +581,9 @@ def render_index(output_dir: Path, run: list[StageData], results: list[PageResul
     body = [f"<h1>Audit of <code>{esc(output_dir.name or output_dir)}</code></h1>",
             f'<p class="sub">{" · ".join(sub)}</p>']
     failed = [r for r in results if not r.ok]
-    total = sum(len(r.truth or "") for r in results)
+    total = sum(r.characters for r in results)
     implicit = sum(r.implicit for r in results)
-    borrowed = sum(len(r.borrowed) for r in results)
+    borrowed = sum(r.borrowed for r in results)
     stages = " → ".join(s.name for s in reversed(run))
     if not failed:
         text = (f"✓ Every page was rebuilt character for character from the final records and the spans "
@@ -575,7 +606,7 @@ def render_index(output_dir: Path, run: list[StageData], results: list[PageResul
             + "<th class='sortable num'>comments</th>"
             + "<th class='sortable num' title='share of the characters that ended in records'>kept</th>"
             + "<th class=sortable>ledger</th></tr>")
-    rows = "".join(_page_row(r, lines[r.page], files[r.page]) for r in results)
+    rows = "".join(r.row for r in results)
     body.append('<h2 id=page-list>Pages</h2><p class="sub">Line counts by final label; click a page to read it '
                 'line by line, a column header to sort.</p>'
                 '<div class="filter"><input id="filter" type="search" placeholder="Filter by id, source or label '
@@ -610,35 +641,50 @@ def _report_source(output_dir: Path) -> str:
     return digest.hexdigest()
 
 
-def write_report(output_dir: Path) -> Path:
+def write_report(output_dir: Path, workers: int = 1) -> Path:
     """Write `<output_dir>/audit/` (index.html and pages/*.html); returns the index path.
-    A report made from the same stage outputs is left as it is."""
+    A report made from the same stage outputs is left as it is. With `workers` > 1 the
+    pages are rebuilt and rendered in that many processes (the same files)."""
     output_dir = Path(output_dir)
     source = _report_source(output_dir)
     stamp = output_dir / REPORT_DIR / SOURCE_FILE
     if stamp.is_file() and stamp.read_text(encoding="utf-8") == source:
         return output_dir / REPORT_DIR / "index.html"
     run = load_run(output_dir)
-    results = [rebuild_page(page, run) for page in (run[0].records if run else {})]
-    lines = {result.page: page_lines(result) for result in results}
+    # The loaded run lives until the end: kept out of the cycle collector's passes (it holds
+    # no cycles), which would otherwise walk all of it again and again while pages are made.
+    gc.freeze()
+    try:
+        return _write_report(output_dir, run, source, workers)
+    finally:
+        gc.unfreeze()
+
+
+def _write_report(output_dir: Path, run: list[StageData], source: str, workers: int) -> Path:
+    order = list(run[0].records) if run else []
     templates = _learned(run)
-    for page_lines_ in lines.values():
-        for line in page_lines_:
-            entry = templates.get(_normalise(line.text)) if line.reason in ("template", "pinned") else None
-            if entry is not None:
-                line.detail += (f" (the line is on {entry.get('pages', '?')} pages of site "
-                                f"{entry.get('site') or '-'})")
-    files = {result.page: page_file(result.page) for result in results}
+    files = {page: page_file(page) for page in order}
     final = output_dir / REPORT_DIR
     with staging_dir(final) as tmp:
         _readable(tmp)
-        order = [result.page for result in results]
-        for i, result in enumerate(results):
+
+        def write_page(i: int) -> PageSummary:
+            result = rebuild_page(order[i], run)
+            lines = page_lines(result)
+            for line in lines:
+                entry = templates.get(_normalise(line.text)) if line.reason in ("template", "pinned") else None
+                if entry is not None:
+                    line.detail += (f" (the line is on {entry.get('pages', '?')} pages of site "
+                                    f"{entry.get('site') or '-'})")
             prev_file = files[order[i - 1]] if i > 0 else None
             next_file = files[order[i + 1]] if i + 1 < len(order) else None
             write_text_staged(tmp / "pages" / files[result.page],
-                       render_page(result, lines[result.page], prev_file, next_file, (i + 1, len(order))))
-        write_text_staged(tmp / "index.html", render_index(output_dir, run, results, lines, files))
+                              render_page(result, lines, prev_file, next_file, (i + 1, len(order))))
+            return PageSummary(result.page, result.problem, len(result.truth or ""), result.implicit,
+                               len(result.borrowed), _page_row(result, lines, files[result.page]))
+
+        summaries = fork_map(write_page, range(len(order)), workers)
+        write_text_staged(tmp / "index.html", render_index(output_dir, run, summaries, files))
         write_text_staged(tmp / SOURCE_FILE, source)
         for path in tmp.rglob("*"):
             _readable(path)

@@ -120,6 +120,7 @@ class _Execution:
     """How this run executes stages: the executor, and the per-record cache's home."""
 
     executor: Executor
+    local_workers: int  # processes this machine may use for export and the report
     code: str
     cache_dir: Path | None  # None: no per-record cache
     progress: bool
@@ -139,7 +140,10 @@ def run(config: ConfigBase, input_dir: Path, output_dir: Path, until: str | None
     check_paths(input_dir, output_dir)
     result = RunResult()
     with output_lock(output_dir):
-        execution = _Execution(make_executor(executor, workers or os.cpu_count() or 1, ray_address),
+        count = workers or os.cpu_count() or 1
+        # Export and the report run on this machine whatever the executor: at most a process per core.
+        local = min(count, os.cpu_count() or 1) if executor == "ray" else count
+        execution = _Execution(make_executor(executor, count, ray_address), local,
                                code_fingerprint(), output_dir / "cache" if cache else None, progress)
         try:
             _run_stages(config, input_dir, output_dir, until, force, execution, result)
@@ -161,10 +165,11 @@ def _run_stages(config: ConfigBase, input_dir: Path, output_dir: Path, until: st
     for name, module in STAGES.items():
         stage_config = config.stage(name)
         if name == "export":
+            execution.executor.close()  # the stages are done: their workers go before export forks its own
             if stage_config.enabled and previous is not None:
                 result.corpus_dir, result.corpus_status = write_version(
                     output_dir, config, previous / "records.jsonl", result.fates, stats,
-                    stage_config, force, input_dir)
+                    stage_config, force, input_dir, workers=execution.local_workers)
             break
         if not stage_config.enabled:
             if name == "ingest":
@@ -190,7 +195,8 @@ def _run_stages(config: ConfigBase, input_dir: Path, output_dir: Path, until: st
         previous = dirs[name]
         if until == name:
             break
-    write_report(output_dir)
+    execution.executor.close()
+    write_report(output_dir, workers=execution.local_workers)
 
 
 def _apply_quarantine(fates: list[dict[str, Any]], path: Path) -> None:

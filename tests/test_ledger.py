@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,9 @@ from pipeline.ledger import (
     assemble,
     check_run,
     check_stage,
+    _line_info,
     first_difference,
+    page_lines,
     rebuild_run,
     stage_data,
     stage_folders,
@@ -85,6 +88,25 @@ def test_every_seed_page_is_rebuilt_from_the_ledger(seeds_run: Path) -> None:
         assert IMPLICIT not in tape.tags
         assert result.implicit == 0
         assert result.borrowed == []
+
+
+def test_lines_sharing_a_verdict_are_labelled_as_alone_and_stay_separate(seeds_run: Path) -> None:
+    for result in rebuild_run(seeds_run):
+        lines = page_lines(result)
+        tags = result.tape.tags if result.tape is not None else []
+        start = 0
+        for line in lines:  # each line weighed on its own, no verdict shared
+            end = start + len(line.text)
+            assert line == _line_info(line.number, line.text, tags[start:min(end, len(tags))], result.fates,
+                                      result.records), (result.page, line.number)
+            start = end + 1
+        assert start - 1 <= len(result.truth or "") <= start  # every line seen
+        verdict = Counter((line.label, line.detail) for line in lines if line.text.strip()).most_common(1)[0][0]
+        same = [line for line in lines if (line.label, line.detail) == verdict]
+        same[0].detail += " (edited)"
+        same[0].changes.append("x:y")
+        assert len(same) > 1 and all(not line.detail.endswith(" (edited)") and "x:y" not in line.changes
+                                     for line in same[1:])
 
 
 def test_verify_reconstruct_command(seeds_run: Path, capsys: pytest.CaptureFixture[str]) -> None:

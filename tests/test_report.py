@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from pipeline.config import load_config
+from pipeline.executors.pool import fork_map
 from pipeline.io import read_jsonl
 from pipeline.ledger import page_lines, rebuild_run
 from pipeline.report import page_file, write_report
@@ -133,6 +134,52 @@ def test_report_is_deterministic(report: Path, tmp_path: Path) -> None:
     write_report(report)
     after = {p.relative_to(report): p.read_bytes() for p in (report / "audit").rglob("*.html")}
     assert before == after
+
+
+def test_report_made_by_several_workers_is_byte_identical(report: Path, tmp_path: Path) -> None:
+    out = tmp_path / "data"  # the index names the output folder: same name as the fixture's
+    shutil.copytree(report, out)
+    shutil.rmtree(out / "audit")
+    write_report(out, workers=3)
+
+    def files(root: Path) -> dict[Path, bytes]:
+        return {p.relative_to(root): p.read_bytes() for p in (root / "audit").rglob("*")
+                if p.is_file() and p.name != ".source"}  # .source: sizes and times of the inputs
+
+    assert len(files(out)) == 6 and files(out) == files(report)
+
+
+def test_a_worker_that_fails_fails_the_report(report: Path, tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    out = tmp_path / "data"
+    shutil.copytree(report, out)
+    shutil.rmtree(out / "audit")
+
+    def broken(*args: object) -> str:
+        raise RuntimeError("render failed")
+
+    monkeypatch.setattr("pipeline.report.render_page", broken)
+    with pytest.raises(RuntimeError, match="render failed"):
+        write_report(out, workers=2)
+    assert not (out / "audit").exists()  # nothing half-written in place
+
+
+def test_fork_map_keeps_the_order_and_uses_other_processes() -> None:
+    parent = os.getpid()
+    results = fork_map(lambda n: (n * n, os.getpid()), range(40), workers=3)
+    assert [square for square, _ in results] == [n * n for n in range(40)]
+    assert parent not in {pid for _, pid in results}
+    assert set(fork_map(lambda n: os.getpid(), range(5), workers=1)) == {parent}
+
+
+def test_fork_map_raises_what_a_worker_raised() -> None:
+    def check(n: int) -> int:
+        if n == 17:
+            raise ValueError(f"bad item {n}")
+        return n
+
+    with pytest.raises(ValueError, match="bad item 17"):
+        fork_map(check, range(30), workers=2)
 
 
 def test_page_file_names_are_safe_and_distinct() -> None:

@@ -1,8 +1,10 @@
+import subprocess
+import sys
 from pathlib import Path
 
 import yaml
 
-from pipeline.textstats import count_sentences, count_words, split_sentences
+from pipeline.textstats import count_sentences, count_words, sentence_tokenizer, split_sentences
 
 CASES = yaml.safe_load((Path(__file__).parent / "cases" / "sentences.yaml").read_text(encoding="utf-8"))
 
@@ -30,3 +32,30 @@ def test_lines_are_split_separately() -> None:
 
 def test_word_count() -> None:
     assert count_words("Syria’s 2nd city – Aleppo, 2016.") == 6
+
+
+def test_counting_sentences_loads_punkt_without_the_rest_of_nltk() -> None:
+    # A fresh interpreter: this test session may have imported NLTK already.
+    code = (
+        "import sys\n"
+        "from pipeline.textstats import count_sentences\n"
+        "assert count_sentences('Mr. Smith left. He came back.') == 2\n"
+        "print(sorted(m for m in ('nltk', 'nltk.tokenize.punkt', 'scipy') if m in sys.modules))\n"
+        "import nltk\n"
+        "from nltk.tokenize import sent_tokenize, punkt\n"
+        "print(nltk.tokenize.punkt is punkt, hasattr(punkt, 'PunktSentenceTokenizer'))\n"
+        "print(nltk.redos.DEFAULT_TIMEOUT is not None)\n"  # the time limit is untouched
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.split("\n")[:3] == ["[]", "True True", "True"]
+
+
+def test_split_sentences_agrees_with_nltk_loaded_whole() -> None:
+    from nltk.tokenize.punkt import PunktSentenceTokenizer
+
+    tokenizer = sentence_tokenizer()
+    whole = PunktSentenceTokenizer(tokenizer._params)  # the same parameters, NLTK imported as usual
+    for case in CASES:
+        for paragraph in case["text"].split("\n"):
+            if paragraph.strip():
+                assert tokenizer.tokenize(paragraph.strip()) == whole.tokenize(paragraph.strip())

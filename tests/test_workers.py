@@ -140,7 +140,7 @@ def test_the_next_chunk_is_in_flight_while_one_is_written(tmp_path: Path) -> Non
     source = out / "stages/01-ingest/records.jsonl"
     executor = RecordingExecutor()
     task = Task("clean", PROCESS, load_config(CONFIG).stage("clean"), source=str(source))
-    values = list(_map_records(task, source, _Execution(executor, "code", None, False), None, "", Counter()))
+    values = list(_map_records(task, source, _Execution(executor, 1, "code", None, False), None, "", Counter()))
     assert [value.id for value in values] == [record["id"] for record in read_jsonl(source)]
     chunks = -(-len(values) // 3)
     assert chunks >= 3

@@ -1,0 +1,77 @@
+"""A parallel map for the per-page work after the stages (corpus rows, audit pages).
+
+`fork_map(function, items, workers)` returns `[function(item) for item in items]`, in
+order. With more than one worker, forked processes each run contiguous chunks of
+`items`; they inherit `function` and all it reaches (the loaded stage outputs, the
+sentence model) from the parent instead of receiving it pickled: only chunk bounds go
+out, and only results come back. Workers let go of the parent's output lock and die
+with the parent; the first exception raised in a chunk is raised here, and the chunks
+not started yet are cancelled.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import multiprocessing
+import os
+import signal
+import sys
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from typing import Any, TypeVar
+
+from pipeline.executors import PARENT_ONLY_FDS
+
+CHUNKS_PER_WORKER = 4  # chunks per worker: pages differ in size, smaller chunks balance the load
+
+Item = TypeVar("Item")
+Out = TypeVar("Out")
+
+_JOB: tuple[Callable[[Any], Any], Sequence[Any]] | None = None  # what forked workers run
+
+
+def _init() -> None:
+    """Worker start: close the parent's lock, and die with the parent (a killed run leaves
+    no workers)."""
+    for fd in PARENT_ONLY_FDS:
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+    if sys.platform.startswith("linux"):
+        try:
+            ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
+            pass
+
+
+def _run_chunk(start: int, end: int) -> list[Any]:
+    if _JOB is None:
+        raise RuntimeError("fork_map: a worker started without a job")
+    function, items = _JOB
+    return [function(items[i]) for i in range(start, end)]
+
+
+def fork_map(function: Callable[[Item], Out], items: Sequence[Item], workers: int = 1) -> list[Out]:
+    """`function` over `items`, results in the order of `items`; serial with one worker
+    (or where processes cannot be forked)."""
+    global _JOB
+    workers = min(workers, len(items))
+    if workers <= 1 or "fork" not in multiprocessing.get_all_start_methods():
+        return [function(item) for item in items]
+    size = -(-len(items) // (workers * CHUNKS_PER_WORKER))
+    results: list[Out] = []
+    _JOB = (function, items)  # set before the pool forks its workers, which happens on the first submit
+    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"), initializer=_init)
+    try:
+        futures: list[Future[list[Out]]] = [pool.submit(_run_chunk, start, min(start + size, len(items)))
+                                             for start in range(0, len(items), size)]
+        for future in futures:
+            results.extend(future.result())
+    except BaseException:
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    finally:
+        _JOB = None
+    pool.shutdown(wait=True)
+    return results
