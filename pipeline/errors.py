@@ -40,6 +40,10 @@ class PatternTimeout(StageError):
         self.pattern = pattern
         self.seconds = seconds
 
+    def __reduce__(self) -> tuple[type, tuple[str, float]]:
+        # Raised in a worker process, it is pickled to the parent: rebuilt from its arguments.
+        return (type(self), (self.pattern, self.seconds))
+
 
 class DiskFullError(PipelineError):
     """The disk (or the user's quota) filled up while writing an output; nothing was replaced."""

@@ -241,3 +241,11 @@ def test_runaway_config_pattern_quarantines_the_page_and_the_run_goes_on(
     assert "(?:x|xx)+y.*" in trap["message"] and "0.2 s bound" in trap["message"]
     assert result.corpus_dir is not None
     assert [row["source"] for row in read_jsonl(result.corpus_dir / "articles.jsonl")] == ["good.txt"]
+
+
+def test_a_pattern_timeout_survives_the_trip_from_a_worker() -> None:
+    import pickle
+
+    error = pickle.loads(pickle.dumps(PatternTimeout("(a+)+b", 0.5)))
+    assert isinstance(error, PatternTimeout)
+    assert (error.pattern, error.seconds, str(error)) == ("(a+)+b", 0.5, "pattern '(a+)+b' ran past its 0.5 s bound")

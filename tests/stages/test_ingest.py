@@ -81,3 +81,12 @@ def test_utf8_with_a_few_bad_bytes_is_replaced_and_counted(tmp_path: Path) -> No
     assert record is not None and fate.encoding == "utf-8"
     assert record["replaced_bytes"] == 2 and fate.replaced_bytes == 2
     assert record["text"].startswith("Syria’s second city – café") and "\ufffd\ufffd end." in record["text"]
+
+
+def test_control_bytes_are_counted_against_the_binary_ratio() -> None:
+    config = ingest.Config()
+    # Tab, newline, vertical tab, form feed and carriage return are text; other controls are not.
+    assert not ingest.looks_binary(b"a\tb\nc\x0bd\x0ce\rf" * 100, config)
+    limit = int(config.binary_ratio * 1000)
+    assert ingest.looks_binary(b"\x01" * (limit + 10) + b"a" * (1000 - limit - 10), config)
+    assert not ingest.looks_binary(b"\x1b" * (limit - 10) + b"a" * (1000 - limit + 10), config)
