@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import shutil
 import subprocess
 import tempfile
@@ -20,7 +21,7 @@ from typing import Any
 
 from pipeline import __version__
 from pipeline.config import ConfigBase, resolved_config
-from pipeline.errors import PipelineError, VersionExistsError
+from pipeline.errors import InputError, PipelineError, VersionExistsError
 from pipeline.executors.pool import fork_map
 from pipeline.io import JsonlWriter, disk_full, read_jsonl, replace_dir, sha256_file, sha256_text, write_json, write_text
 from pipeline.ledger import collector_paused
@@ -89,8 +90,10 @@ def write_version(output_dir: Path, config: ConfigBase, records_path: Path,
             "outputs": outputs,
             "stages": {name: {k: v for k, v in stats.items() if k != "timing"}
                        for name, stats in stage_stats.items()},
-            "created_at": dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat(),
         }
+        created = _source_date()
+        if created is not None:
+            manifest["created_at"] = created
         write_json(tmp / MANIFEST, manifest)
         status = "written"
         if final.exists():
@@ -110,6 +113,20 @@ def write_version(output_dir: Path, config: ConfigBase, records_path: Path,
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def _source_date() -> str | None:
+    """The build date for the manifest: only when SOURCE_DATE_EPOCH (the reproducible-builds
+    convention: seconds since 1970, https://reproducible-builds.org/specs/source-date-epoch/)
+    is set, so the same inputs, config and code give a byte-identical manifest by default."""
+    value = os.environ.get("SOURCE_DATE_EPOCH", "").strip()
+    if not value:
+        return None
+    try:
+        seconds = int(value)
+    except ValueError:
+        raise InputError(f"SOURCE_DATE_EPOCH={value!r}: expected whole seconds since 1970-01-01") from None
+    return dt.datetime.fromtimestamp(seconds, dt.timezone.utc).isoformat()
 
 
 def _write_rows(folder: Path, records_path: Path, config: export.Config, sources: SourceIndex,

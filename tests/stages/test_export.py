@@ -1,6 +1,7 @@
 import json
 from pathlib import Path
 
+import pytest
 import yaml
 
 from pipeline.config import load_config
@@ -61,9 +62,22 @@ def test_corpus_version_is_the_same_from_several_workers(tmp_path: Path) -> None
         assert (one / name).read_bytes() == (three / name).read_bytes(), name
     manifests = [json.loads((folder / "manifest.json").read_text(encoding="utf-8")) for folder in (one, three)]
     for manifest in manifests:
-        manifest.pop("created_at")
+        assert "created_at" not in manifest  # no clock in the corpus unless SOURCE_DATE_EPOCH is set
     assert manifests[0] == manifests[1]
     assert sum(1 for _ in read_jsonl(one / "comments.jsonl")) > 100  # enough rows for several chunks
     # The index is built from the rows in memory: the same as from articles.jsonl read back.
     save_index(build_index(read_jsonl(one / "articles.jsonl"), config.dedup), tmp_path / "reread.npz")
     assert (tmp_path / "reread.npz").read_bytes() == (one / "dedup-index.npz").read_bytes()
+
+
+def test_the_manifest_is_dated_only_by_source_date_epoch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from pipeline.corpus import _source_date
+    from pipeline.errors import InputError
+
+    monkeypatch.delenv("SOURCE_DATE_EPOCH", raising=False)
+    assert _source_date() is None
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1481551080")
+    assert _source_date() == "2016-12-12T13:58:00+00:00"
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "yesterday")
+    with pytest.raises(InputError, match="SOURCE_DATE_EPOCH='yesterday'"):
+        _source_date()
