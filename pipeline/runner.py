@@ -67,10 +67,16 @@ def stage_dirs(output_dir: Path) -> dict[str, Path]:
     return {name: output_dir / "stages" / f"{n:02d}-{name}" for n, name in enumerate(STAGES, 1)}
 
 
+# Sub-packages that measure the pipeline and make nothing it writes: editing them re-runs nothing.
+NOT_RUN_CODE = ("bench", "eval")
+
+
 def code_fingerprint() -> str:
     """sha256 of the package's source: a code change re-runs the stages."""
     digest = hashlib.sha256(__version__.encode())
     for path in sorted(PACKAGE_DIR.rglob("*.py")):
+        if path.relative_to(PACKAGE_DIR).parts[0] in NOT_RUN_CODE:
+            continue
         digest.update(path.relative_to(PACKAGE_DIR).as_posix().encode())
         digest.update(path.read_bytes())
     return digest.hexdigest()

@@ -14,6 +14,7 @@ import pytest
 
 from pipeline.config import load_config
 from pipeline.executors import RecordLines
+from pipeline.runner import code_fingerprint  # the real one: a fixture below stands in for it
 from pipeline.executors.cache import DATABASE, MISSING, RecordCache
 from pipeline.io import read_jsonl
 from pipeline.runner import run
@@ -167,3 +168,19 @@ def test_a_full_disk_while_caching_is_a_clear_error(tmp_path: Path, monkeypatch:
     monkeypatch.setattr(cache, "_connect", lambda: Full())
     with pytest.raises(DiskFullError, match="disk full while writing"):
         cache.put("key", {"records": []})
+
+
+def test_the_code_fingerprint_covers_run_code_only(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from pipeline import runner
+
+    package = tmp_path / "pipeline"
+    for relative in ("stages/clean.py", "eval/devset.py", "bench/run.py", "runner.py"):
+        (package / relative).parent.mkdir(parents=True, exist_ok=True)
+        (package / relative).write_text(f"# {relative}\n", encoding="utf-8")
+    monkeypatch.setattr(runner, "PACKAGE_DIR", package)
+    before = code_fingerprint()
+    (package / "eval" / "devset.py").write_text("# measured differently\n", encoding="utf-8")
+    (package / "bench" / "run.py").write_text("# timed differently\n", encoding="utf-8")
+    assert code_fingerprint() == before
+    (package / "stages" / "clean.py").write_text("# cleans differently\n", encoding="utf-8")
+    assert code_fingerprint() != before
