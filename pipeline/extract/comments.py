@@ -42,10 +42,10 @@ import functools
 import re
 import re._parser as re_parser  # Python 3.11+: reads the formats' patterns (see _Rule)
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import yaml
 
@@ -299,7 +299,10 @@ _CATEGORY_CLASSES = {
     re_parser.CATEGORY_SPACE: r"\s", re_parser.CATEGORY_NOT_SPACE: r"\S",
     re_parser.CATEGORY_WORD: r"\w", re_parser.CATEGORY_NOT_WORD: r"\W",
 }
-_FLAG_LETTERS = ((re.IGNORECASE, "i"), (re.ASCII, "a"))
+# Flags as plain ints: `int & re.IGNORECASE` goes through enum.Flag's Python-level operators,
+# and reading the patterns tests flags some ten thousand times.
+_IGNORECASE, _DOTALL, _MULTILINE, _ASCII = (int(f) for f in (re.IGNORECASE, re.DOTALL, re.MULTILINE, re.ASCII))
+_FLAG_LETTERS = ((_IGNORECASE, "i"), (_ASCII, "a"))
 _DIGIT: Any = object()  # in a need: met by any character \d matches (not only 0-9)
 _HAS_DIGIT = re.compile(r"\d")
 _MAX_EXPANSION = 8  # "[Oo]n" gives "On" and "on"; larger products are not spelled out
@@ -351,7 +354,7 @@ def _char_class_text(op: Any, av: Any, flags: int) -> str:
                 raise _Unknown(item_op)
         text = "[" + "".join(parts) + "]"
     elif op is re_parser.ANY:
-        return "(?s:.)" if flags & re.DOTALL else "(?-s:.)"
+        return "(?s:.)" if flags & _DOTALL else "(?-s:.)"
     else:
         raise _Unknown(op)
     return _with_flags(text, flags)
@@ -437,8 +440,8 @@ def _unparse(items: Any, flags: int) -> str:
         elif op is re_parser.AT and av in _AT_TEXTS:
             text = _AT_TEXTS[av]
             if av in (re_parser.AT_BEGINNING, re_parser.AT_END):
-                text = f"(?m:{text})" if flags & re.MULTILINE else f"(?-m:{text})"
-            elif av in (re_parser.AT_BOUNDARY, re_parser.AT_NON_BOUNDARY) and flags & re.ASCII:
+                text = f"(?m:{text})" if flags & _MULTILINE else f"(?-m:{text})"
+            elif av in (re_parser.AT_BOUNDARY, re_parser.AT_NON_BOUNDARY) and flags & _ASCII:
                 text = f"(?a:{text})"
             out.append(text)
         elif op is re_parser.SUBPATTERN:
@@ -500,7 +503,7 @@ def _search_need(parsed: Any, flags: int) -> re.Pattern[str] | None:
 def _strings(op: Any, av: Any, flags: int) -> set[tuple[str, bool]] | None:
     """The strings one item matches, when it is a literal or a small set: (text, ci)
     pairs, ci for an ASCII string matched case-insensitively (then lower-cased)."""
-    ci = bool(flags & re.IGNORECASE)
+    ci = bool(flags & _IGNORECASE)
     if op is re_parser.LITERAL:
         chars = {chr(av)}
     elif op is re_parser.IN and len(av) <= _MAX_EXPANSION:
@@ -847,6 +850,12 @@ class _Patterns:
     item_rules: tuple[_Rule, ...]
     item_by_first: dict[str, tuple[re.Pattern[str], ...]]
     classified: dict[str, _Info]  # see _classify
+    # The reply-link patterns alone: a removed line is a reply link only if one matches it.
+    reply_rules: _Rules
+    marker_flags: dict[str, tuple[bool, bool]]  # see _marker_flags
+    # The mention patterns with the strings every match holds (literal_needs): a comment's
+    # opening line without them is not searched.
+    mention_needs: tuple[tuple[re.Pattern[str], tuple[tuple[str, ...], ...], tuple[tuple[str, ...], ...]], ...]
 
 
 def _compile(formats: CommentFormats) -> _Patterns:
@@ -887,6 +896,10 @@ def _compile_cached(formats: CommentFormats) -> _Patterns:
         item_rules=tuple(_rule(p, prefix_only=True) for p in compiled["item_patterns"]),
         item_by_first={},
         classified={},
+        reply_rules=_Rules([_rule(p, REPLY) for p in compiled["reply_link_patterns"]],
+                           [False] * len(compiled["reply_link_patterns"])),
+        marker_flags={},
+        mention_needs=tuple((p, *literal_needs(p)) for p in compiled["mention_patterns"]),
     )
 
 
@@ -901,9 +914,9 @@ def _item_patterns(pats: _Patterns, first: str) -> tuple[re.Pattern[str], ...]:
     return found
 
 
-@dataclass(frozen=True)
-class _Info:
-    """What one line is, and the fields its pattern captured."""
+class _Info(NamedTuple):
+    """What one line is, and the fields its pattern captured. (Tuples: pages make thousands
+    of these records, and a tuple is built several times faster than a frozen dataclass.)"""
 
     kind: str
     author: str | None = None
@@ -1029,11 +1042,12 @@ def _reject_quoted_signatures(infos: list[_Info]) -> list[_Info]:
     sig_rows = [i for i, info in enumerate(infos) if info.kind == SIGNATURE]
     if len(sig_rows) < 2:
         return infos
-    shapes = Counter(_shape(infos[i].posted) for i in sig_rows)
+    shape_of = {i: _shape(infos[i].posted) for i in sig_rows}
+    shapes = Counter(shape_of.values())
     main_shape, main_count = shapes.most_common(1)[0]
     rejected: set[int] = set()
     if main_count * 2 > len(sig_rows):
-        rejected = {i for i in sig_rows if _shape(infos[i].posted) != main_shape}
+        rejected = {i for i in sig_rows if shape_of[i] != main_shape}
     numbered = [i for i in sig_rows if i not in rejected and infos[i].number is not None]
     if len(numbered) * 2 > len(sig_rows):
         keep = _longest_increasing([int(infos[i].number or 0) for i in numbered])
@@ -1056,36 +1070,60 @@ class _Marks:
     counted: frozenset[int] | None  # indexes of removed headings counting comments; None: texts unknown
     chrome_breaks: list[int]  # `breaks`, any removed heading and page chrome (footer, menu): bare names stop
     trackbacks: frozenset[int]  # indexes of removed headings over trackbacks ("One Trackback")
-    trackback_lines: frozenset[int]  # lines that are such headings
+    trackback_line: Callable[[int], bool]  # whether a line is such a heading (asked of a few lines only)
     replies: list[int]  # sorted indexes of removed reply links ("Reply", "Log in to Reply")
 
 
 def _read_markers(markers: Sequence[tuple[int, str] | tuple[int, str, str]], pats: _Patterns,
-                  lines: Sequence[Line] = ()) -> _Marks:
-    """The markers (and trackback headings among `lines`) as the cluster checks read them.
+                  texts: Sequence[str] = ()) -> _Marks:
+    """The markers (and trackback headings among the stripped lines `texts`) as the cluster
+    checks read them. (Pages have a hundred markers or more: each is read in a few
+    comprehensions, and its text looked up once.)
 
     The counted-heading test needs every marker's text: with any text missing, every
     removed heading counts, as before texts were passed.
     """
-    reasons: dict[int, str] = {}
+    # Lines removed in a row share an index: the one nearest it (the last) wins.
+    reasons = {int(m[0]): str(m[1]) for m in markers}
     counted: set[int] | None = set() if markers and all(len(m) > 2 for m in markers) else None
-    for marker in markers:
-        index, reason = int(marker[0]), str(marker[1])
-        reasons[index] = reason  # lines removed in a row share an index: the one nearest it wins
-        if counted is not None and reason in _HEADING_MARKER_REASONS and _counts_comments(str(marker[2]), pats):
-            counted.add(index)
+    if counted is not None:
+        counted.update(int(m[0]) for m in markers
+                       if str(m[1]) in _HEADING_MARKER_REASONS and _counts_comments(str(m[2]), pats))
     breaks = sorted({int(m[0]) for m in markers if str(m[1]) in _FEED_MARKER_REASONS}
                     | {index for index, reason in reasons.items() if reason in _HEADING_MARKER_REASONS
                        and (counted is None or index in counted)})
-    chrome = sorted(set(breaks) | {int(m[0]) for m in markers if str(m[1]) in _CHROME_MARKER_REASONS
-                                   or str(m[1]) in _HEADING_MARKER_REASONS})
-    trackbacks = frozenset(int(m[0]) for m in markers if len(m) > 2 and _is_trackback_heading(str(m[2]).strip(), pats))
-    trackback_lines = frozenset(i for i, line in enumerate(lines) if _is_trackback_heading(line.stripped, pats))
-    # (Not a permalink: articles show those too.)
-    replies = sorted({int(m[0]) for m in markers if len(m) > 2 and _classify(str(m[2]).strip(), pats).kind == REPLY
-                      and str(m[2]).strip().casefold() not in _PERMALINKS})
+    chrome = sorted({int(m[0]) for m in markers if str(m[1]) in _CHROME_MARKER_REASONS
+                     or str(m[1]) in _HEADING_MARKER_REASONS}.union(breaks))
+    known = pats.marker_flags
+    flagged = [(int(m[0]), flags) for m in markers if len(m) > 2
+               and (flags := known.get(str(m[2])) or _marker_flags(str(m[2]), pats)) is not _NO_FLAGS]
     return _Marks(reasons, set(reasons), breaks, None if counted is None else frozenset(counted), chrome,
-                  trackbacks, trackback_lines, replies)
+                  frozenset(index for index, (trackback, _) in flagged if trackback),
+                  lambda i: i < len(texts) and _is_trackback_heading(texts[i], pats),
+                  sorted({index for index, (_, reply) in flagged if reply}))
+
+
+_NO_FLAGS = (False, False)
+
+
+def _marker_flags(text: str, pats: _Patterns) -> tuple[bool, bool]:
+    """Whether a removed line's text heads trackbacks, and whether it is a reply link (not
+    a permalink: articles show those too); both read on the stripped text. Kept per text:
+    removed lines repeat across a site's pages."""
+    flags = pats.marker_flags.get(text)
+    if flags is None:
+        stripped = text.strip()
+        # Only a text that a reply-link pattern matches can be classified as one (the
+        # patterns of the kinds tried before may still claim it).
+        reply = (pats.reply_rules.first_match(stripped, stripped) is not None
+                 and _classify(stripped, pats).kind == REPLY and stripped.casefold() not in _PERMALINKS)
+        flags = (_is_trackback_heading(stripped, pats), reply)
+        if flags == _NO_FLAGS:
+            flags = _NO_FLAGS
+        if len(pats.marker_flags) >= _MAX_CLASSIFIED:
+            pats.marker_flags.clear()
+        pats.marker_flags[text] = flags
+    return flags
 
 
 def _is_trackback_heading(text: str, pats: _Patterns) -> bool:
@@ -1126,8 +1164,7 @@ def _signatures_as_headers(infos: list[_Info]) -> list[_Info]:
 # --- anchors and clusters ----------------------------------------------------
 
 
-@dataclass(frozen=True)
-class _Anchor:
+class _Anchor(NamedTuple):
     """Where one comment is framed: its first line, anchor line and header lines."""
 
     first: int  # first line of the comment (pre-header included)
@@ -1233,8 +1270,9 @@ def _pair_anchors(infos: Sequence[_Info], lines: Sequence[Line]) -> list[_Anchor
     Blogger's footer, not a header, and makes no anchor.
     """
     anchors: list[_Anchor] = []
-    for i, info in enumerate(infos):
-        if info.kind != DATE or not _CALENDAR.search(info.posted or ""):
+    for i in [i for i, info in enumerate(infos) if info.kind == DATE]:
+        info = infos[i]
+        if not _CALENDAR.search(info.posted or ""):
             continue
         above = _next_nonblank(infos, i, -1)
         below = _next_nonblank(infos, i, 1)
@@ -1339,9 +1377,8 @@ def _with_unlinked_names(anchors: list[_Anchor], infos: Sequence[_Info], lines: 
 def _signature_anchors(infos: Sequence[_Info]) -> list[_Anchor]:
     """Anchors of signature lines, each with the reply links right below it."""
     anchors: list[_Anchor] = []
-    for i, info in enumerate(infos):
-        if info.kind != SIGNATURE:
-            continue
+    for i in [i for i, info in enumerate(infos) if info.kind == SIGNATURE]:
+        info = infos[i]
         header = [i]
         below = _next_nonblank(infos, i, 1)
         while below is not None and infos[below].kind == REPLY:
@@ -1415,7 +1452,7 @@ def _under_trackbacks(first: int, infos: Sequence[_Info], marks: _Marks) -> bool
         if i < 0:
             break
         if infos[i].kind != BLANK:
-            if i in marks.trackback_lines:
+            if marks.trackback_line(i):
                 return True
             if infos[i].kind == HEADING:
                 return False
@@ -1520,22 +1557,24 @@ def _is_thread(cluster: Sequence[_Anchor], infos: Sequence[_Info], lines: Sequen
     if not heading and not _mostly_prose(cluster, infos, lines):
         return False
     count = len(cluster)
+    if threaded and count >= 2:
+        return True
     dated = any(a.posted for a in cluster)
+    if count >= MIN_PLAIN_ANCHORS and not dated:
+        return True  # a long run of "Name says" headers
+    if count >= 2 and not dated and _author_returns(cluster):
+        return True  # undated headers where someone answers back: a conversation
     # Comment stamps carry a clock time; lists of dated headlines do not.
     timed = any(_CLOCK.search(a.posted or "") for a in cluster)
+    if count >= 2 and (timed or heading):
+        return True
     span = range(cluster[0].first, min(cluster[-1].body_from + 1, len(infos)))
     # A reply link the boilerplate stage removed counts too, up to just under the last
     # comment's opening lines (where a lone comment shows its "Reply").
     replies = any(infos[j].kind == REPLY for j in span) or _any_in(
         marks.replies, cluster[0].first, _after_opening(cluster[-1].body_from, infos))
-    if threaded and count >= 2:
-        return True
-    if count >= MIN_PLAIN_ANCHORS and not dated:
-        return True  # a long run of "Name says" headers
-    if count >= 2 and not dated and _author_returns(cluster):
-        return True  # undated headers where someone answers back: a conversation
     if count >= 2:
-        return timed or heading or replies
+        return replies
     # One comment: a heading above it, and a stamp with a clock time or an age
     # ("15 minutes ago"), a reply link, a signature, or a "Name says" header
     # (which carries no date).
@@ -1570,8 +1609,7 @@ def _best_cluster(anchors: Sequence[_Anchor], infos: Sequence[_Info], lines: Seq
 # --- turning a cluster into comments -----------------------------------------
 
 
-@dataclass(frozen=True)
-class _Draft:
+class _Draft(NamedTuple):
     """A comment before positions are resolved: line indexes of its parts."""
 
     anchor: _Anchor
@@ -1603,16 +1641,12 @@ def _split_region(rows: range, infos: Sequence[_Info], other: list[tuple[int, st
     return header, body
 
 
-def _ends_with_date(rows: range, infos: Sequence[_Info]) -> bool:
-    """Whether the last non-blank line of a region is a date line."""
-    for j in reversed(rows):
-        if infos[j].kind != BLANK:
-            return infos[j].kind == DATE
+def _ends_with_date(kinds: Sequence[str]) -> bool:
+    """Whether the last non-blank line of a region (its lines' kinds) is a date line."""
+    for kind in reversed(kinds):
+        if kind != BLANK:
+            return kind == DATE
     return False
-
-
-def _has_reply(rows: range, infos: Sequence[_Info]) -> bool:
-    return any(infos[j].kind == REPLY for j in rows)
 
 
 def _last_region_end(anchor: _Anchor, infos: Sequence[_Info], lines: Sequence[Line],
@@ -1660,12 +1694,13 @@ def _header_drafts(cluster: Sequence[_Anchor], infos: Sequence[_Info], lines: Se
     """Comments of a header-before-body cluster."""
     regions = [range(a.body_from, b.first) for a, b in zip(cluster, cluster[1:], strict=False)]
     # How the page ends a comment tells where the last one ends.
-    with_reply = sum(1 for r in regions if _has_reply(r, infos))
-    with_date = sum(1 for r in regions if _ends_with_date(r, infos))
+    region_kinds = [[infos[j].kind for j in r] for r in regions]
+    with_reply = sum(1 for kinds in region_kinds if REPLY in kinds)
+    with_date = sum(1 for kinds in region_kinds if _ends_with_date(kinds))
     # A lone comment has no others to learn from: a reply link under it ends it.
     stop_after_reply = not regions or with_reply * 2 >= len(regions)
     footer_dates = bool(regions) and with_date * 2 >= len(regions)
-    longest = max((sum(1 for j in r if infos[j].kind == TEXT) for r in regions), default=0)
+    longest = max((kinds.count(TEXT) for kinds in region_kinds), default=0)
     base_indent = min(lines[a.line].indent for a in cluster) if threaded else None
     last_end = _last_region_end(cluster[-1], infos, lines, marker_rows, max(MIN_LAST_BODY_CAP, 2 * longest),
                                 stop_after_reply, footer_dates, base_indent)
@@ -1745,7 +1780,11 @@ def _nesting(drafts: Sequence[_Draft], lines: Sequence[Line], threaded: bool) ->
 def _mentions(first_line: str, pats: _Patterns) -> list[tuple[str | None, str | None]]:
     """(number, name) pairs a comment's opening line addresses."""
     found: list[tuple[str | None, str | None]] = []
-    for pattern in pats.mention:
+    for pattern, needs, ci_needs in pats.mention_needs:
+        if needs and not _meets(needs, first_line):
+            continue
+        if ci_needs and (lower := folded(first_line)) and not _meets(ci_needs, lower):
+            continue
         for match in pattern.finditer(first_line):
             found.append((_group(match, "number"), _group(match, "name")))
     return found
@@ -1763,7 +1802,7 @@ def _resolve_replies(drafts: Sequence[_Draft], lines: Sequence[Line], pats: _Pat
     result: list[tuple[int, ...]] = []
     for position, draft in enumerate(drafts):
         targets: list[int] = []
-        opening = next((lines[j].stripped for j in draft.body if not lines[j].is_blank), "")
+        opening = lines[draft.body[0]].text.strip() if draft.body else ""  # (body rows are never blank)
         for number, name in _mentions(opening, pats):
             target = by_number.get(number) if number else None
             if target is None and name:
@@ -1778,12 +1817,12 @@ def _resolve_replies(drafts: Sequence[_Draft], lines: Sequence[Line], pats: _Pat
     return result
 
 
-def _body_lines(rows: Sequence[int], lines: Sequence[Line]) -> tuple[Line, ...]:
+def _body_lines(rows: Sequence[int], lines: Sequence[Line], infos: Sequence[_Info]) -> tuple[Line, ...]:
     """Body rows plus the blank lines between them (paragraph breaks), in order."""
     if not rows:
         return ()
     wanted = set(rows)
-    return tuple(lines[j] for j in range(rows[0], rows[-1] + 1) if j in wanted or lines[j].is_blank)
+    return tuple(lines[j] for j in range(rows[0], rows[-1] + 1) if j in wanted or infos[j].kind == BLANK)
 
 
 def _edge_other(start: int, end: int, infos: Sequence[_Info], other: list[tuple[int, str]]) -> tuple[int, int]:
@@ -1823,8 +1862,11 @@ def find_comment_section(
     least `min_comments` comments is found.
     """
     pats = _compile(formats)
-    infos = _signatures_as_headers(_reject_quoted_signatures([_classify(line.stripped, pats) for line in lines]))
-    marks = _read_markers(markers, pats, lines)
+    texts = [line.text.strip() for line in lines]
+    known = pats.classified  # (_classify's cache, looked up here first: most lines were seen)
+    infos = _signatures_as_headers(_reject_quoted_signatures([known.get(text) or _classify(text, pats)
+                                                              for text in texts]))
+    marks = _read_markers(markers, pats, texts)
     marker_rows = marks.rows
 
     header_anchors, threaded = _header_anchors(infos, lines)
@@ -1860,7 +1902,7 @@ def find_comment_section(
             depth=nesting[position][0],
             parent=nesting[position][1],
             reply_to=replies[position],
-            body=_body_lines(draft.body, lines),
+            body=_body_lines(draft.body, lines, infos),
             header=tuple(lines[j] for j in sorted(draft.header)),
         )
         for position, draft in enumerate(drafts)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import functools
+import itertools
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -159,22 +160,22 @@ _PATTERN_NEEDS: list[tuple[Callable[[str], bool], ...]] = [
 ]
 
 
-def _possible(text: str) -> list[tuple[str, re.Pattern[str]]]:
+# The distinct needs, in the order they are first asked for; then, for each combination of
+# them that a text can hold, the patterns it admits (every text asks every need: each
+# layout's date-alone variant needs its layout's need, and the first variant the clock).
+_NEEDS: tuple[Callable[[str], bool], ...] = tuple(dict.fromkeys(need for needs in _PATTERN_NEEDS for need in needs))
+_POSSIBLE: dict[tuple[bool, ...], tuple[tuple[str, re.Pattern[str]], ...]] = {
+    held: tuple(form_pattern for form_pattern, needs in zip(_PATTERNS, _PATTERN_NEEDS)
+                if all(held[_NEEDS.index(need)] for need in needs))
+    for held in itertools.product((False, True), repeat=len(_NEEDS))
+}
+
+
+def _possible(text: str) -> tuple[tuple[str, re.Pattern[str]], ...]:
     """The patterns of _PATTERNS that may match in `text`, in order."""
     if _YEAR.search(text) is None:
-        return []  # every layout has a year
-    found: dict[Callable[[str], bool], bool] = {}
-    possible = []
-    for form_pattern, needs in zip(_PATTERNS, _PATTERN_NEEDS):
-        for need in needs:
-            held = found.get(need)
-            if held is None:
-                held = found[need] = need(text)
-            if not held:
-                break
-        else:
-            possible.append(form_pattern)
-    return possible
+        return ()  # every layout has a year
+    return _POSSIBLE[tuple([need(text) for need in _NEEDS])]
 
 
 _WEEKDAY_PREFIX = re.compile(rf"^(?:{_alternation(WEEKDAYS)})\.?(?=[\s,])\s*+,?\s*+", re.IGNORECASE)
@@ -182,7 +183,8 @@ _WEEKDAY_PREFIX = re.compile(rf"^(?:{_alternation(WEEKDAYS)})\.?(?=[\s,])\s*+,?\
 
 def strip_weekday(text: str) -> str:
     """`text` without a leading weekday name ("Monday, December 12" -> "December 12")."""
-    return _WEEKDAY_PREFIX.sub("", text, count=1)
+    found = _WEEKDAY_PREFIX.match(text)  # (anchored: what a sub would remove, without a copy)
+    return text[found.end():] if found else text
 
 
 def _ymd(form: str, m: re.Match[str]) -> tuple[int, int, int] | None:
@@ -205,7 +207,7 @@ def _ymd(form: str, m: re.Match[str]) -> tuple[int, int, int] | None:
 
 def _zone(m: re.Match[str]) -> str | None:
     """The offset the match states, '+HH:MM', or None when it states none we can trust."""
-    zname, zoff, zabbr, znum, zulu = (m.group(g) for g in ("zname", "zoff", "zabbr", "znum", "zulu"))
+    zname, zoff, zabbr, znum, zulu = m.group("zname", "zoff", "zabbr", "znum", "zulu")
     if zname:
         return _offset(zoff) if zoff else "+00:00"
     if zulu:
@@ -238,11 +240,15 @@ def _iso(form: str, m: re.Match[str]) -> str | None:
         date = _dt.date(year, month, day)
     except ValueError:
         return None  # Feb 30, day 0, month 13
-    if m.re.groupindex.get("hour") is None or m.group("hour") is None:
+    if "hour" not in m.re.groupindex:
         return date.isoformat()
-    hour, minute = int(m.group("hour")), int(m.group("minute"))
-    second = int(m.group("second") or 0)
-    ampm = m.group("ampm")
+    # (Every pattern with an hour has the other groups of a time.)
+    hour_text, minute_text, second_text, ampm, zname, zoff = m.group("hour", "minute", "second", "ampm",
+                                                                     "zname", "zoff")
+    if hour_text is None:
+        return date.isoformat()
+    hour, minute = int(hour_text), int(minute_text)
+    second = int(second_text or 0)
     if ampm:
         if not 1 <= hour <= 12:
             return None
@@ -251,7 +257,7 @@ def _iso(form: str, m: re.Match[str]) -> str | None:
         return None
     stamp = f"{date.isoformat()}T{hour:02d}:{minute:02d}:{second:02d}"
     zone = _zone(m)
-    if m.group("zname") and m.group("zoff") and zone is None:
+    if zname and zoff and zone is None:
         return None  # "UTC+99" is not a zone
     return stamp + (zone or "")
 

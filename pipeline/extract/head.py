@@ -68,6 +68,13 @@ SUBTITLE_MIN_WORDS = 5
 SUBTITLE_MAX_WORDS = 60
 # A dateline is a date with a few label words ("Updated", "Published on", "| 3 comments").
 DATELINE_MAX_EXTRA_WORDS = 4
+# The most words a date of pipeline/extract/dates.py spans, counted as runs of letters and
+# digits: "Tuesday 12th of December 2016 at 14:18:00 p. m. UTC+05:30" has 14 (weekday, day,
+# "of", month, year, "at", hours, minutes, seconds, "p", "m", zone, offset hours and minutes);
+# a little more for safety. Taking a date out of a line leaves at least its words less this
+# many, so a line of DATELINE_MAX_EXTRA_WORDS + MAX_DATE_WORDS + 1 words (a paragraph) is no
+# dateline: it is not searched for dates.
+MAX_DATE_WORDS = 16
 # The tail byline and the bio are among the last few lines of the segment.
 TAIL_WINDOW = 3
 # A bio says something about the author: "X is a journalist." has five words.
@@ -122,8 +129,12 @@ def _ends_sentence(text: str) -> bool:
     return bool(stripped) and stripped[-1] in SENTENCE_END
 
 
+@functools.lru_cache(maxsize=4096)
 def is_dateline(text: str) -> bool:
-    """A line that is a date, possibly with a label or a widget ("Updated July 23, 2012")."""
+    """A line that is a date, possibly with a label or a widget ("Updated July 23, 2012").
+    Kept per text: the head is read several times over."""
+    if _has_words(text, DATELINE_MAX_EXTRA_WORDS + MAX_DATE_WORDS + 1):
+        return False  # see MAX_DATE_WORDS
     if parse_date(text) is not None:
         return True
     found = find_date(text)
@@ -137,11 +148,25 @@ def is_dateline(text: str) -> bool:
     return word_count(after) == 0 or not _ends_sentence(after)
 
 
+# A paragraph's words are counted in its first this many characters (up to a space) first:
+# that is enough to tell most paragraphs have BODY_MIN_WORDS words.
+_PREFIX_CHARS = 200
+
+
+def _has_words(text: str, at_least: int) -> bool:
+    """word_count(text) >= at_least, without reading all of a long paragraph when its
+    opening has that many words already (no word holds a space)."""
+    cut = text.find(" ", _PREFIX_CHARS)
+    if cut != -1 and len(_WORD.findall(text, 0, cut)) >= at_least:
+        return True
+    return word_count(text) >= at_least
+
+
 def _is_prose(line: Line, config: BylineConfig) -> bool:
     text = line.stripped
     return (
         _ends_sentence(text)  # (the cheapest test first; all are pure)
-        and word_count(text) >= BODY_MIN_WORDS
+        and _has_words(text, BODY_MIN_WORDS)
         and parse_byline(text, config=config) is None
         and not is_dateline(text)
     )
@@ -212,6 +237,27 @@ def _content_words(text: str) -> list[str]:
     return [w for w in _WORD.findall(text.casefold()) if len(w) >= TITLE_WORD_MIN_CHARS]
 
 
+# A long paragraph is read this many characters at a time (then up to a space).
+_WORDS_CHUNK = 2000
+
+
+def _first_content_words(lines: Sequence[Line], limit: int) -> frozenset[str]:
+    """The first `limit` content words of `lines`. A paragraph-long line is read a piece at
+    a time, cut at a space (no word holds one), only until there are enough."""
+    words: list[str] = []
+    for line in lines:
+        text = line.text
+        start = 0
+        while start < len(text):
+            end = text.find(" ", start + _WORDS_CHUNK)
+            end = len(text) if end == -1 else end
+            words.extend(_content_words(text[start:end]))
+            if len(words) >= limit:
+                return frozenset(words[:limit])
+            start = end
+    return frozenset(words[:limit])
+
+
 def _body_overlap(text: str, body_words: frozenset[str]) -> float:
     """Share of a line's content words that the start of the body uses too."""
     words = _content_words(text)
@@ -233,12 +279,7 @@ def _choose_title(head: Sequence[Line], markers: set[int], body: Sequence[Line] 
     # A short title can look like a name ("Syrian Army Advances"): accept it as a last resort.
     pool = named or candidates
     if len(pool) > 1 and body:
-        words: list[str] = []
-        for line in body:
-            words.extend(_content_words(line.text))
-            if len(words) >= TITLE_BODY_WORDS:
-                break
-        body_words = frozenset(words[:TITLE_BODY_WORDS])
+        body_words = _first_content_words(body, TITLE_BODY_WORDS)
         if _body_overlap(pool[0].stripped, body_words) < TITLE_FOREIGN_OVERLAP:
             return next((l for l in pool[1:] if _body_overlap(l.stripped, body_words) >= TITLE_MIN_BODY_OVERLAP),
                         pool[0])
@@ -565,9 +606,15 @@ def _site_candidates(lines: Sequence[str], patterns: SiteConfig) -> dict[int, se
         found: set[int] = set()
         for part in rarest:
             at = text.find(part)
+            line_no, counted_to = 0, 0  # newlines before `counted_to`, counted as the finds go on
             while at != -1:
                 # A need holds no space, so no newline: it lies within one line.
-                found.add(page.count("\n", 0, at) if starts is None else bisect.bisect_right(starts, at) - 1)
+                if starts is None:
+                    line_no += page.count("\n", counted_to, at)
+                    counted_to = at
+                    found.add(line_no)
+                else:
+                    found.add(bisect.bisect_right(starts, at) - 1)
                 at = text.find(part, at + 1)
         if found:
             candidates[rank] = found

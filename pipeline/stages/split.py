@@ -17,6 +17,7 @@ lines comes from (1-based), which export turns into provenance offsets.
 from __future__ import annotations
 
 import bisect
+import operator
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -42,6 +43,7 @@ REASONS = frozenset(
     }
 )
 
+_START = operator.attrgetter("start")
 BULLET = re.compile(r"^\s*(?:\d{1,4}[.)]|[•·*▪◦‣●○■□–-])?\s*")
 
 
@@ -68,28 +70,27 @@ class Segment:
 def process(record: Record, config: Config) -> Outcome:
     text: str = record["text"]
     lines = split_lines(text)
-    markers = [(int(m[0]), str(m[1])) for m in record.get("markers", [])]
-    # The removed lines' texts tell the comment parser whether a removed heading counts
-    # comments or heads trackbacks, and whether a removed line was a reply link.
-    texted = [(int(m[0]), str(m[1]), str(m[2])) if len(m) > 2 else (int(m[0]), str(m[1]))
-              for m in record.get("markers", [])]
+    # [index, reason, text] each; the removed lines' texts tell the comment parser whether a
+    # removed heading counts comments or heads trackbacks, and whether a removed line was a
+    # reply link. (Both readers take the fields as int, str, str.)
+    markers = record.get("markers", [])
     spans: list[Span] = []
     comments: list[Comment] = []
-    in_section: set[int] = set()
+    in_section = range(0)
     if config.comments:
-        section = find_comment_section(lines, texted, _formats(config.comment_formats),
+        section = find_comment_section(lines, markers, _formats(config.comment_formats),
                                        config.min_comments)
         if section is not None:
             comments = list(section.comments)
-            in_section = set(range(section.start, section.end))
+            in_section = range(section.start, section.end)
             for line, _reason in section.other:
                 if not line.is_blank:
                     spans.append(_whole(line, "comment_section"))
 
     segments = _segments([ln for ln in lines if ln.index not in in_section], markers, config)
     main_index = next(
-        (i for i, seg in enumerate(segments) if _words(seg) >= config.related_min_words),
-        next((i for i, seg in enumerate(segments) if _words(seg) > 0), None),
+        (i for i, seg in enumerate(segments) if _has_words(seg, config.related_min_words)),
+        next((i for i, seg in enumerate(segments) if _has_words(seg, 1)), None),
     )
     if main_index is None:
         # Nothing to attach comments to: the whole page goes, every line with a reason.
@@ -105,7 +106,7 @@ def process(record: Record, config: Config) -> Outcome:
         if i == main_index:
             continue
         if i > main_index and segment.after_feed:
-            if _words(segment) >= config.related_min_words:
+            if _has_words(segment, config.related_min_words):
                 related.append(segment.lines)
             else:
                 spans.extend(_whole(ln, "feed_item") for ln in segment.lines)
@@ -122,8 +123,9 @@ def process(record: Record, config: Config) -> Outcome:
         else:
             out.append(_article(f"{page_id}#r{k}", page_id, "related", lines_k, common, page_markers,
                                 original_line))
-    out.extend(_comment_records(page_id, comments, common, original_line))
-    spans.extend(_comment_spans(comments))
+    comment_records, comment_spans = _comments_out(page_id, comments, common, original_line)
+    out.extend(comment_records)
+    spans.extend(comment_spans)
     return Outcome(records=out, spans=_with_layout(text, spans, out))
 
 
@@ -131,41 +133,65 @@ def _with_layout(text: str, spans: list[Span], records: Sequence[Record]) -> lis
     """`spans` sorted, plus a "layout" span for every stretch (blank lines, indentation,
     line breaks) that is in no record's origin and no other span: every character of
     the page is then accounted for."""
-    taken = sorted([(s.start, s.end) for s in spans] +
-                   [(start, end) for record in records for start, end in record["origin"]])
+    taken = [(s.start, s.end) for s in spans]
+    for record in records:
+        taken.extend(map(tuple, record["origin"]))
+    taken.sort()
     layout: list[Span] = []
     cursor = 0
     for start, end in taken:
         if start > cursor:
             layout.append(Span(cursor, start, "layout", text[cursor:start]))
-        cursor = max(cursor, end)
+        if end > cursor:
+            cursor = end
     if cursor < len(text):
         layout.append(Span(cursor, len(text), "layout", text[cursor:]))
-    return sorted(spans + layout, key=lambda s: s.start)
+    return sorted(spans + layout, key=_START)
+
+
+# The formats per file, with the (size, mtime, inode) they were read at: a page costs a
+# stat of the file, not a read of it.
+_FORMATS: dict[Path, tuple[tuple[int, int, int], CommentFormats]] = {}
 
 
 def _formats(path: Path) -> CommentFormats:
-    return load_formats(path)
+    stat = path.stat()
+    version = (stat.st_size, stat.st_mtime_ns, stat.st_ino)
+    known = _FORMATS.get(path)
+    if known is None or known[0] != version:
+        if len(_FORMATS) >= 16:
+            _FORMATS.clear()
+        known = _FORMATS[path] = (version, load_formats(path))
+    return known[1]
 
 
-def _segments(lines: Sequence[Line], markers: Sequence[tuple[int, str]], config: Config) -> list[Segment]:
+def _segments(lines: Sequence[Line], markers: Sequence[Sequence[object]], config: Config) -> list[Segment]:
     """Cut the non-blank, non-comment lines at feed markers; end markers close a feed item.
 
     A marker stands before line `index`, which may be blank: it applies to the
     first non-blank line at or after that index.
     """
-    feed_at = sorted(index for index, reason in markers if reason in config.feed_reasons)
-    end_at = sorted(index for index, reason in markers if reason in config.end_reasons)
+    feed_at = sorted(int(m[0]) for m in markers if str(m[1]) in config.feed_reasons)
+    if not feed_at:  # one segment: end markers only close the items of a feed
+        current = [line for line in lines if line.text.strip()]
+        return [Segment(current, False)] if current else []
+    end_at = sorted(int(m[0]) for m in markers if str(m[1]) in config.end_reasons)
     segments: list[Segment] = []
     current: list[Line] = []
     after_feed = False
-    previous = -1
+    # Is a marker in (previous line's index, this line's index]? Lines come in order, so the
+    # markers up to the previous line are counted off as the lines go (f and e of them).
+    f, e = bisect.bisect_right(feed_at, -1), bisect.bisect_right(end_at, -1)
     for line in lines:
-        if line.is_blank:
+        if not line.text.strip():
             continue
-        feed = _any_between(feed_at, previous, line.index)
-        end = after_feed and _any_between(end_at, previous, line.index)
-        previous = line.index
+        index = line.index
+        feed = f < len(feed_at) and feed_at[f] <= index
+        end = after_feed and e < len(end_at) and end_at[e] <= index
+        while f < len(feed_at) and feed_at[f] <= index:
+            f += 1
+        while e < len(end_at) and end_at[e] <= index:
+            e += 1
         if feed or end:
             if current:
                 segments.append(Segment(current, after_feed))
@@ -177,20 +203,18 @@ def _segments(lines: Sequence[Line], markers: Sequence[tuple[int, str]], config:
     return segments
 
 
-def _any_between(positions: Sequence[int], low: int, high: int) -> bool:
-    """Is any position in (low, high]?"""
-    i = bisect.bisect_right(positions, low)
-    return i < len(positions) and positions[i] <= high
-
-
-def _words(segment: Segment) -> int:
-    """Words of the segment's lines, counted once: `process` asks up to three times per segment.
-    One count over the joined lines equals the sum per line (a word never spans a newline)."""
-    found = segment.__dict__.get("words")
-    if found is None:
-        found = count_words("\n".join([line.text for line in segment.lines]))
-        segment.__dict__["words"] = found  # a frozen dataclass: the memo goes around __setattr__
-    return int(found)
+def _has_words(segment: Segment, at_least: int) -> bool:
+    """Whether the segment's lines hold `at_least` words. Lines are counted one by one, only
+    until there are that many (a main article is long), and the count so far is kept: `process`
+    asks up to three times per segment. The sum per line is the count of the joined lines (a
+    word never spans a newline)."""
+    counted, words = segment.__dict__.get("words", (0, 0))
+    lines = segment.lines
+    while words < at_least and counted < len(lines):
+        words += count_words(lines[counted].text)
+        counted += 1
+    segment.__dict__["words"] = (counted, words)  # a frozen dataclass: the memo goes around __setattr__
+    return words >= at_least
 
 
 def _whole(line: Line, reason: str) -> Span:
@@ -211,42 +235,52 @@ def _original_line_numbers(markers: Sequence[Sequence[object]]) -> Callable[[int
 def _article(article_id: str, page_id: str, role: str, lines: Sequence[Line],
              common: dict[str, object], page_markers: object,
              original_line: Callable[[int], int]) -> Record:
+    texts: list[str] = []
+    origin: list[list[int]] = []
+    for line in lines:
+        text = line.text
+        stripped = text.strip()
+        texts.append(stripped)
+        lead = len(text) - len(text.lstrip())
+        # The line without its indentation and trailing spaces ([end, start) for an all-blank one).
+        origin.append([line.start + lead, line.start + lead + len(stripped)] if stripped
+                      else [line.end, line.start])
     return {
         "id": article_id,
         "kind": "article",
         "page_id": page_id,
         **common,
         "role": role,
-        "text": "\n".join(line.text.strip() for line in lines),
-        "origin": [[line.start + _lead(line.text), line.end - _trail(line.text)] for line in lines],
+        "text": "\n".join(texts),
+        "origin": origin,
         "line_numbers": [original_line(line.index) for line in lines],
         "page_markers": page_markers,
     }
 
 
-def _lead(text: str) -> int:
-    return len(text) - len(text.lstrip())
-
-
-def _trail(text: str) -> int:
-    return len(text) - len(text.rstrip())
-
-
-def _body_piece(line: Line, first: bool) -> tuple[int, int]:
-    """The [start, end) of a body line without indentation (and its bullet, if first)."""
-    prefix = BULLET.match(line.text) if first else None
-    lead = prefix.end() if prefix else _lead(line.text)
-    return line.start + lead, line.end - _trail(line.text)
-
-
-def _comment_records(page_id: str, comments: Sequence[Comment], common: dict[str, object],
-                     original_line: Callable[[int], int]) -> list[Record]:
+def _comments_out(page_id: str, comments: Sequence[Comment], common: dict[str, object],
+                  original_line: Callable[[int], int]) -> tuple[list[Record], list[Span]]:
+    """The comment records, and their spans: header lines, and the indentation and bullets
+    cut from body lines. One pass over each comment's lines."""
     ids = {c.position: f"{page_id}#c{c.position + 1}" for c in comments}
     records: list[Record] = []
+    spans: list[Span] = []
     for comment in comments:
-        pieces = [_body_piece(line, i == 0) for i, line in enumerate(comment.body)]
-        texts = [line.text[start - line.start:end - line.start]
-                 for line, (start, end) in zip(comment.body, pieces)]
+        spans.extend(_whole(line, "comment_header") for line in comment.header if not line.is_blank)
+        texts: list[str] = []
+        origin: list[list[int]] = []
+        line_numbers: list[int] = []
+        for i, line in enumerate(comment.body):
+            # The line without its indentation (and the first line without its bullet).
+            text = line.text
+            lead = BULLET.match(text).end() if i == 0 else len(text) - len(text.lstrip())  # type: ignore[union-attr]
+            start, end = line.start + lead, line.end - (len(text) - len(text.rstrip()))
+            if lead and text[:lead].strip():
+                spans.append(Span(line.start, start, "thread_markup", text[:lead]))
+            if end > start:
+                texts.append(text[lead:end - line.start])
+                origin.append([start, end])
+                line_numbers.append(original_line(line.index))
         records.append({
             "id": ids[comment.position],
             "kind": "comment",
@@ -261,20 +295,8 @@ def _comment_records(page_id: str, comments: Sequence[Comment], common: dict[str
             "posted": parse_date(comment.posted_raw) if comment.posted_raw else None,
             "posted_raw": comment.posted_raw,
             "reply_to": [ids[p] for p in comment.reply_to if p in ids],
-            "text": "\n".join(t for t in texts if t),
-            "origin": [[s, e] for s, e in pieces if e > s],
-            "line_numbers": [original_line(line.index) for line, t in zip(comment.body, texts) if t],
+            "text": "\n".join(texts),
+            "origin": origin,
+            "line_numbers": line_numbers,
         })
-    return records
-
-
-def _comment_spans(comments: Sequence[Comment]) -> list[Span]:
-    """Header lines, and the indentation/bullets cut from body lines."""
-    spans: list[Span] = []
-    for comment in comments:
-        spans.extend(_whole(line, "comment_header") for line in comment.header if not line.is_blank)
-        for i, line in enumerate(comment.body):
-            start, _end = _body_piece(line, i == 0)
-            if start > line.start and line.text[: start - line.start].strip():
-                spans.append(Span(line.start, start, "thread_markup", line.text[: start - line.start]))
-    return spans
+    return records, spans

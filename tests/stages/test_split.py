@@ -111,3 +111,38 @@ def test_removed_line_texts_reach_the_comment_parser() -> None:
         covered("", outcome, text)
     assert found == {"reply": [("Nadia Petrova", "Thanks, the glove advice saved my commute.")],
                      "permalink": [], "no text": []}
+
+
+def test_a_changed_formats_file_is_read_again(tmp_path) -> None:
+    # The formats are kept per file between pages; a file written again must not be served stale.
+    import os
+    from pathlib import Path
+
+    shipped = Path(split.__file__).resolve().parents[2] / "configs" / "comments" / "formats.yaml"
+    path = tmp_path / "formats.yaml"
+    path.write_text(shipped.read_text(encoding="utf-8"), encoding="utf-8")
+    text = f"Title\n{PROSE}\nmikael says:\nJuly 18, 2012 at 4:09 pm\nGood point, thanks.\nanna says:\nJuly 18, 2012 at 5:10 pm\nI agree with that.\n"
+    config = split.Config(comment_formats=path)
+    before = [r["author"] for r in split.process(page(text), config).records if r["kind"] == "comment"]
+    # Same formats without header patterns: "X says:" lines no longer open comments.
+    lines = path.read_text(encoding="utf-8").split("\n")
+    start = lines.index("header_patterns:")
+    end = next(i for i in range(start + 1, len(lines)) if lines[i] and not lines[i].startswith((" ", "#")))
+    path.write_text("\n".join(lines[:start] + ["header_patterns: []"] + lines[end:]), encoding="utf-8")
+    os.utime(path, ns=(1, 1))  # a different time even on a coarse clock
+    after = [r["author"] for r in split.process(page(text), config).records if r["kind"] == "comment"]
+    assert before == ["mikael", "anna"]
+    assert after != before
+
+
+def test_word_threshold_counts_only_as_far_as_needed() -> None:
+    # _has_words stops counting once the threshold is met and keeps its count; its answers
+    # must equal a full count of the segment's joined lines, whatever the order of questions.
+    from pipeline.textstats import count_words
+
+    lines = split_lines("one two\n\nthree, four five\nsix-seven eight nine ten\n\n" + PROSE + "\nend")
+    for order in ([1, 5, 60, 3, 200], [200, 1, 60], [0, 12, 11, 13]):
+        segment = split.Segment(lines, False)
+        for at_least in order:
+            total = count_words("\n".join(line.text for line in lines))
+            assert split._has_words(segment, at_least) == (total >= at_least)
