@@ -56,7 +56,8 @@ def _is_specific(name: str) -> bool:
 
 def load_outlets(path: Path = OUTLETS_CONFIG) -> Outlets:
     """Load and check an outlets.yaml; an error names the file and the entry."""
-    data: Any = yaml.safe_load(path.read_text(encoding="utf-8"))
+    # libyaml's safe loader when PyYAML was built with it: the same result, ~10x less time.
+    data: Any = yaml.load(path.read_text(encoding="utf-8"), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     if not isinstance(data, dict) or not isinstance(data.get("outlets"), list):
         raise ValueError(f"{path}: expected a mapping with an 'outlets' list")
     names: dict[str, str] = {}
