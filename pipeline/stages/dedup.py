@@ -43,10 +43,15 @@ a frozen stream, so signatures are deterministic across runs, processes and
 numpy versions (and change only if datasketch changes its scheme: the index
 records `minhash: datasketch affine32`). `hashfunc=int` because the shingles
 arrive hashed: hashing them once, vectorised, serves both the signature and
-the verification below. Two documents agree on one position with probability
-~ their shingle Jaccard similarity s (Broder 1997). LSH cuts the signature
-into b bands of r rows; two documents become a candidate pair if all r rows of
-at least one band agree, with probability
+the verification below. The minima are computed here, as one numpy product
+over datasketch's own a_i, b_i, to the same values (a test compares them
+with `update_batch`, which calls `hashfunc` once per value in Python);
+datasketch is imported when the first signature is computed, since it
+imports scipy (~0.5 s of CPU a process) for its LSH classes, which a process
+that never hashes an article need not pay. Two documents agree on one
+position with probability ~ their shingle Jaccard similarity s (Broder 1997).
+LSH cuts the signature into b bands of r rows; two documents become a
+candidate pair if all r rows of at least one band agree, with probability
 
     P(candidate | s) = 1 - (1 - s^r)^b              (the "S-curve";
                                                      Leskovec, Rajaraman, Ullman,
@@ -123,12 +128,21 @@ pairs as `combine` would, and `combine(summaries, config, candidate_pairs)`
 then skips its own banding. `combine` sorts everything it is given, so no
 order of summaries or pairs changes the state.
 
+Most texts are ASCII, or ASCII plus punctuation (curly quotes, dashes, "…"):
+`summarize` reads those as bytes (one `bytes.translate` gives the words of
+`normalize` at the text's offsets), the others through the regular expressions;
+both give the same summary (a test compares them on random texts). Comments
+cost ~5x less CPU this way than with a regex and a normalisation per word,
+articles ~2.5-3x less (their MinHash block is much of the rest): bench/dedup.md.
+
 Memory of `learn`/`combine` is bounded by the compact arrays of the
 summaries, never by texts: per article of `min_words` or more its shingle
 hashes (4 bytes per word, for verification) and its signature (4 x num_perm =
 512 bytes, in one buffer; once all are read, the rows of the articles that
-go through LSH are copied out in id order and the buffer is freed); per comment of `quote_min_words` or more 16 bytes per word (word
-hashes and offsets, for quotes); per record the id, the keep-policy fields
+go through LSH are copied out in id order and the buffer is freed); per
+comment of `quote_min_words` or more 8 bytes per word (word hashes) and 1
+byte per character (its shape, where the offsets of the few quotes found come
+from); per record the id, the keep-policy fields
 and a 32-byte digest as Python objects (~0.6 KB, tracemalloc on the syndication
 benchmark); then the state itself (~1.2 KB per record there, where most
 records are copies with their measures). Measured at 100,000 pages:
@@ -165,14 +179,13 @@ import json
 import re
 import unicodedata
 import zipfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import lru_cache, partial
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-from datasketch import MinHash
 from pydantic import model_validator
 
 from pipeline.document import Span, apply_spans, line_span, split_lines
@@ -264,6 +277,119 @@ def normalize(text: str, fold_digits: bool) -> str:
     return " ".join(text.split())
 
 
+# The fast path of the per-record work. Most texts are ASCII, or ASCII plus punctuation
+# (curly quotes, dashes, "…"); with each such character replaced by one ASCII stand-in,
+# bytes.translate gives the words of `normalize` in one C pass, at the same offsets as
+# the text, instead of a regex over the text and a normalisation per word. Texts with
+# other characters (letters beyond ASCII, combining marks) take the general path; both
+# give the same summary (tests/stages/test_dedup.py compares them).
+
+
+def _byte_table(mapping: dict[str, str]) -> bytes:
+    """A bytes.translate table: `mapping` for the characters it names, the byte itself otherwise."""
+    table = bytearray(range(256))
+    for char, to in mapping.items():
+        table[ord(char)] = ord(to)
+    return bytes(table)
+
+
+ASCII = [chr(code) for code in range(128)]
+NON_ASCII = re.compile("[^\x00-\x7f]")
+# Word characters as `normalize` leaves them (lower case; digits 0 when folded), newlines
+# kept, every other byte a space: `split()` gives the words of `normalize`.
+WORD_BYTES = {fold: _byte_table({c: ("0" if fold and DIGITS.match(c) else c.lower()) if WORD.match(c)
+                                 else "\n" if c == "\n" else " " for c in ASCII}) for fold in (False, True)}
+# What `normalize` does to ASCII before joining on single spaces: lower case, "`" to "'",
+# digits 0 when folded; and every character str.split() splits on becomes a space.
+NORM_BYTES = {fold: _byte_table({**{c: c.lower() for c in ASCII if c.isupper()}, "`": "'",
+                                 **{c: " " for c in ASCII if c.isspace()},
+                                 **({c: "0" for c in ASCII if DIGITS.match(c)} if fold else {})})
+              for fold in (False, True)}
+# Word characters 1, sentence punctuation 2 ("…" stands in as "."), the rest 0: for word offsets.
+CLASS_BYTES = _byte_table({c: "\1" if WORD.match(c) else "\2" if c in SENTENCE_PUNCT else "\0" for c in ASCII})
+
+
+@lru_cache(maxsize=4096)
+def _stand_in(char: str) -> str | None:
+    """The ASCII character that can replace a non-ASCII one for word splitting, normalised
+    words and quote ends alike: "." for "…", a space for other punctuation, symbols and
+    spaces. None for a character that is or makes a word character ("é", "™" -> "tm"), or
+    that NFKC could join to a neighbour (combining marks): those texts take the general path."""
+    if unicodedata.category(char)[0] not in "PSZC" or WORD.match(char):
+        return None
+    folded = _fold_chars(char)
+    if not folded or WORD.search(folded) or "\n" in folded or any(unicodedata.combining(c) for c in folded):
+        return None
+    return "." if char in SENTENCE_PUNCT else " "
+
+
+def _ascii_stand_in(text: str) -> bytes | None:
+    """`text` as ASCII bytes, each non-ASCII character replaced by its stand-in (same
+    offsets), or None when one has none."""
+    if not text.isascii():
+        for char in set(NON_ASCII.findall(text)):
+            stand_in = _stand_in(char)
+            if stand_in is None:
+                return None
+            text = text.replace(char, stand_in)
+    return text.encode("ascii")
+
+
+def _repeats_a_line(view: bytes, least: int) -> bool:
+    """False when no two lines of a word view (`WORD_BYTES`) can have the same words, at
+    least `least` of them: then `repeated_line_spans` has nothing to remove. Lines with
+    the same words are the same once their spaces are deleted, so only such texts
+    (rare: True) need the word-by-word comparison."""
+    if b"\n" not in view:
+        return False
+    lines = [line for line in view.translate(None, b" ").split(b"\n") if len(line) >= least]
+    return len(set(lines)) < len(lines)
+
+
+@lru_cache(maxsize=4096)
+def _folded_stand_in(char: str) -> str | None:
+    """What `normalize` makes of a character that has a stand-in, on its own: a space for a
+    space, else its folded form; None if that holds a space bytes.split() would miss."""
+    folded = _fold_chars(char)
+    if folded.isspace():
+        return " "
+    return None if any(c.isspace() and not c.isascii() for c in folded) else folded
+
+
+def _length_and_digest(text: str, fold_digits: bool) -> tuple[int, str]:
+    """len(normalize(text)) and the sha256 hex of its UTF-8, for a text of ASCII and stand-in
+    characters (`_ascii_stand_in`): those are folded one at a time, the rest as bytes."""
+    if not text.isascii():
+        for char in set(NON_ASCII.findall(text)):
+            folded = _folded_stand_in(char)
+            if folded is None:
+                norm = normalize(text, fold_digits)
+                return len(norm), hashlib.sha256(norm.encode("utf-8")).hexdigest()
+            text = text.replace(char, folded)
+    data = text.encode("utf-8").translate(NORM_BYTES[fold_digits])  # bytes past ASCII stay as they are
+    if b"  " in data or data[:1] == b" " or data[-1:] == b" ":  # else it is joined on single spaces already
+        data = b" ".join(data.split())
+    return len(data) if data.isascii() else len(data.decode("utf-8")), hashlib.sha256(data).hexdigest()
+
+
+def _word_offsets(shape: bytes) -> tuple[np.ndarray, np.ndarray]:
+    """Start of each word of a text, and its end past the sentence punctuation right after it
+    (a quote takes the full stop along), from its shape (`_shape`)."""
+    classes = np.frombuffer(b"\0" + shape + b"\0", dtype=np.uint8)
+    is_word = classes == 1
+    edges = (is_word[1:] != is_word[:-1]).nonzero()[0]
+    no_stop = (classes[1:] != 2).nonzero()[0]  # ends with len(shape): the 0 added
+    return edges[0::2], no_stop[no_stop.searchsorted(edges[1::2])]  # the first at or after the end that is no stop
+
+
+def _shape(text: str) -> bytes:
+    """One byte per character of `text`: 1 a word character, 2 sentence punctuation, 0 any other.
+    A comment's shape and word hashes are what quote detection needs instead of its text."""
+    for char in set(NON_ASCII.findall(text)):
+        text = text.replace(char, "a" if WORD.match(char) else "." if char in SENTENCE_PUNCT else " ")
+    return text.encode("ascii").translate(CLASS_BYTES)
+
+
 def shingles(text: str, size: int) -> set[str]:
     words = WORD.findall(text)
     if len(words) < size:
@@ -277,11 +403,6 @@ def jaccard(a: set[str], b: set[str]) -> float:
     return len(a & b) / len(a | b)
 
 
-@lru_cache(maxsize=8)
-def _at_least_words(count: int) -> re.Pattern[str]:
-    return re.compile(r"\w+" + r"\W+\w+" * (count - 1)) if count > 0 else re.compile("")
-
-
 def repeated_line_spans(text: str, config: Config) -> list[Span]:
     """Spans removing each line whose words (normalised) already made an earlier line.
 
@@ -289,20 +410,36 @@ def repeated_line_spans(text: str, config: Config) -> list[Span]:
     other punctuation added is still the same line. A removed last line takes
     the newline before it, so the text never ends with a stray newline.
     """
+    return _repeated_line_spans(text, config, _ascii_stand_in(text) if "\n" in text else None)
+
+
+def _repeated_line_spans(text: str, config: Config, ascii_text: bytes | None) -> list[Span]:
+    """`repeated_line_spans`, given the text's ASCII stand-in (`_ascii_stand_in`; None: it has none)."""
     if "\n" not in text:
         return []
+    least = config.repeat_min_words
+    keys: list[str | bytes | None] = []  # per line, its words if it has `least` of them
+    if ascii_text is not None:
+        view = ascii_text.translate(WORD_BYTES[config.fold_digits])
+        if not _repeats_a_line(view, least):
+            return []
+        for view_line in view.split(b"\n"):  # line n of the view is line n of the text
+            words = view_line.split()
+            keys.append(b" ".join(words) if len(words) >= least else None)
+    else:
+        # Folding maps characters, never newlines: line n of the folded text is line n of the text.
+        folded = _fold_chars(text).split("\n")
+        if len(folded) < text.count("\n") + 1:  # not expected; fall back to folding line by line
+            folded = [_fold_chars(line) for line in text.split("\n")]
+        for fold in folded:
+            words = WORD.findall(DIGITS.sub("0", fold) if config.fold_digits else fold)
+            keys.append(" ".join(words) if len(words) >= least else None)
     lines = split_lines(text)
-    # Folding maps characters, never newlines: line n of the folded text is line n of the text.
-    folded = _fold_chars(text).split("\n")
-    if len(folded) < len(lines):  # not expected; fall back to folding line by line
-        folded = [_fold_chars(line.text) for line in lines]
-    long_enough = _at_least_words(config.repeat_min_words)
-    seen: set[str] = set()
+    seen: set[str | bytes] = set()
     removed: list[int] = []
-    for number, (line, fold) in enumerate(zip(lines, folded)):
-        if line.is_blank or not long_enough.search(fold):
+    for number, (line, key) in enumerate(zip(lines, keys)):
+        if key is None or line.is_blank:
             continue
-        key = " ".join(WORD.findall(DIGITS.sub("0", fold) if config.fold_digits else fold))
         if key in seen:
             removed.append(number)
         else:
@@ -394,31 +531,48 @@ def _mix(h: np.ndarray) -> np.ndarray:
 
 
 class _TokenHasher:
-    """Stable 64-bit hashes of normalised words (blake2b), with a bounded cache.
+    """Stable 64-bit hashes of words (blake2b of their `encode`d form), with a bounded cache.
 
     The cache only saves time: a hash never depends on what is cached, so one
     hasher per process serves every record (and every worker has its own).
     """
 
-    def __init__(self, limit: int = 1 << 18) -> None:
-        self.cache: dict[str, int] = {}
+    def __init__(self, encode: Callable[[Any], bytes], limit: int = 1 << 18) -> None:
+        self.cache: dict[str | bytes, bytes] = {}  # word -> its 8-byte digest (a little-endian uint64)
+        self.encode = encode  # the bytes a word's hash is of
         self.limit = limit  # ~30 MB of words; emptied when full
 
-    def __call__(self, words: Sequence[str]) -> np.ndarray:
+    def __call__(self, words: Sequence[str] | Sequence[bytes]) -> np.ndarray:
+        return np.frombuffer(self.digests(words), dtype="<u8")
+
+    def digests(self, words: Sequence[str] | Sequence[bytes]) -> bytes:
+        """The words' hashes as little-endian uint64 bytes: one join of cached digests, no
+        Python code (and no int conversion) per known word."""
         cache = self.cache
         try:
-            values = [cache[word] for word in words]
+            return b"".join(map(cache.__getitem__, words))
         except KeyError:
             if len(cache) > self.limit:
                 cache.clear()
+            encode = self.encode
             for word in set(words).difference(cache):
-                cache[word] = int.from_bytes(hashlib.blake2b(word.encode("utf-8"), digest_size=8).digest(),
-                                             "little")
-            values = [cache[word] for word in words]
-        return np.array(values, dtype=np.uint64)
+                cache[word] = hashlib.blake2b(encode(word), digest_size=8).digest()
+            return b"".join(map(cache.__getitem__, words))
 
 
-_WORD_HASHES = _TokenHasher()
+def _utf8(word: str | bytes) -> bytes:
+    """A normalised word's bytes; the fast path's words arrive as ASCII bytes already."""
+    return word if isinstance(word, bytes) else word.encode("utf-8")
+
+
+def _normalized_utf8(word: str, fold_digits: bool) -> bytes:
+    return normalize(word, fold_digits).encode("utf-8")
+
+
+# Normalised words, as str or ASCII bytes (the same word gets the same hash either way).
+_WORD_HASHES = _TokenHasher(_utf8)
+# Words as they stand in a text, each normalised alone (its hash is its normalised form's), per fold_digits.
+_RAW_WORD_HASHES = {fold: _TokenHasher(partial(_normalized_utf8, fold_digits=fold)) for fold in (False, True)}
 
 
 def _gram_hashes(tokens: np.ndarray, size: int) -> np.ndarray:
@@ -445,23 +599,54 @@ def _unique(values: np.ndarray) -> np.ndarray:
     return ordered[np.concatenate(([True], ordered[1:] != ordered[:-1]))]
 
 
-@lru_cache(maxsize=8)
-def _minhash_template(num_perm: int, seed: int) -> MinHash:
-    """An empty datasketch MinHash whose permutations every signature copies (drawn once per process).
+_FMIX1 = np.uint32(0x85EBCA6B)
+_FMIX2 = np.uint32(0xC2B2AE35)
 
-    `hashfunc=int`: the shingles arrive already hashed (`_shingle_seq`), so the
-    value datasketch permutes is our stable 32-bit shingle hash itself.
+
+def _fmix32(h: np.ndarray) -> np.ndarray:
+    """MurmurHash3's 32-bit finaliser, the pre-mix of datasketch's affine32 scheme (a bijection)."""
+    h = h ^ (h >> np.uint32(16))
+    h = h * _FMIX1
+    h = h ^ (h >> np.uint32(13))
+    h = h * _FMIX2
+    return h ^ (h >> np.uint32(16))
+
+
+@lru_cache(maxsize=8)
+def _permutations(num_perm: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """datasketch's affine32 permutation parameters (a_i odd, b_i), as uint32 columns, drawn
+    once per process.
+
+    Imported here, not at the top: `import datasketch` imports scipy (for its LSH
+    classes), ~0.5 s of CPU that a process which never hashes an article should not pay.
     """
-    return MinHash(num_perm=num_perm, seed=seed, hashfunc=int, scheme=MINHASH_SCHEME)
+    from datasketch import MinHash
+
+    a, b = MinHash(num_perm=num_perm, seed=seed, hashfunc=int, scheme=MINHASH_SCHEME).permutations
+    return a.astype(np.uint32)[:, None], b.astype(np.uint32)[:, None]
 
 
 def minhash_signature(seq: np.ndarray, num_perm: int, seed: int) -> np.ndarray:
-    """The uint32 MinHash signature (`num_perm` minima) of a non-empty shingle sequence."""
+    """The uint32 MinHash signature (`num_perm` minima) of a non-empty shingle sequence.
+
+    The value of `datasketch.MinHash(num_perm, seed, hashfunc=int, scheme="affine32")`
+    after `update_batch` with these hashes (a test checks it), computed as one numpy
+    product min_x (a_i fmix32(x) + b_i) mod 2^32 (`update_batch` calls `hashfunc`
+    once per value in Python), in place in a (num_perm, shingles) block.
+    """
     if len(seq) == 0:
         raise ValueError("minhash_signature: empty shingle sequence")
-    minhash = _minhash_template(num_perm, seed).copy()
-    minhash.update_batch(_unique(seq).tolist())
-    return minhash.hashvalues.astype(np.uint32, copy=False)
+    a, b = _permutations(num_perm, seed)
+    mixed = _fmix32(seq.astype(np.uint32, copy=False))  # a repeated shingle changes no minimum: no dedup
+    minima = [_block_minima(mixed[start:start + 8192], a, b)  # bounded memory (4 MB) for a very long article
+              for start in range(0, len(mixed), 8192)]
+    return minima[0] if len(minima) == 1 else np.minimum.reduce(minima)
+
+
+def _block_minima(mixed: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    block = a * mixed  # (num_perm, shingles), then in place: no second block allocated
+    block += b
+    return block.min(axis=1)
 
 
 def lsh_params(config: Config) -> tuple[int, int]:
@@ -628,22 +813,13 @@ class _Comment:
     position: tuple[Any, ...]
     parent: str | None
     tokens: np.ndarray  # 64-bit hashes of normalised words
-    starts: np.ndarray  # offset of each word in the text
-    ends: np.ndarray  # end of each word, past the sentence punctuation right after it
+    shape: bytes  # one byte per character (`_shape`): word offsets, for the few comments that quote
 
 
-def _comment_tokens(text: str, config: Config) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Word hashes, starts and ends of a comment: what quote detection needs instead of its text."""
-    matches = list(WORD.finditer(text))
-    words = [normalize(m.group(), config.fold_digits) for m in matches]
-    ends = []
-    for match in matches:
-        end = match.end()
-        while end < len(text) and text[end] in SENTENCE_PUNCT:  # a quote takes the full stop along
-            end += 1
-        ends.append(end)
-    return (_WORD_HASHES(words), np.array([m.start() for m in matches], dtype=np.uint32),
-            np.array(ends, dtype=np.uint32))
+def _comment_tokens(text: str, config: Config) -> tuple[bytes, bytes]:
+    """Word hashes (little-endian uint64) and shape of a comment whose text is not all ASCII
+    stand-ins (the general path of `summarize`): each word is normalised alone, once per process."""
+    return _RAW_WORD_HASHES[config.fold_digits].digests(WORD.findall(text)), _shape(text)
 
 
 def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
@@ -687,8 +863,9 @@ def find_quotes(comments: list[_Comment], config: Config) -> dict[str, list[dict
                 chosen.append((first, last, source))
         if chosen:
             quotes = []
+            starts, ends = _word_offsets(comment.shape)
             for first, last, source in sorted(chosen):
-                start, end = int(comment.starts[first]), int(comment.ends[last - 1])
+                start, end = int(starts[first]), int(ends[last - 1])
                 quotes.append({"comment_id": comments[source].id, "start": start, "end": end})
             found[comment.id] = quotes
         for gram in set(grams):
@@ -847,16 +1024,28 @@ def summarize(record: Record, config: Config) -> dict[str, Any]:
     order, 4 bytes a word: verification) and `signature` (datasketch MinHash,
     `num_perm` uint32, little-endian). A comment adds `article_id`, `parent_id`,
     `page`, `position`, and, with `quote_min_words` or more, `tokens` (uint64
-    word hashes), `starts` and `ends` (uint32 offsets): quote detection.
+    word hashes) and `shape` (a byte per character: word, sentence punctuation
+    or other, where quote offsets come from): quote detection.
     """
     kind = record.get("kind", "article")
-    text, spans = clean_text(record, config)
-    norm = normalize(text, config.fold_digits)
-    words = WORD.findall(norm)
+    text = record.get("text") or ""
+    ascii_text = _ascii_stand_in(text)
+    spans = _repeated_line_spans(text, config, ascii_text)
+    if spans:
+        text = apply_spans(text, spans)
+        ascii_text = _ascii_stand_in(text)
+    words: list[str] | list[bytes]
+    if ascii_text is not None:
+        length, digest = _length_and_digest(text, config.fold_digits)
+        words = ascii_text.translate(WORD_BYTES[config.fold_digits]).split()  # the words of `normalize`
+    else:
+        norm = normalize(text, config.fold_digits)
+        words = WORD.findall(norm)
+        length, digest = len(norm), hashlib.sha256(norm.encode("utf-8")).hexdigest()
     summary: dict[str, Any] = {
         "id": record["id"], "kind": kind, "published": record.get("published"), "posted": record.get("posted"),
-        "role": record.get("role"), "length": len(norm), "words": len(words), "repeated_lines": len(spans),
-        "digest": hashlib.sha256(norm.encode("utf-8")).hexdigest(),
+        "role": record.get("role"), "length": length, "words": len(words), "repeated_lines": len(spans),
+        "digest": digest,
     }
     if kind == "article" and len(words) >= config.min_words:
         seq = _shingle_seq(_WORD_HASHES(words), config.shingle_words)
@@ -868,9 +1057,11 @@ def summarize(record: Record, config: Config) -> dict[str, Any]:
                        page=str(record.get("page_id") or record.get("article_id") or ""),
                        position=position if isinstance(position, int) else None)
         if len(words) >= config.quote_min_words:
-            tokens, starts, ends = _comment_tokens(text, config)
-            summary.update(tokens=tokens.astype("<u8").tobytes(), starts=starts.astype("<u4").tobytes(),
-                           ends=ends.astype("<u4").tobytes())
+            if ascii_text is not None:  # the same words as the text's, at the same offsets
+                summary.update(tokens=_WORD_HASHES.digests(words), shape=ascii_text.translate(CLASS_BYTES))
+            else:
+                tokens, shape = _comment_tokens(text, config)
+                summary.update(tokens=tokens, shape=shape)
     return summary
 
 
@@ -942,7 +1133,7 @@ def _node_of(summary: dict[str, Any], config: Config) -> tuple[_Node, _Comment |
     position = summary["position"]
     order = ((0, position) if position is not None else (1, 0), _natural(summary["id"]))
     comment = _Comment(summary["id"], order, summary["parent_id"], np.frombuffer(summary["tokens"], dtype="<u8"),
-                       np.frombuffer(summary["starts"], dtype="<u4"), np.frombuffer(summary["ends"], dtype="<u4"))
+                       summary["shape"])
     return node, comment
 
 

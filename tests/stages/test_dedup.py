@@ -1,3 +1,4 @@
+import hashlib
 import json
 import os
 import pickle
@@ -132,6 +133,95 @@ def test_articles_of_a_few_words_are_not_deduplicated() -> None:
     assert out == {"a": None, "b": None, "c": None, "d": None, "e": "d"}
 
 
+# ---------------------------------------------------------------- the fast path of summarize
+
+# Characters the fast path must treat as `normalize` does: ASCII of every class, punctuation
+# it replaces by a stand-in, and characters it must leave to the general path (letters beyond
+# ASCII, combining marks, compatibility forms that make letters or digits, case folding that
+# changes the length).
+TRICKY = ["a", "B", "z", "Q", "7", "0", "_", " ", " ", "  ", "\t", "\n", "\n", "\x1c", "\x0b", "\r", ".", ",",
+          ";", ":", "!", "?", "-", "'", "\"", "`", "(", ")", "/", "…", "’", "‘", "“", "”", "«", "»", "–", "—",
+          "\u00a0", "\u2009", "\u200b", "\u2028", "\x85", "·", "€", "©", "é", "É", "ß", "İ", "Σ", "ﬁ", "™", "½",
+          "①", "Ⅻ", "Ａ", "\u0301", "\u00a8", "\u2026\u0338", "℃", "¹", "٣", "ª"]
+
+
+def random_text(rng: random.Random, pool: list[str], lines: int) -> str:
+    words = ["news", "the", "Aleppo", "2016", "it's", "U.S.", "x_y", "said"]
+    out = []
+    for _ in range(lines):
+        parts = [rng.choice(words) if rng.random() < 0.6 else rng.choice(pool) for _ in range(rng.randint(0, 14))]
+        out.append("".join(part + (" " if rng.random() < 0.7 else "") for part in parts))
+    if rng.random() < 0.3 and len(out) > 1:
+        out.append(out[rng.randrange(len(out))] + rng.choice(["", ".", " !", "  "]))  # a repeated line
+    return "\n".join(out) + rng.choice(["", "\n"])
+
+
+@pytest.mark.parametrize("fold_digits", [False, True])
+def test_fast_path_gives_the_summaries_and_spans_of_the_general_path(fold_digits: bool,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    rng = random.Random(8)
+    ascii_only = [c for c in TRICKY if c.isascii()]
+    records = []
+    for i in range(600):
+        pool = ascii_only if i % 3 == 0 else TRICKY[: rng.randint(40, len(TRICKY))]
+        text = random_text(rng, pool, rng.randint(1, 6))
+        records.append(article(f"a{i}", text) if i % 4 == 0 else comment(f"p#c{i}", text, position=i))
+    records += [article("wire", syndicated_copy()), comment("p#q", QUOTING, position=0)]
+    for i, glued in enumerate(["Cafe\u0301 au lait, the\u0301 ve\u0301rite\u0301, ful\u0308l and A\u030a ring here",
+                               "Got 10™ of ½ cup, ① Ａbc in İstanbul: done…", "a\u00a8b ¨ c<\u0338d e ℃ f ¹ g ª h"]):
+        records += [article(f"glued{i}", glued), comment(f"p#glued{i}", glued, position=i)]
+    cfg = dedup.Config(fold_digits=fold_digits, min_words=5, quote_min_words=2, repeat_min_words=2)
+    fast = [dedup.summarize(r, cfg) for r in records]
+    spans = [dedup.clean_text(r, cfg)[1] for r in records]
+    took_fast = sum(dedup._ascii_stand_in(r["text"]) is not None for r in records)
+    assert len(records) // 2 < took_fast < len(records)  # both paths are exercised
+    monkeypatch.setattr(dedup, "_ascii_stand_in", lambda text: None)  # everything through the general path
+    for record, summary, spans_fast in zip(records, fast, spans):
+        assert dedup.summarize(record, cfg) == summary, record["text"]
+        assert dedup.clean_text(record, cfg)[1] == spans_fast, record["text"]
+    assert sum("tokens" in s for s in fast) > 300 and sum(s["repeated_lines"] > 0 for s in fast) > 20
+
+
+def test_summary_digest_and_words_follow_normalize() -> None:
+    cfg = dedup.Config(min_words=5)
+    for text in ["Hello,  World!\n\nSecond\tline\x1c here  ", "`Quoted` — “curly” café … 42", "  lead", "Plain text."]:
+        summary = dedup.summarize(comment("p#c1", text), cfg)
+        norm = dedup.normalize(text, False)
+        assert summary["length"] == len(norm) and summary["words"] == len(dedup.WORD.findall(norm))
+        assert summary["digest"] == hashlib.sha256(norm.encode("utf-8")).hexdigest()
+
+
+def test_stand_ins_only_for_characters_that_never_make_a_word() -> None:
+    assert [dedup._stand_in(c) for c in "’“–…\u00a0"] == [" ", " ", " ", ".", " "]
+    assert [dedup._stand_in(c) for c in ["é", "™", "½", "①", "\u0301", "\u00a8", "Ａ"]] == [None] * 7
+    assert dedup._ascii_stand_in("It’s done…") == b"It s done."
+    assert dedup._ascii_stand_in("Café") is None
+
+
+def test_word_offsets_take_the_sentence_punctuation_along() -> None:
+    for text in [QUOTING, "U.S. troops... left?! (Yes) — «non»; done…  end", "...a", "a", "", "é!ß.x"]:
+        expected_starts, expected_ends = [], []
+        for match in dedup.WORD.finditer(text):
+            end = match.end()
+            while end < len(text) and text[end] in ".,;:!?…":
+                end += 1
+            expected_starts.append(match.start())
+            expected_ends.append(end)
+        starts, ends = dedup._word_offsets(dedup._shape(text))
+        assert (starts.tolist(), ends.tolist()) == (expected_starts, expected_ends), text
+
+
+def test_importing_the_stage_does_not_import_datasketch() -> None:
+    # datasketch imports scipy (~0.5 s of CPU): only a process that hashes an article pays it.
+    code = ("import sys; import pipeline.stages.dedup as d;"
+            "print('datasketch' in sys.modules);"
+            "d.summarize({'id': 'a', 'text': ' '.join(['word%d' % i for i in range(40)])}, d.Config());"
+            "print('datasketch' in sys.modules)")
+    repo = Path(__file__).resolve().parents[2]
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=repo)
+    assert done.stdout.split() == ["False", "True"]
+
+
 # ---------------------------------------------------------------- signatures and LSH
 
 
@@ -161,20 +251,28 @@ def test_signature_is_a_datasketch_minhash_of_the_shingle_hashes() -> None:
     reference = MinHash(num_perm=64, seed=3, hashfunc=int, scheme="affine32")
     reference.update_batch(shingle_hashes.tolist())  # repeated shingles and their order change nothing
     assert dedup.minhash_signature(shingle_hashes, 64, 3).tolist() == reference.hashvalues.tolist()
+    many = np.random.default_rng(0).integers(0, 2**32, 20000, dtype=np.uint64).astype(np.uint32)  # past one block
+    reference = MinHash(num_perm=128, seed=1, hashfunc=int, scheme="affine32")
+    reference.update_batch(many.tolist())
+    assert dedup.minhash_signature(many, 128, 1).tolist() == reference.hashvalues.tolist()
 
 
 def test_signatures_are_the_same_in_another_process() -> None:
     # Indexes and worker processes share signatures: hashing must not depend on the process (no hash()).
     record = article("a", STORY)
     here = dedup.summarize(record, dedup.Config())
+    quoting = [comment("p#c2", QUOTING, position=1), comment("p#c3", QUOTING + " Café", position=2)]  # both paths
+    here_comment = [dedup.summarize(c, dedup.Config()) for c in quoting]
     code = ("import sys; from pipeline.stages import dedup as d;"
             f"s = d.summarize({record!r}, d.Config());"
-            "print(s['signature'].hex(), s['shingles'].hex(), s['digest'])")
+            "print(s['signature'].hex(), s['shingles'].hex(), s['digest']);"
+            f"print(*(d.summarize(c, d.Config())[key].hex() for c in {quoting!r} for key in ('tokens', 'shape')))")
     repo = Path(__file__).resolve().parents[2]
     for hash_seed in ("1", "2"):
         there = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=repo,
                                env={**os.environ, "PYTHONHASHSEED": hash_seed})
-        assert there.stdout.split() == [here["signature"].hex(), here["shingles"].hex(), here["digest"]]
+        assert there.stdout.split() == [here["signature"].hex(), here["shingles"].hex(), here["digest"],
+                                        *(c[key].hex() for c in here_comment for key in ("tokens", "shape"))]
 
 
 def test_s_curve_and_band_choice() -> None:
