@@ -1,5 +1,8 @@
+import random
 import subprocess
 import sys
+
+import numpy as np
 
 from pipeline.stages import langid
 
@@ -27,7 +30,8 @@ def test_same_answer_across_processes() -> None:
 
 
 # Texts that exercise langdetect's text handling: scripts it strips Latin from, capitals it
-# skips, Vietnamese normalisation, URLs and e-mail addresses, runs of spaces, Romanian commas.
+# skips, Vietnamese normalisation, URLs and e-mail addresses, runs of spaces, Romanian commas;
+# and close languages, whose trials run for hundreds of draws, up to langdetect's limit.
 SAMPLES = [
     EN,
     FR,
@@ -40,6 +44,8 @@ SAMPLES = [
     "Consiliul a votat marți închiderea podului vechi pentru reparații, a spus șeful.",
     "THE NATO SUMMIT IN BRUSSELS and the EU said on Tuesday https://example.org/x?a=1 mail@example.org",
     "many    spaces   between\twords and a tab, then 12345 numbers and — dashes — too",
+    "og det er ikke " * 5,
+    "je to dobro ali ne, ja sam mislio da je bolje tako nego drugačije, kaže on",
 ]
 
 
@@ -72,3 +78,104 @@ def test_profiles_from_the_cache_equal_the_built_ones(tmp_path, monkeypatch) -> 
     assert cached.languages == built.languages
     assert cached.index == built.index
     assert (cached.matrix == built.matrix).all()
+
+
+def test_batch_same_probabilities_as_langdetect() -> None:
+    """All samples' trials run together give each text langdetect's own probabilities."""
+    from langdetect.detector_factory import PROFILES_DIRECTORY, DetectorFactory
+
+    factory = DetectorFactory()
+    factory.load_profile(PROFILES_DIRECTORY)
+    for seed, trials in ((0, 3), (7, 7)):
+        ours = []
+        for text in SAMPLES:
+            detector = langid._Detector(langid._profiles())
+            detector.seed, detector.n_trial = seed, trials
+            detector.append(text)
+            detector.cleaning_text()
+            ours.append(detector._extract_ngrams())
+        batch = langid._run_trials(ours, detector)
+        for text, langprob in zip(SAMPLES, batch):
+            theirs = factory.create()
+            theirs.seed, theirs.n_trial = seed, trials
+            theirs.append(text)
+            theirs.get_probabilities()
+            assert langprob.tolist() == theirs.langprob, text
+
+
+def test_stream_is_the_generators() -> None:
+    words = langid._stream(5).upto(3000)
+    generator = random.Random(5)
+    assert words[:3000].tolist() == [generator.getrandbits(32) for _ in range(3000)]
+
+
+def test_choices_and_gauss_read_the_words_random_reads() -> None:
+    """From any word on: random.choice's picks and where each ends, and gauss's two values."""
+    stream = langid._stream(3)
+    counts = np.array([1, 2, 3, 5, 64, 65, 1000, 4096, 4097, 30000])
+    shift = np.array([32 - int(n).bit_length() for n in counts])
+    for start in (0, 4, 37):
+        values, ends = langid._choices(stream, np.full(len(counts), start), counts, shift, 50)
+        for n, picks, after in zip(counts.tolist(), values.tolist(), ends.tolist()):
+            generator = random.Random(3)
+            for _ in range(start):
+                generator.getrandbits(32)
+            for pick, end in zip(picks, after):
+                assert pick == generator.choice(range(n))
+                state = generator.getstate()
+                assert generator.getrandbits(32) == stream.upto(end + 1)[end]
+                generator.setstate(state)
+        generator = random.Random(3)
+        for _ in range(start):
+            generator.getrandbits(32)
+        assert langid._gauss(stream.upto(start + 4)[start:start + 4].tolist()) == \
+            (generator.gauss(0.0, 1.0), generator.gauss(0.0, 1.0))
+
+
+def test_sums_add_as_python() -> None:
+    generator = np.random.default_rng(0)
+    for texts in (1, 2, 3, 8, 65, 300) * 10:
+        columns = (generator.random((55, texts)) ** generator.integers(1, 40, (55, texts))
+                   * 10.0 ** generator.integers(-300, 1, (55, texts)))
+        assert langid._sums(columns).tolist() == [sum(column) for column in columns.T.tolist()]
+
+
+MIXED = [
+    {"id": "en", "text": EN},
+    {"id": "fr", "text": FR},
+    {"id": "short", "text": "Hello there"},
+    {"id": "empty", "text": ""},
+    {"id": "none"},
+    {"id": "ru", "text": SAMPLES[4]},
+    {"id": "ja", "text": SAMPLES[6]},
+    {"id": "digits", "text": "1234567890 " * 6},  # long enough, but no n-grams: "und"
+    {"id": "long", "text": " ".join([EN, FR] * 20)},  # past sample_chars
+    {"id": "close", "text": SAMPLES[-2]},
+    {"id": "mixed", "text": "Hello bonjour merci thank you " * 3},
+]
+
+
+def test_batch_equals_one_by_one() -> None:
+    config = langid.Config()
+    assert langid.process_batch(MIXED, config) == [langid.process(record, config) for record in MIXED]
+    answers = {record["id"]: record["language"] for outcome in langid.process_batch(MIXED, config)
+               for record in outcome.records}
+    assert answers["en"] == "en" and answers["fr"] == "fr" and answers["ru"] == "ru"
+    assert answers["short"] == answers["empty"] == answers["none"] == answers["digits"] == "und"
+
+
+def test_batch_does_not_depend_on_its_company() -> None:
+    config = langid.Config(trials=7, seed=11)
+    whole = langid.process_batch(MIXED, config)
+    assert langid.process_batch(MIXED[::-1], config)[::-1] == whole
+    assert langid.process_batch(MIXED[:4], config) + langid.process_batch(MIXED[4:], config) == whole
+    assert langid.process_batch(MIXED * 3, config) == whole * 3
+    features = []
+    for text in SAMPLES:  # and to the last bit, not only to 4 decimals
+        detector = langid._Detector(langid._profiles())
+        detector.seed, detector.n_trial = 11, 7
+        detector.append(text)
+        features.append(detector._extract_ngrams())
+    together = langid._run_trials(features, detector)
+    for rows, alone in zip(features, together):
+        assert langid._run_trials([rows], detector)[0].tolist() == alone.tolist()
