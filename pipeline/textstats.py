@@ -8,13 +8,11 @@ News abbreviations the trained model lacks are added on top.
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import re
-import sys
-import types
 from functools import lru_cache
 from typing import TYPE_CHECKING
+
+from pipeline.imports import submodule
 
 if TYPE_CHECKING:
     from nltk.tokenize.punkt import PunktSentenceTokenizer
@@ -33,41 +31,14 @@ NEWS_ABBREVIATIONS = frozenset(
 WORD = re.compile(r"\w+")
 
 
-def _punkt_module() -> types.ModuleType:
-    """NLTK's `nltk.tokenize.punkt` without the rest of NLTK.
-
-    `import nltk` runs NLTK's package `__init__`, which imports all of NLTK and scipy (over a
-    second); Punkt itself needs a few small modules. So the two package levels are stood in for
-    by bare packages while punkt loads, and what was loaded is taken out of `sys.modules`
-    again: a later `import nltk` in this process gets the whole, normal NLTK. NLTK's
-    wall-clock limit on every match (`nltk.redos`) stays on: it costs about a third of the
-    tokenizing, and it is the backstop if a page makes one of Punkt's patterns backtrack.
-    """
-    if "nltk" in sys.modules:  # the real NLTK is loaded already: nothing to save
-        return importlib.import_module("nltk.tokenize.punkt")
-    spec = importlib.util.find_spec("nltk")
-    if spec is None or not spec.submodule_search_locations:
-        raise ImportError("nltk is not installed")
-    before = set(sys.modules)
-    path = list(spec.submodule_search_locations)
-    for name, folders in (("nltk", path), ("nltk.tokenize", [f"{folder}/tokenize" for folder in path])):
-        package = types.ModuleType(name)
-        package.__path__ = folders
-        sys.modules[name] = package
-    try:
-        return importlib.import_module("nltk.tokenize.punkt")
-    finally:
-        for name in set(sys.modules) - before:
-            if name == "nltk" or name.startswith("nltk."):
-                del sys.modules[name]
-
-
 @lru_cache(maxsize=1)
 def sentence_tokenizer() -> PunktSentenceTokenizer:
-    # Loaded on first use, and only Punkt's part of NLTK (see _punkt_module).
+    # Loaded on first use, and only Punkt's part of NLTK (pipeline/imports.py). NLTK's
+    # wall-clock limit on every match (`nltk.redos`) stays on: it costs about a third of the
+    # tokenizing, and it is the backstop if a page makes one of Punkt's patterns backtrack.
     from punkt.data import english  # the trained English model, shipped as Python literals
 
-    punkt = _punkt_module()
+    punkt = submodule("nltk.tokenize.punkt")
     params = punkt.PunktParameters()
     # Single letters are initials ("A. B. Jones") far more often than sentence ends in news.
     initials = set("abcdefghijklmnopqrstuvwxyz")

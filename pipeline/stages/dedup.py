@@ -46,9 +46,9 @@ arrive hashed: hashing them once, vectorised, serves both the signature and
 the verification below. The minima are computed here, as one numpy product
 over datasketch's own a_i, b_i, to the same values (a test compares them
 with `update_batch`, which calls `hashfunc` once per value in Python);
-datasketch is imported when the first signature is computed, since it
-imports scipy (~0.5 s of CPU a process) for its LSH classes, which a process
-that never hashes an article need not pay. Two documents agree on one
+only datasketch's minhash module is loaded, when the first signature is
+computed (`import datasketch` would also import its LSH classes and scipy,
+~0.5 s of CPU a process; pipeline/imports.py). Two documents agree on one
 position with probability ~ their shingle Jaccard similarity s (Broder 1997).
 LSH cuts the signature into b bands of r rows; two documents become a
 candidate pair if all r rows of at least one band agree, with probability
@@ -190,6 +190,7 @@ from pydantic import model_validator
 
 from pipeline.document import Span, apply_spans, line_span, split_lines
 from pipeline.errors import StageError
+from pipeline.imports import submodule
 from pipeline.stage import ConfigPath, Outcome, Record, StageConfig
 
 NAME = "dedup"
@@ -617,12 +618,11 @@ def _permutations(num_perm: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """datasketch's affine32 permutation parameters (a_i odd, b_i), as uint32 columns, drawn
     once per process.
 
-    Imported here, not at the top: `import datasketch` imports scipy (for its LSH
-    classes), ~0.5 s of CPU that a process which never hashes an article should not pay.
+    Only datasketch's `minhash` module is loaded, on first use (pipeline/imports.py):
+    `import datasketch` imports its LSH classes and scipy, ~0.4 s of CPU in every process.
     """
-    from datasketch import MinHash
-
-    a, b = MinHash(num_perm=num_perm, seed=seed, hashfunc=int, scheme=MINHASH_SCHEME).permutations
+    minhash = submodule("datasketch.minhash")
+    a, b = minhash.MinHash(num_perm=num_perm, seed=seed, hashfunc=int, scheme=MINHASH_SCHEME).permutations
     return a.astype(np.uint32)[:, None], b.astype(np.uint32)[:, None]
 
 
