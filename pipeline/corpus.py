@@ -16,6 +16,7 @@ import shutil
 import subprocess
 import tempfile
 from collections import Counter
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,7 @@ from pipeline.config import ConfigBase, resolved_config
 from pipeline.errors import InputError, PipelineError, VersionExistsError
 from pipeline.executors.pool import fork_map
 from pipeline.io import JsonlWriter, disk_full, read_jsonl, replace_dir, sha256_file, sha256_text, write_json, write_text
-from pipeline.ledger import collector_paused
+from pipeline.ledger import collector_paused, page_of
 from pipeline.provenance import SourceIndex
 from pipeline.stage import Record
 from pipeline.stages import dedup, export
@@ -60,11 +61,10 @@ def write_version(output_dir: Path, config: ConfigBase, records_path: Path,
     try:
         sources = SourceIndex(input_dir, config.ingest)  # type: ignore[attr-defined]
         with collector_paused():  # the records and rows hold no reference cycles
-            outputs, articles = _write_rows(tmp, records_path, export_config, sources, workers)
+            outputs = _write_rows(tmp, records_path, export_config, sources, workers)
         # Signatures of the kept articles, so a later batch can be deduplicated against
-        # this version without reprocessing it (dedup.against). `articles` are the rows
-        # as written to articles.jsonl (JSON values, so reading them back gives the same).
-        index = dedup.build_index(articles, config.dedup)  # type: ignore[attr-defined]
+        # this version without reprocessing it (dedup.against).
+        index = dedup.build_index(read_jsonl(tmp / "articles.jsonl"), config.dedup)  # type: ignore[attr-defined]
         try:
             dedup.save_index(index, tmp / "dedup-index.npz")
         except OSError as err:  # numpy writes it, not pipeline.io: the same clear message
@@ -129,36 +129,52 @@ def _source_date() -> str | None:
     return dt.datetime.fromtimestamp(seconds, dt.timezone.utc).isoformat()
 
 
+# Records made into rows at a time (whole pages): bounds export's memory whatever the corpus size.
+ROWS_BATCH = 4096
+
+
+def _page_batches(records: Iterable[Record], size: int) -> Iterator[list[Record]]:
+    """The records in order, cut into batches of whole pages (a page's records are
+    contiguous in every stage's output) of about `size` records."""
+    batch: list[Record] = []
+    last_page = None
+    for record in records:
+        page = page_of(record)
+        if len(batch) >= size and page != last_page:
+            yield batch
+            batch = []
+        batch.append(record)
+        last_page = page
+    if batch:
+        yield batch
+
+
 def _write_rows(folder: Path, records_path: Path, config: export.Config, sources: SourceIndex,
-                workers: int = 1) -> tuple[dict[str, Any], list[Record]]:
-    """articles.jsonl and comments.jsonl; the records are read first so each article knows its
-    comment count. Returns the outputs' checksums and counts, and the article rows."""
-    records = list(read_jsonl(records_path))
-    n_comments: Counter[str] = Counter(record["article_id"] for record in records if record.get("kind") == "comment")
-
-    def row(record: Record) -> tuple[bool, dict[str, Any]]:
-        record["source_lines"], record["source_offsets"] = sources.locate(
-            record.get("source", ""), record.get("source_sha256", ""), record.get("line_numbers", []))
-        if record.get("kind") == "comment":
-            return True, export.comment_row(record, config)
-        return False, export.article_row(record, n_comments[record["id"]], config)
-
-    if workers > 1 and n_comments.total() < len(records):
-        sentence_tokenizer()  # loaded once here, for the forked workers to share
+                workers: int = 1) -> dict[str, Any]:
+    """articles.jsonl and comments.jsonl, a batch of whole pages at a time (a page's
+    comments are counted for its article within the batch); checksums and counts."""
     articles = JsonlWriter(folder / "articles.jsonl")
     comments = JsonlWriter(folder / "comments.jsonl")
-    article_rows: list[Record] = []
-    for is_comment, values in fork_map(row, records, workers):
-        if is_comment:
-            comments.write(values)
-        else:
-            articles.write(values)
-            article_rows.append(values)
-    outputs = {
+    tokenizer_loaded = False
+    for records in _page_batches(read_jsonl(records_path), ROWS_BATCH):
+        n_comments = Counter(record["article_id"] for record in records if record.get("kind") == "comment")
+
+        def row(record: Record) -> tuple[bool, dict[str, Any]]:
+            record["source_lines"], record["source_offsets"] = sources.locate(
+                record.get("source", ""), record.get("source_sha256", ""), record.get("line_numbers", []))
+            if record.get("kind") == "comment":
+                return True, export.comment_row(record, config)
+            return False, export.article_row(record, n_comments[record["id"]], config)
+
+        if workers > 1 and not tokenizer_loaded and n_comments.total() < len(records):
+            sentence_tokenizer()  # loaded once here, for the forked workers to share
+            tokenizer_loaded = True
+        for is_comment, values in fork_map(row, records, workers):
+            (comments if is_comment else articles).write(values)
+    return {
         "articles.jsonl": {"sha256": articles.close(), "records": articles.count},
         "comments.jsonl": {"sha256": comments.close(), "records": comments.count},
     }
-    return outputs, article_rows
 
 
 def _same_content(old: Path, new: Path) -> bool:

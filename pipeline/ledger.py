@@ -502,6 +502,98 @@ def _load_run(output_dir: Path, pages: set[str] | None) -> list[StageData]:
     return data
 
 
+class RunOutOfOrder(Exception):
+    """A stage file whose records are not grouped by page in input order (not written by
+    the runner): such a run can only be read whole (`load_run`)."""
+
+
+class _Lines:
+    """A JSONL file read a record at a time, with one record of look-ahead. A line equal to
+    one in `known` (the stage before's lines of the same pages) is not parsed again."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._handle = path.open("r", encoding="utf-8") if path.is_file() else None
+        self._number = 0
+        self.line: str | None = None
+        self.record: Record | None = None
+
+    def peek(self, known: dict[str, Record]) -> Record | None:
+        while self.record is None and self._handle is not None:
+            line = self._handle.readline()
+            self._number += 1
+            if not line:
+                self._handle.close()
+                self._handle = None
+            elif not line.isspace():
+                record = known.get(line)
+                if record is None:
+                    try:
+                        record = json.loads(line)
+                    except json.JSONDecodeError as err:
+                        raise ValueError(f"{self.path}:{self._number}: not valid JSON ({err.msg})") from err
+                self.line, self.record = line, record
+        return self.record
+
+    def take(self) -> tuple[str, Record]:
+        assert self.line is not None and self.record is not None
+        taken = self.line, self.record
+        self.line = self.record = None
+        return taken
+
+    def close(self) -> None:
+        if self._handle is not None:
+            self._handle.close()
+            self._handle = None
+
+
+def iter_run(output_dir: Path, pages_per_batch: int) -> Iterator[list[StageData]]:
+    """The run a batch of pages at a time: every stage of the chain, holding the records and
+    span entries of `pages_per_batch` consecutive input pages only, so memory does not grow
+    with the run. The runner writes each stage's records and entries in input page order,
+    a page's together; a run whose files are not (`RunOutOfOrder`) must be read whole."""
+    chain = stage_folders(output_dir)
+    if not chain:
+        return
+    stats = [_read_json(folder / "stats.json") for _, folder in chain]
+    records = [_Lines(folder / "records.jsonl") for _, folder in chain]
+    entries = [_Lines(folder / "spans.jsonl") for _, folder in chain]
+    try:
+        while records[0].peek({}) is not None:
+            batch = [StageData(name, folder, stats=stat) for (name, folder), stat in zip(chain, stats)]
+            pages: set[str] = set()
+            known: dict[str, Record] = {}
+            while (first := records[0].peek({})) is not None and (
+                    len(pages) < pages_per_batch or page_of(first) in pages):
+                pages.add(page_of(first))
+                line, first = records[0].take()
+                known[line] = first
+                batch[0].records.setdefault(page_of(first), []).append(first)
+            before_ids: dict[str, str] = {}
+            for position, stage in enumerate(batch):
+                while (entry := entries[position].peek({})) is not None:
+                    entry_id = str(entry.get("id"))
+                    page = before_ids.get(entry_id) or page_of_id(entry_id)
+                    if page not in pages:
+                        break
+                    stage.entries.setdefault(page, []).append(entries[position].take()[1])
+                if position:
+                    read: dict[str, Record] = {}
+                    while (record := records[position].peek(known)) is not None and page_of(record) in pages:
+                        line, record = records[position].take()
+                        read[line] = record
+                        stage.records.setdefault(page_of(record), []).append(record)
+                    known = read
+                before_ids = {str(r["id"]): page for page, found in stage.records.items() for r in found}
+            yield batch
+        for stream in records + entries:
+            if stream.peek({}) is not None:
+                raise RunOutOfOrder(f"{stream.path}: records of pages not in input order")
+    finally:
+        for stream in records + entries:
+            stream.close()
+
+
 # --- undoing stages --------------------------------------------------------------------------
 
 

@@ -27,24 +27,31 @@ import os
 import re
 import unicodedata
 from collections import Counter
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from pipeline.executors.pool import fork_map
-from pipeline.io import staging_dir, write_text_staged
+from pipeline.io import read_jsonl, staging_dir, write_text_staged
 from pipeline.ledger import (
     LineInfo,
     PageResult,
     Problem,
+    RunOutOfOrder,
     StageData,
+    collector_paused,
+    iter_run,
     load_run,
     page_lines,
+    page_of,
     rebuild_page,
+    stage_folders,
 )
 
 REPORT_DIR = "audit"
 SOURCE_FILE = ".source"  # the fingerprint of what the report was made from
+PAGES_PER_BATCH = 256  # pages read and rebuilt at a time: bounds the report's memory (~60 MB on news pages)
 
 GROUPS: dict[str, tuple[str, str]] = {
     # group: (legend name, what it means)
@@ -385,9 +392,9 @@ def _stage_rows(run: list[StageData]) -> str:
             + "".join(rows) + "</tbody></table>")
 
 
-def _dropped_chars(run: list[StageData]) -> dict[tuple[str, str], tuple[int, int]]:
-    """(stage, drop reason) -> (records, characters) of records dropped without spans."""
-    found: dict[tuple[str, str], tuple[int, int]] = {}
+def _dropped_chars(run: list[StageData], found: dict[tuple[str, str], tuple[int, int]]) -> None:
+    """Adds to `found`: (stage, drop reason) -> (records, characters) of records dropped
+    without spans, in this part of the run."""
     for position in range(1, len(run)):
         stage, before = run[position], run[position - 1]
         texts = {str(r["id"]): len(str(r.get("text", ""))) for records in before.records.values() for r in records}
@@ -397,10 +404,9 @@ def _dropped_chars(run: list[StageData]) -> dict[tuple[str, str], tuple[int, int
                     key = (stage.name, str(entry["dropped"]))
                     n, chars = found.get(key, (0, 0))
                     found[key] = (n + 1, chars + texts.get(str(entry.get("id")), 0))
-    return found
 
 
-def chart_svg(run: list[StageData]) -> str:
+def chart_svg(run: list[StageData], dropped: dict[tuple[str, str], tuple[int, int]]) -> str:
     """Horizontal bars: characters each stage removed or changed, by reason."""
     rows: list[tuple[str, str, int, str]] = []  # stage, reason, characters, caption
     for stage in run:
@@ -408,7 +414,7 @@ def chart_svg(run: list[StageData]) -> str:
                                     key=lambda kv: (-kv[1]["characters"], kv[0])):
             rows.append((stage.name, reason, int(value["characters"]),
                          f"{value['characters']:,} chars · {value['spans']:,} spans"))
-    for (name, reason), (n, chars) in sorted(_dropped_chars(run).items()):
+    for (name, reason), (n, chars) in sorted(dropped.items()):
         rows.append((name, f"dropped: {reason}", chars, f"{chars:,} chars · {n:,} records"))
     if not rows:
         return '<p class="sub">No stage removed or changed anything.</p>'
@@ -488,17 +494,23 @@ def _template_order(entry: dict[str, Any]) -> tuple[int, str, str]:
     return -int(entry.get("pages") or 0), str(entry.get("site")), str(entry.get("line"))
 
 
-def _templates(run: list[StageData]) -> str:
+def _template_hits(run: list[StageData], hits: Counter[str]) -> None:
+    """Adds to `hits` the lines this part of the run removed as learned or pinned templates."""
     stage = next((s for s in run if s.name == "boilerplate"), None)
-    if stage is None or stage.folder is None or not (stage.folder / "state.json").is_file():
-        return ""
-    templates = json.loads((stage.folder / "state.json").read_text(encoding="utf-8")).get("templates", [])
-    hits: Counter[str] = Counter()
+    if stage is None:
+        return
     for entries in stage.entries.values():
         for entry in entries:
             for span in entry.get("spans", []):
                 if span.get("reason") in ("template", "pinned"):
                     hits[_normalise(str(span.get("original", "")))] += 1
+
+
+def _templates(run: list[StageData], hits: Counter[str]) -> str:
+    stage = next((s for s in run if s.name == "boilerplate"), None)
+    if stage is None or stage.folder is None or not (stage.folder / "state.json").is_file():
+        return ""
+    templates = json.loads((stage.folder / "state.json").read_text(encoding="utf-8")).get("templates", [])
     head = f"<h2 id=templates>Learned site templates ({len(templates)})</h2>"
     if not templates:
         return head + ('<p class="sub">None: no line was repeated on enough pages of one site '
@@ -564,7 +576,20 @@ def _not_ingested(run: list[StageData]) -> str:
             "<th>reason</th><th>message</th></tr></thead><tbody>" + rows + "</tbody></table>")
 
 
-def render_index(output_dir: Path, run: list[StageData], results: list[PageSummary], files: dict[str, str]) -> str:
+@dataclass
+class RunTotals:
+    """What the index needs from every page, added up batch by batch."""
+
+    dropped: dict[tuple[str, str], tuple[int, int]] = field(default_factory=dict)
+    template_hits: Counter[str] = field(default_factory=Counter)
+
+    def add(self, run: list[StageData]) -> None:
+        _dropped_chars(run, self.dropped)
+        _template_hits(run, self.template_hits)
+
+
+def render_index(output_dir: Path, run: list[StageData], results: list[PageSummary], files: dict[str, str],
+                 totals: RunTotals) -> str:
     version, manifest = _run_info(output_dir)
     name = manifest.get("corpus", {}).get("name", "")
     pipeline = manifest.get("pipeline", {})
@@ -599,7 +624,7 @@ def render_index(output_dir: Path, run: list[StageData], results: list[PageSumma
                     f'from the ledger.</strong><ul>{items}</ul></div>')
     body.append('<h2 id=stages>Stages</h2>' + _stage_rows(run))
     body.append('<h2 id=chart>What each stage removed or changed, by reason</h2><div class="chart">'
-                + chart_svg(run) + "</div>")
+                + chart_svg(run, totals.dropped) + "</div>")
     head = ("<tr><th class=sortable>page / source</th>"
             + "".join(f"<th class='sortable num' title='lines: {esc(GROUPS[g][1])}'>{esc(SHORT[g])}</th>"
                       for g in ("article", "meta", "boilerplate", "thread", "comment", "related", "feed", "duplicate"))
@@ -614,7 +639,7 @@ def render_index(output_dir: Path, run: list[StageData], results: list[PageSumma
                 f'id="shown"></span></div><div class="wide"><table id="pages"><thead>{head}</thead>'
                 f'<tbody>{rows}</tbody>'
                 '</table></div>')
-    body.append(_templates(run))
+    body.append(_templates(run, totals.template_hits))
     body.append(_clusters(run, files))
     body.append(_not_ingested(run))
     body.append("<footer>Written by <code>pipeline/report.py</code>. Rule W: split keeps no record of the "
@@ -643,52 +668,87 @@ def _report_source(output_dir: Path) -> str:
 
 def write_report(output_dir: Path, workers: int = 1) -> Path:
     """Write `<output_dir>/audit/` (index.html and pages/*.html); returns the index path.
-    A report made from the same stage outputs is left as it is. With `workers` > 1 the
-    pages are rebuilt and rendered in that many processes (the same files)."""
+    A report made from the same stage outputs is left as it is. Pages are read, rebuilt and
+    written PAGES_PER_BATCH at a time, so memory does not grow with the run; with `workers`
+    > 1 a batch's pages are rebuilt and rendered in that many processes (the same files)."""
     output_dir = Path(output_dir)
     source = _report_source(output_dir)
     stamp = output_dir / REPORT_DIR / SOURCE_FILE
     if stamp.is_file() and stamp.read_text(encoding="utf-8") == source:
         return output_dir / REPORT_DIR / "index.html"
-    run = load_run(output_dir)
-    # The loaded run lives until the end: kept out of the cycle collector's passes (it holds
-    # no cycles), which would otherwise walk all of it again and again while pages are made.
-    gc.freeze()
     try:
-        return _write_report(output_dir, run, source, workers)
-    finally:
-        gc.unfreeze()
+        return _write_report(output_dir, source, workers, lambda: iter_run(output_dir, PAGES_PER_BATCH))
+    except RunOutOfOrder:  # stage files not written by the runner: read whole
+        return _write_report(output_dir, source, workers, lambda: iter([load_run(output_dir)]))
 
 
-def _write_report(output_dir: Path, run: list[StageData], source: str, workers: int) -> Path:
-    order = list(run[0].records) if run else []
-    templates = _learned(run)
+def _page_order(output_dir: Path) -> list[str]:
+    """The run's pages in input order (the first stage's records)."""
+    chain = stage_folders(output_dir)
+    if not chain:
+        return []
+    return list(dict.fromkeys(page_of(record) for record in read_jsonl(chain[0][1] / "records.jsonl")))
+
+
+def _write_report(output_dir: Path, source: str, workers: int,
+                  batches: Callable[[], Iterator[list[StageData]]]) -> Path:
+    order = _page_order(output_dir)
+    position = {page: i for i, page in enumerate(order)}
     files = {page: page_file(page) for page in order}
+    skeleton = [StageData(name, folder, stats=_read_stats(folder)) for name, folder in stage_folders(output_dir)]
+    templates = _learned(skeleton)
+    totals = RunTotals()
+    summaries: list[PageSummary] = []
     final = output_dir / REPORT_DIR
     with staging_dir(final) as tmp:
         _readable(tmp)
+        for run in _collected_between(batches()):
+            totals.add(run)
 
-        def write_page(i: int) -> PageSummary:
-            result = rebuild_page(order[i], run)
-            lines = page_lines(result)
-            for line in lines:
-                entry = templates.get(_normalise(line.text)) if line.reason in ("template", "pinned") else None
-                if entry is not None:
-                    line.detail += (f" (the line is on {entry.get('pages', '?')} pages of site "
-                                    f"{entry.get('site') or '-'})")
-            prev_file = files[order[i - 1]] if i > 0 else None
-            next_file = files[order[i + 1]] if i + 1 < len(order) else None
-            write_text_staged(tmp / "pages" / files[result.page],
-                              render_page(result, lines, prev_file, next_file, (i + 1, len(order))))
-            return PageSummary(result.page, result.problem, len(result.truth or ""), result.implicit,
-                               len(result.borrowed), _page_row(result, lines, files[result.page]))
+            def write_page(page: str) -> PageSummary:
+                result = rebuild_page(page, run)  # noqa: B023 - run within this batch
+                lines = page_lines(result)
+                for line in lines:
+                    entry = templates.get(_normalise(line.text)) if line.reason in ("template", "pinned") else None
+                    if entry is not None:
+                        line.detail += (f" (the line is on {entry.get('pages', '?')} pages of site "
+                                        f"{entry.get('site') or '-'})")
+                i = position[page]
+                prev_file = files[order[i - 1]] if i > 0 else None
+                next_file = files[order[i + 1]] if i + 1 < len(order) else None
+                write_text_staged(tmp / "pages" / files[result.page],
+                                  render_page(result, lines, prev_file, next_file, (i + 1, len(order))))
+                return PageSummary(result.page, result.problem, len(result.truth or ""), result.implicit,
+                                   len(result.borrowed), _page_row(result, lines, files[result.page]))
 
-        summaries = fork_map(write_page, range(len(order)), workers)
-        write_text_staged(tmp / "index.html", render_index(output_dir, run, summaries, files))
+            summaries += fork_map(write_page, list(run[0].records), workers)
+        write_text_staged(tmp / "index.html", render_index(output_dir, skeleton, summaries, files, totals))
         write_text_staged(tmp / SOURCE_FILE, source)
         for path in tmp.rglob("*"):
             _readable(path)
     return final / "index.html"
+
+
+def _collected_between(batches: Iterator[list[StageData]]) -> Iterator[list[StageData]]:
+    """The batches, read and used with Python's cycle collector off (parsed JSON and the
+    pages made from it hold no cycles; its passes over a batch's objects cost more than the
+    work), and one collection between batches."""
+    iterator = iter(batches)
+    while True:
+        with collector_paused():
+            batch = next(iterator, None)
+            if batch is None:
+                return
+            yield batch
+        gc.collect()
+
+
+def _read_stats(folder: Path) -> dict[str, Any]:
+    try:
+        data = json.loads((folder / "stats.json").read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return {}
+    return data if isinstance(data, dict) else {}
 
 
 def _readable(path: Path) -> None:

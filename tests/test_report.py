@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+import pipeline.ledger
 from pipeline.config import load_config
 from pipeline.executors.pool import fork_map
 from pipeline.io import read_jsonl
@@ -147,6 +148,52 @@ def test_report_made_by_several_workers_is_byte_identical(report: Path, tmp_path
                 if p.is_file() and p.name != ".source"}  # .source: sizes and times of the inputs
 
     assert len(files(out)) == 6 and files(out) == files(report)
+
+
+def _audit_files(root: Path) -> dict[Path, bytes]:
+    return {p.relative_to(root): p.read_bytes() for p in (root / "audit").rglob("*")
+            if p.is_file() and p.name != ".source"}  # .source: sizes and times of the inputs
+
+
+@pytest.mark.parametrize("pages_per_batch", [1, 2])
+def test_report_made_a_few_pages_at_a_time_is_byte_identical(report: Path, tmp_path: Path, pages_per_batch: int,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    out = tmp_path / "data"
+    shutil.copytree(report, out)
+    shutil.rmtree(out / "audit")
+    monkeypatch.setattr("pipeline.report.PAGES_PER_BATCH", pages_per_batch)
+    batches = []
+    real = pipeline.ledger.iter_run
+
+    def counted(output_dir: Path, size: int):  # type: ignore[no-untyped-def]
+        for batch in real(output_dir, size):
+            batches.append(sorted(batch[0].records))
+            yield batch
+
+    monkeypatch.setattr("pipeline.report.iter_run", counted)
+    write_report(out, workers=2)
+    assert len(batches) == -(-5 // pages_per_batch)  # the five seeds, a batch at a time
+    assert _audit_files(out) == _audit_files(report)
+
+
+def test_stage_files_out_of_page_order_are_read_whole(report: Path, tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    out = tmp_path / "data"
+    shutil.copytree(report, out)
+    shutil.rmtree(out / "audit")
+    records = out / "stages" / "07-langid" / "records.jsonl"
+    lines = records.read_text(encoding="utf-8").splitlines(keepends=True)
+    records.write_text("".join(lines[-1:] + lines[:-1]), encoding="utf-8")  # the last page's record first
+    with pytest.raises(pipeline.ledger.RunOutOfOrder, match="07-langid/records.jsonl"):
+        for _ in pipeline.ledger.iter_run(out, 2):
+            pass
+    monkeypatch.setattr("pipeline.report.PAGES_PER_BATCH", 2)  # so the batches meet the misplaced record
+    whole = []
+    monkeypatch.setattr("pipeline.report.load_run", lambda folder: whole.append(folder) or pipeline.ledger.load_run(folder))
+    write_report(out)
+    assert whole == [out]
+    assert (out / "audit" / "index.html").is_file() and len(_audit_files(out)) == 6
+    assert not list(out.glob(".tmp*")) and not list(out.glob("audit*/.tmp*"))
 
 
 def test_a_worker_that_fails_fails_the_report(report: Path, tmp_path: Path,

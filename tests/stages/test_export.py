@@ -5,6 +5,7 @@ import pytest
 import yaml
 
 from pipeline.config import load_config
+from pipeline import corpus
 from pipeline.corpus import write_version
 from pipeline.io import read_jsonl
 from pipeline.runner import run
@@ -42,7 +43,8 @@ def test_dataset_card_declares_both_configs_with_features() -> None:
     assert features["n_words"]["dtype"] == "int64"
 
 
-def test_corpus_version_is_the_same_from_several_workers(tmp_path: Path) -> None:
+def test_corpus_version_is_the_same_from_several_workers_and_batches(tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     config = load_config(CONFIG)
     out = tmp_path / "run"
     run(config, SEEDS, out, progress=False)
@@ -51,21 +53,26 @@ def test_corpus_version_is_the_same_from_several_workers(tmp_path: Path) -> None
              for folder in stages}
     fates = list(read_jsonl(stages[0] / "fates.jsonl"))
 
-    def version(workers: int) -> Path:
-        folder, status = write_version(tmp_path / f"w{workers}", config, stages[-1] / "records.jsonl", fates, stats,
+    def version(workers: int, label: str) -> Path:
+        folder, status = write_version(tmp_path / label, config, stages[-1] / "records.jsonl", fates, stats,
                                        config.stage("export"), False, SEEDS, workers=workers)
         assert status == "written"
         return folder
 
-    one, three = version(1), version(3)
+    one, three = version(1, "one"), version(3, "three")
+    # Rows are made a batch of whole pages at a time: batches of one page give the same files,
+    # comment counts included.
+    monkeypatch.setattr(corpus, "ROWS_BATCH", 1)
+    small = version(2, "small")
     for name in ("articles.jsonl", "comments.jsonl", "README.md", "dedup-index.npz"):
-        assert (one / name).read_bytes() == (three / name).read_bytes(), name
+        assert (one / name).read_bytes() == (three / name).read_bytes() == (small / name).read_bytes(), name
+    assert any(row["n_comments"] > 0 for row in read_jsonl(small / "articles.jsonl"))
     manifests = [json.loads((folder / "manifest.json").read_text(encoding="utf-8")) for folder in (one, three)]
     for manifest in manifests:
         assert "created_at" not in manifest  # no clock in the corpus unless SOURCE_DATE_EPOCH is set
     assert manifests[0] == manifests[1]
     assert sum(1 for _ in read_jsonl(one / "comments.jsonl")) > 100  # enough rows for several chunks
-    # The index is built from the rows in memory: the same as from articles.jsonl read back.
+    # The index holds the signatures of the articles written.
     save_index(build_index(read_jsonl(one / "articles.jsonl"), config.dedup), tmp_path / "reread.npz")
     assert (tmp_path / "reread.npz").read_bytes() == (one / "dedup-index.npz").read_bytes()
 
