@@ -37,27 +37,37 @@ Every removed line becomes a span (its reason, its newline) and a marker
 `[index of the next kept output line, reason, text]` for the split stage.
 
 Speed: lines repeat across the pages of a site, so a line's context-free verdict is
-computed once per distinct text and kept in a per-config cache. The regexes are not
-tried one by one: each is indexed by the first two characters it can match (found by
-walking its parse tree), by the length range it can match when it is anchored at both
-ends, and by a literal it cannot match without; a line only meets the regexes that can
-match it, in file order, so the verdict is the same as trying them all.
+computed once per distinct text and kept in a per-config cache. `process_batch` looks up
+a whole batch of pages and classifies the lines not seen yet together, column by column
+(`_classify_many`: one C-level call per step over all of them, the same verdicts as
+`_classify` line by line). The regexes are not tried one by one: each is indexed by the
+first two characters it can match (found by walking its parse tree), by the length range
+it can match when it is anchored at both ends, and by literals it cannot match without;
+a line only meets the regexes that can match it, in file order, so the verdict is the
+same as trying them all. In a batch, each regex is tried on the lines it admits that no
+earlier regex matched; regexes that may backtrack badly keep their time bound there too.
 """
 
 from __future__ import annotations
 
+import bisect
+import collections
+import contextlib
 import functools
+import gc
+import itertools
 import operator
 import re
 import unicodedata
 import weakref
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import accumulate, compress, repeat
 from pathlib import Path
 from typing import Any, NamedTuple
 
+import numpy as np
 import yaml
 
 from pipeline.document import Line, Span
@@ -247,6 +257,7 @@ class _Index:
     max_len: tuple[float, ...]  # per regex: longest line it can match (anchored at both ends)
     needs: tuple[tuple[str, ...] | None, ...]  # per regex: one of these lowercase literals occurs
     buckets: dict[str, _Bucket] = field(default_factory=dict)  # memo of `bucket`
+    numbers: dict[str, tuple[int, ...]] = field(default_factory=dict)  # memo of `candidates`
 
     def bucket(self, low: str) -> _Bucket:
         """The regexes that can match a line whose lowercased text starts with `low[:2]`.
@@ -255,6 +266,13 @@ class _Index:
         a candidate, past a non-ASCII second one every regex that can start with the first."""
         key = low[:2]
         found = self.buckets.get(key)
+        if found is None:
+            found = self.buckets[key] = self._bucket(self.candidates(key))
+        return found
+
+    def candidates(self, key: str) -> tuple[int, ...]:
+        """The numbers of the regexes that can match a line whose lowercased text starts with `key`."""
+        found = self.numbers.get(key)
         if found is None:
             numbers = set(self.anywhere) | set(self.by_first.get(key[:1], ()))
             if key.isascii():
@@ -265,7 +283,7 @@ class _Index:
                         numbers.update(members)
             else:
                 numbers = set(range(len(self.patterns)))
-            found = self.buckets[key] = self._bucket(tuple(sorted(numbers)))
+            found = self.numbers[key] = tuple(sorted(numbers))
         return found
 
     def _bucket(self, numbers: tuple[int, ...]) -> _Bucket:
@@ -812,6 +830,45 @@ class _Context:
         self.cache = _Cache(self)
         self.verdict = self.cache.__getitem__  # the verdict on a stripped line, cached
         self.keys: dict[str, str] = {}
+        self.learnable: dict[str, bool] = {}  # template key -> neither a keep-rule line nor prose
+
+    def verdicts(self, pages: list[list[str]]) -> list[list[Verdict]]:
+        """The verdict on each stripped line of each page; the lines not cached yet are classified
+        together (`_classify_many`), or one by one when they are few."""
+        cache = self.cache
+        get = cache.get
+        found = [list(map(get, lines)) for lines in pages]
+        missing = {line for lines, verdicts in zip(pages, found) if None in verdicts
+                   for line in itertools.compress(lines, map(operator.not_, verdicts))}
+        if not missing:
+            return found
+        if len(missing) < BULK_MIN_LINES:
+            return [list(map(cache.__getitem__, lines)) for lines in pages]
+        if len(cache) + len(missing) > self.MAX_CACHE:
+            cache.clear()
+            cache[""] = BLANK
+            missing = {line for lines in pages for line in lines if line}
+        fresh = list(missing)
+        cache.update(zip(fresh, _classify_many(fresh, self)))
+        return [verdicts if None not in verdicts else list(map(cache.__getitem__, lines))
+                for lines, verdicts in zip(pages, found)]
+
+    def keys_of(self, lines: list[str]) -> list[str]:
+        """`normalise` of each stripped line, memoised; plain lines (ASCII, printable, single
+        spaces) need only case folding."""
+        keys = self.keys
+        found = list(map(keys.get, lines))
+        if None not in found:
+            return found  # type: ignore[return-value]
+        if len(keys) >= self.MAX_CACHE:
+            keys.clear()
+        for position in itertools.compress(range(len(lines)), map(operator.not_, found)):
+            line = lines[position]
+            if line.isascii() and line.isprintable() and "  " not in line:
+                found[position] = keys[line] = line.casefold()
+            else:
+                found[position] = keys[line] = normalise(line)
+        return found  # type: ignore[return-value]
 
     def key(self, text: str) -> str:
         found = self.keys.get(text)
@@ -838,6 +895,7 @@ def clear_caches() -> None:
         context.cache.clear()
         context.cache[""] = BLANK
         context.keys.clear()
+        context.learnable.clear()
 
 
 def _classify(text: str, context: _Context) -> Verdict:
@@ -924,6 +982,291 @@ def _flags(text: str, words: int, sentence_end: bool, config: Config) -> int:
     if words <= config.stamp_max_words and STAMP_HINT.search(text) and STAMP.search(text):
         flags |= STAMPED
     return flags
+
+
+# --- many lines at once ----------------------------------------------------------------------
+# A batch's new lines are classified column by column: each step is one C-level call over all
+# of them (map, str methods, numpy), and a regex is tried only on the lines its index entry
+# admits. The verdicts are those of `_classify`, line by line (tests/stages/test_boilerplate.py).
+
+BULK_MIN_LINES = 1000
+"""Fewer new lines than this are classified one by one (`_classify`): the bulk path's fixed cost (a
+pass per regex) pays off only on many lines. Dev set, learn + `process` page by page from cold, CPU:
+48 / 256 / 1000 / never: 4.97 / 3.38 / 3.15 / 3.11 s (batches of 64 pages have thousands of new lines)."""
+
+# Rough costs (ns) for choosing how to narrow a regex's candidate lines by its required literals;
+# the choice changes the work, never the verdicts (a line without the literals cannot match).
+MATCH_NS, BOUNDED_MATCH_NS = 1000, 5000  # one regex call on one line (the bounded engine costs more)
+CONTAINS_NS_PER_CHAR = 1.3  # one substring test on one line, per character of the line
+SCAN_NS_PER_CHAR = 0.7  # one literal searched through the joined lines, per character
+
+
+class _Literals:
+    """Which lines (lowercased) contain a literal. The lines are joined shortest first, so a regex
+    that can only match short lines has its literals searched through the short lines alone; what
+    was searched is kept for the next regex that needs the same literal."""
+
+    def __init__(self, lows: list[str], sizes: np.ndarray) -> None:
+        self.lows = lows
+        self.order = np.argsort(sizes, kind="stable")
+        self.sorted_sizes = sizes[self.order]
+        ordered = [lows[line] for line in self.order.tolist()]
+        self.text = "\n".join(ordered)
+        self.ends = list(accumulate(map(len, ordered), lambda total, size: total + size + 1, initial=-1))[1:]
+        self.found: dict[str, tuple[int, np.ndarray]] = {}  # literal -> (shortest lines searched, lines holding it)
+
+    def _chars(self, first: int, limit: int) -> int:
+        """Characters of the joined text from the `first` shortest lines to the `limit` shortest."""
+        return (self.ends[limit - 1] if limit else -1) - (self.ends[first - 1] if first else -1)
+
+    def lines(self, literal: str, limit: int) -> np.ndarray:
+        """A mask of the lines holding `literal`, exact for the `limit` shortest lines."""
+        searched, mask = self.found.get(literal, (0, None))
+        if mask is None:
+            mask = np.zeros(len(self.lows), dtype=bool)
+        if searched < limit:
+            ends, find = self.ends, self.text.find
+            stop = ends[limit - 1]
+            hits: list[int] = []
+            position = find(literal, ends[searched - 1] + 1 if searched else 0, stop)
+            while position >= 0:
+                line = bisect.bisect_left(ends, position)
+                hits.append(line)
+                position = find(literal, ends[line] + 1, stop)
+            mask[self.order[hits]] = True
+            self.found[literal] = (limit, mask)
+        return mask
+
+    def narrow(self, lines: np.ndarray, lengths: np.ndarray, literals: Sequence[str], match_ns: float) -> np.ndarray:
+        """The candidate `lines` (of `lengths` characters) that contain one of `literals`, found the
+        cheapest way, or all of them when trying the regex on each is cheaper."""
+        limit = int(np.searchsorted(self.sorted_sizes, lengths.max(), side="right"))
+        direct = len(lines) * match_ns
+        per_line = int(lengths.sum()) * len(literals) * CONTAINS_NS_PER_CHAR
+        scan = sum(self._chars(min(self.found.get(literal, (0,))[0], limit), limit)
+                   for literal in literals) * SCAN_NS_PER_CHAR
+        if direct <= min(per_line, scan):
+            return lines
+        if scan <= per_line:
+            return lines[functools.reduce(operator.or_, (self.lines(literal, limit) for literal in literals))[lines]]
+        some = [self.lows[line] for line in lines.tolist()]
+        keep = np.zeros(len(some), dtype=bool)
+        for literal in literals:
+            keep |= np.fromiter(map(operator.contains, some, repeat(literal)), dtype=bool, count=len(some))
+        return lines[keep]
+
+
+_PREFIX_OF = operator.itemgetter(slice(0, 2))
+_LAST_CHAR = operator.itemgetter(slice(-1, None))
+
+
+def _lowered_many(subjects: list[str]) -> list[str]:
+    """`_lowered` of each subject, in one call over the joined text when lowering keeps the lines apart."""
+    joined = "\n".join(subjects)
+    if not joined.isascii():
+        joined = joined.replace("\u0130", "i").replace("\u0131", "i")
+    lows = joined.lower().split("\n")
+    return lows if len(lows) == len(subjects) else list(map(_lowered, subjects))
+
+
+SPACE_RUN = re.compile(r"[^\S\n]+")
+"""A run of whitespace within a line: what `str.split()` splits a line at."""
+
+
+def _collapsed_many(texts: list[str]) -> list[str]:
+    """`" ".join(unicodedata.normalize("NFKC", text).split())` of each text, in a few calls over the
+    joined texts: NFKC leaves a newline alone and never makes one, so the lines stay apart."""
+    joined = "\n".join(texts)
+    if not joined.isascii():
+        joined = unicodedata.normalize("NFKC", joined)
+    found = SPACE_RUN.sub(" ", joined).split("\n")
+    if len(found) != len(texts):  # pragma: no cover - a newline made by normalisation
+        return [" ".join(unicodedata.normalize("NFKC", text).split()) for text in texts]
+    return list(map(str.strip, found))
+
+
+def _first_matches(subjects: list[str], lows: list[str], index: _Index) -> list[int]:
+    """`_first_match` of each subject, -1 for none. Each regex, in file order, is tried on the lines
+    its index entry admits (first two characters, length range, required literals) that no earlier
+    regex matched: the first match in file order, as line by line."""
+    count = len(subjects)
+    first = np.full(count, -1, dtype=np.int64)
+    if not count:
+        return []
+    keys = list(map(_PREFIX_OF, lows))
+    group_of: dict[str, int] = {}
+    groups = np.fromiter(map(group_of.setdefault, keys, itertools.count()), dtype=np.int64, count=count)
+    order = np.argsort(groups, kind="stable")
+    sorted_groups = groups[order]
+    candidates: dict[int, list[np.ndarray]] = {}
+    for key, group in group_of.items():
+        start, stop = np.searchsorted(sorted_groups, (group, group + 1))
+        members = order[start:stop]
+        for number in index.candidates(key):
+            candidates.setdefault(number, []).append(members)
+    sizes = np.fromiter(map(len, subjects), dtype=np.int64, count=count)
+    patterns, needs = index.patterns, index.needs
+    literals = _Literals(lows, sizes)
+    for number in sorted(candidates):
+        lines = np.concatenate(candidates[number])
+        lengths = sizes[lines]
+        admitted = (first[lines] < 0) & (lengths >= index.min_len[number]) & (lengths <= index.max_len[number])
+        lines = lines[admitted]
+        if not len(lines):
+            continue
+        pattern = patterns[number]
+        if needs[number] is not None:
+            lines = literals.narrow(lines, lengths[admitted], needs[number],
+                                    BOUNDED_MATCH_NS if isinstance(pattern, BoundedPattern) else MATCH_NS)
+        numbers = lines.tolist()
+        match = pattern.match
+        hits = [line for line in numbers if match(subjects[line]) is not None]
+        if hits:
+            first[hits] = number
+    return first.tolist()
+
+
+_SHORT, _HEADLINE, _PROSE, _LINK_LIST, _WORDLESS = range(5)
+"""What the text signals make of a line no rule decided (`_signal_kinds`)."""
+
+
+def _signal_kinds(tokens_of: list[list[str]], texts: list[str], sentence: list[bool], words: list[int],
+                  context: _Context) -> list[int]:
+    """The end of `_classify` for many lines, from their word tokens: wordless, a link list, prose
+    (jusText's length and stopword-density test), a headline-like short line, or a short line.
+    Counts and shares are computed for all lines at once; the comparisons are `_is_good`'s."""
+    config = context.config
+    count = len(tokens_of)
+    kinds = np.full(count, _SHORT, dtype=np.int64)
+    if not count:
+        return []
+    tokens = np.fromiter(map(len, tokens_of), dtype=np.int64, count=count)
+    end = np.fromiter(sentence, dtype=bool, count=count)
+    kinds[tokens == 0] = _WORDLESS
+    separated = np.fromiter(map(SEPARATOR_RE.search, texts), dtype=object, count=count) != None  # noqa: E711
+    for line in np.flatnonzero(separated & (tokens > 0)).tolist():
+        if is_link_list(texts[line], line_signals(texts[line], context.stopwords), config):
+            kinds[line] = _LINK_LIST
+    open_lines = kinds == _SHORT
+    eligible = open_lines & (tokens >= np.where(end, context.good_min_count, config.good_min_words))
+    headline_like = open_lines & ~end & (np.fromiter(words, dtype=np.int64, count=count) >= config.headline_min_words)
+    titled = np.zeros(count, dtype=np.int64)
+    measured = np.flatnonzero(eligible | headline_like)
+    titled[measured] = list(map(sum, map(map, repeat(str.isupper), map(map, repeat(_FIRST),
+                                                                       map(tokens_of.__getitem__, measured)))))
+    title_share = titled / np.maximum(tokens, 1)
+    dense = np.flatnonzero(eligible & ((title_share < config.title_case_max_share) | end))
+    if len(dense):
+        lowered = list(map(str.split, map(str.casefold, map(" ".join, map(tokens_of.__getitem__, dense)))))
+        hits = np.zeros(len(dense), dtype=np.int64)
+        for language in context.stopwords:
+            hits = np.maximum(hits, list(map(sum, map(map, repeat(language.__contains__), lowered))))
+        size, density, ends = tokens[dense], hits / tokens[dense], end[dense]
+        good = ((size >= config.good_min_words) & (density >= config.good_min_stopword_density)) | (
+            ends & (size >= config.sentence_min_words) & (density >= config.sentence_min_stopword_density))
+        good &= ~((title_share[dense] >= config.title_case_max_share) & ~ends)
+        kinds[dense[good]] = _PROSE
+    kinds[(kinds == _SHORT) & headline_like & (title_share >= config.headline_min_title_share)] = _HEADLINE
+    return kinds.tolist()
+
+
+def _classify_many(texts: list[str], context: _Context) -> list[Verdict]:
+    """`_classify` of each of `texts` (stripped, non-blank)."""
+    config, rules = context.config, context.rules
+    count = len(texts)
+    sizes = list(map(len, texts))
+    sentence = list(map(SENTENCE_CHARS.__contains__, map(_LAST_CHAR, map(str.rstrip, texts, repeat(CLOSERS)))))
+    keys: list[str | None] = [None] * count
+    words = [0] * count
+    classes: list[str | None] = [None] * count  # None: the text signals decide
+    reasons: list[str | None] = [None] * count
+    cap = config.pattern_max_chars
+    ruled = [position for position, size in enumerate(sizes) if size <= cap]
+    if ruled:
+        texts_ruled = [texts[position] for position in ruled] if len(ruled) < count else texts
+        collapsed = list(texts_ruled)
+        plain = list(map(str.isascii, texts_ruled))
+        simple = [ascii and printable and not double for ascii, printable, double in
+                  zip(plain, map(str.isprintable, texts_ruled), map(operator.contains, texts_ruled, repeat("  ")))]
+        others = list(compress(range(len(ruled)), map(operator.not_, simple)))
+        for position, text in zip(others, _collapsed_many([texts_ruled[position] for position in others])):
+            collapsed[position] = text
+        ruled_keys = list(map(str.casefold, collapsed))
+        phrases = list(map(str.rstrip, map(str.lstrip, ruled_keys, repeat(BULLET_CHARS)), repeat(TRAILING_CHARS)))
+        subjects = list(map(str.lstrip, collapsed, repeat(BULLET_CHARS)))
+        ruled_words = [spaces + 1 for spaces in map(str.count, ruled_keys, repeat(" "))]
+        found = list(map(rules.phrases.get, phrases))
+        # A strong phrase decides alone; every other line meets the regexes.
+        tried = [position for position, rule in enumerate(found) if rule is None or rule.context]
+        first = [-1] * len(ruled)
+        if tried and rules.joint_index.patterns:
+            tried_subjects = [subjects[position] for position in tried]
+            for position, number in zip(tried, _first_matches(tried_subjects, _lowered_many(tried_subjects),
+                                                                rules.joint_index)):
+                first[position] = number
+        keep_phrases = rules.keep_phrases
+        boilerplate_count = len(rules.regexes)
+        for position, line in enumerate(ruled):
+            keys[line] = ruled_keys[position]
+            words[line] = ruled_words[position]
+            rule, number = found[position], first[position]
+            if rule is None and number < 0:
+                if keep_phrases and phrases[position] in keep_phrases:
+                    classes[line] = PROTECTED
+                continue
+            if rule is not None and not rule.context:
+                protected = False
+            elif number < 0:
+                protected = phrases[position] in keep_phrases
+            elif number < boilerplate_count:
+                regex_rule = rules.regexes[number][1]
+                if rule is None or not regex_rule.context:
+                    rule = regex_rule
+                protected = rule.context and is_protected(
+                    Forms(ruled_keys[position], phrases[position], subjects[position]), rules)
+            else:
+                protected = True
+            if rule is not None and not rule.context:
+                classes[line], reasons[line] = BAD, rule.reason
+            elif protected:
+                classes[line] = PROTECTED
+            elif rule is not None:
+                classes[line], reasons[line] = WEAK, rule.reason
+    long_lines = [position for position, size in enumerate(sizes) if size > cap]
+    for line in long_lines:
+        text = texts[line]
+        words[line] = text.count(" ") + 1
+        if sizes[line] <= context.key_max_chars:
+            keys[line] = normalise(text)
+    flags = [SENTENCE if end else 0 for end in sentence]
+    stamp_max = config.stamp_max_words
+    stamped = [line for line, (size_words, text) in enumerate(zip(words, texts))
+               if size_words <= stamp_max and STAMP_HINT.search(text) is not None and STAMP.search(text) is not None]
+    for line in stamped:
+        flags[line] |= STAMPED
+    # The text signals, for the lines no rule decided.
+    rest = [line for line, cls in enumerate(classes) if cls is None]
+    signal_max = config.signal_max_chars
+    head_of = operator.itemgetter(slice(0, signal_max))
+    heads = list(map(head_of, [texts[line] for line in rest]))
+    tokens_of = [ASCII_WORD.findall(head) if plain else WORD.findall(head)  # the same tokens on ASCII text
+                 for head, plain in zip(heads, map(str.isascii, heads))]
+    kinds = _signal_kinds(tokens_of, [texts[line] for line in rest], [sentence[line] for line in rest],
+                          [words[line] for line in rest], context)
+    for line, kind in zip(rest, kinds):
+        if kind == _WORDLESS:
+            text = texts[line]
+            classes[line], reasons[line] = classify_wordless(
+                text, Signals(0, 0.0, sentence[line], 0.0, len(DIGIT.findall(text)), 0, False))
+        elif kind == _LINK_LIST:
+            classes[line], reasons[line] = BAD, "link_list"
+        elif kind == _PROSE:
+            classes[line] = GOOD
+        else:
+            classes[line] = SHORT
+            if kind == _HEADLINE:
+                flags[line] |= HEADLINE
+    return list(map(_verdict, zip(keys, classes, reasons, words, flags, sizes)))
 
 
 def classify_text(text: str, config: Config) -> tuple[str, str, str | None]:
@@ -1234,11 +1577,11 @@ def _page_lines(text: str) -> tuple[list[str], bool]:
     return parts, ends_with_newline
 
 
-def _removals(parts: Sequence[str], context: _Context, templates: frozenset[str]) -> list[tuple[int, str]]:
-    """(line number, reason) of every line to remove, in order."""
+def _removals(stripped: list[str], every: list[Verdict], context: _Context,
+              templates: frozenset[str]) -> list[tuple[int, str]]:
+    """(line number, reason) of every line to remove, in order, from the page's stripped lines and
+    their verdicts (a blank line's is BLANK)."""
     config = context.config
-    stripped = list(map(str.strip, parts))
-    every = list(map(context.verdict, stripped))  # blank lines are cached as BLANK
     if stripped.count(""):
         numbers: Sequence[int] = list(compress(range(len(stripped)), stripped))
         verdicts = list(compress(every, stripped))
@@ -1263,7 +1606,9 @@ def _removals(parts: Sequence[str], context: _Context, templates: frozenset[str]
 def decide(text: str, config: Config, templates: frozenset[str] = frozenset()) -> list[tuple[Line, str]]:
     """The lines of `text` to remove, each with its reason, in order."""
     parts, _ = _page_lines(text)
-    removals = _removals(parts, _context(config), templates)
+    stripped = list(map(str.strip, parts))
+    context = _context(config)
+    removals = _removals(stripped, context.verdicts([stripped])[0], context, templates)
     if not removals:
         return []
     starts = list(accumulate(map(len, parts), initial=0))
@@ -1282,21 +1627,16 @@ def learn(records: Iterable[Record], config: Config) -> dict[str, Any]:
     Pinned lines are listed with site "*" and the number of pages they were seen on.
     The same as `combine` over `summarize` of each record (the form executors parallelise).
     """
-    return combine((summarize(record, config) for record in records), config)
+    with _collector_paused():
+        return combine((summarize(record, config) for record in records), config)
 
 
 def summarize(record: Record, config: Config) -> tuple[str, list[str]]:
     """(site, sorted keys of the page's short lines): what `learn` counts of one page."""
-    context = _context(config)
     max_spaces = config.template_max_words
     lines = {raw.strip() for raw in set(str(record.get("text") or "").split("\n"))}
     short = [line for line in lines if line and line.count(" ") < max_spaces]
-    verdict = context.verdict
-    found = [verdict(line).key for line in short]  # the verdicts `process` needs next
-    if None in found:
-        key_of = context.key
-        found = [key if key is not None else key_of(line) for line, key in zip(short, found)]
-    return str(record.get("site_key") or ""), sorted(set(found))
+    return str(record.get("site_key") or ""), sorted(set(_context(config).keys_of(short)))
 
 
 def count_pages(summaries: Iterable[tuple[str, Sequence[str]]]) -> Counter[tuple[str, str]]:
@@ -1318,15 +1658,23 @@ def templates_from_counts(counts: Mapping[tuple[str, str], int], config: Config)
     rules, stopwords, veto, pins = context.rules, context.stopwords, context.veto, context.pins
     templates: list[dict[str, Any]] = []
     pin_counts: Counter[str] = Counter()
-    for (site, key), pages in counts.items():
-        if key in pins:
-            pin_counts[key] += pages  # a page has one site: the sum over sites counts pages
+    if pins:
+        for (site, key), pages in counts.items():
+            if key in pins:
+                pin_counts[key] += pages  # a page has one site: the sum over sites counts pages
+    least = config.template_min_pages
+    learnable = context.learnable
+    for (site, key), pages in [(pair, pages) for pair, pages in counts.items() if pages >= least]:
+        if key in pins or key in veto:
             continue
-        if pages < config.template_min_pages or key in veto:
-            continue
-        if is_protected(line_forms(key), rules) or is_good(line_signals(key, stopwords), config):
-            continue
-        templates.append({"site": site, "line": key, "pages": pages})
+        found = learnable.get(key)
+        if found is None:
+            if len(learnable) >= context.MAX_CACHE:
+                learnable.clear()
+            found = learnable[key] = not (is_protected(line_forms(key), rules)
+                                          or is_good(line_signals(key, stopwords), config))
+        if found:
+            templates.append({"site": site, "line": key, "pages": pages})
     for key in pins:
         templates.append({"site": "*", "line": key, "pages": pin_counts[key], "pinned": True})
     templates.sort(key=lambda entry: (entry["site"], entry["line"]))
@@ -1356,59 +1704,90 @@ def _templates_by_site(entries: list[dict[str, Any]]) -> dict[str, frozenset[str
     return index
 
 
+# Spans are built without the frozen dataclass's slower __init__: `object.__new__`, then each
+# slot set through its descriptor, one map per field over all of a page's spans (`_outcome`).
 _new = object.__new__
 _SET_START, _SET_END = Span.start.__set__, Span.end.__set__  # type: ignore[attr-defined]
 _SET_REASON, _SET_ORIGINAL = Span.reason.__set__, Span.original.__set__  # type: ignore[attr-defined]
 _SET_REPLACEMENT = Span.replacement.__set__  # type: ignore[attr-defined]
 
 
-def _span(start: int, end: int, reason: str, original: str) -> Span:
-    """`Span(start, end, reason, original)`, built without the frozen dataclass's slower __init__."""
-    span = _new(Span)
-    _SET_START(span, start)
-    _SET_END(span, end)
-    _SET_REASON(span, reason)
-    _SET_ORIGINAL(span, original)
-    _SET_REPLACEMENT(span, "")
-    return span
-
-
 def process(record: Record, config: Config, state: dict[str, Any]) -> Outcome:
     """record["text"] in; returns Outcome(records=[new record with text minus removed lines, plus "markers"],
     spans=[one span per removed line (the line and its newline) with its reason])."""
-    text = str(record.get("text") or "")
+    return process_batch([record], config, state)[0]
+
+
+def process_batch(records: Sequence[Record], config: Config, state: dict[str, Any]) -> list[Outcome]:
+    """`process` of each record, in order: the batch's new lines are classified together."""
     if not config.enabled:
-        return Outcome(records=[{**record, "markers": []}])
+        return [Outcome(records=[{**record, "markers": []}]) for record in records]
+    with _collector_paused():
+        return _process_batch(records, config, state)
+
+
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector for a batch. A batch allocates one span, one marker
+    and several lists per removed line, all of which outlive it and none of which form cycles: the
+    collector would otherwise re-scan them (and everything the caller holds) many times over,
+    which measured as half the CPU time of building the outcomes."""
+    paused = gc.isenabled()
+    if paused:
+        gc.disable()
+    try:
+        yield
+    finally:
+        if paused:
+            gc.enable()
+
+
+def _process_batch(records: Sequence[Record], config: Config, state: dict[str, Any]) -> list[Outcome]:
+    """`process_batch` of an enabled stage: one lookup of the verdicts and one template index per batch."""
     context = _context(config)
-    parts, ends_with_newline = _page_lines(text)
-    site = str(record.get("site_key") or "")
-    removals = _removals(parts, context, site_templates(state, site, config))
+    pages = [_page_lines(str(record.get("text") or ""))[0] for record in records]
+    stripped = [list(map(str.strip, parts)) for parts in pages]
+    verdicts = context.verdicts(stripped)
+    by_site = _templates_by_site(state.get("templates", []))
+    on_site: dict[str, frozenset[str]] = {}
+    outcomes: list[Outcome] = []
+    for record, parts, lines, every in zip(records, pages, stripped, verdicts):
+        site = str(record.get("site_key") or "")
+        templates = on_site.get(site)
+        if templates is None:
+            templates = by_site.get(site, frozenset())
+            templates = on_site[site] = templates - context.veto if config.veto else templates
+        outcomes.append(_outcome(record, parts, lines, _removals(lines, every, context, templates)))
+    return outcomes
+
+
+def _outcome(record: Record, parts: list[str], stripped: list[str], removals: list[tuple[int, str]]) -> Outcome:
+    """The record without its removed lines, one span and one marker per removed line.
+
+    Built column by column (one C-level map per field): a page can have hundreds of removals."""
+    text = str(record.get("text") or "")
     output = dict(record)
     if not removals:
         output["markers"] = []
         return Outcome(records=[output])
-    starts = list(accumulate(map(len, parts), initial=0))
-    spans: list[Span] = []
-    markers: list[list[int | str]] = []
-    pieces: list[str] = []
-    cursor = 0
-    for position, (number, reason) in enumerate(removals):
-        start = starts[number] + number
-        end = start + len(parts[number]) + 1  # the line and its newline (the last line may have none)
-        spans.append(_span(start, end, reason, text[start:end]))
-        # The output index of the next kept line: the kept lines before this one.
-        markers.append([number - position, reason, parts[number].strip()])
-        pieces.append(text[cursor:start])
-        cursor = end
-    if cursor > len(text):  # the last line, without a newline
-        last = spans[-1]
-        spans[-1] = _span(last.start, len(text), last.reason, last.original)
-    else:
-        pieces.append(text[cursor:])
-    kept_text = "".join(pieces)
-    output["text"] = kept_text
-    output["markers"] = markers
-    notes = dict(sorted(Counter(reason for _, reason in removals).items()))
+    numbers, reasons = map(list, zip(*removals))
+    offsets = list(accumulate(map(len, parts), initial=0))
+    starts = list(map(operator.add, map(offsets.__getitem__, numbers), numbers))  # a newline per line before
+    # The line and its newline (the last line may have none).
+    ends = list(map(operator.add, map(offsets.__getitem__, map(operator.add, numbers, repeat(1))), numbers))
+    ends = list(map(operator.add, ends, repeat(1)))
+    if ends[-1] > len(text):
+        ends[-1] = len(text)
+    spans = list(map(_new, repeat(Span, len(numbers))))
+    for setter, values in ((_SET_START, starts), (_SET_END, ends), (_SET_REASON, reasons),
+                           (_SET_ORIGINAL, map(text.__getitem__, map(slice, starts, ends))),
+                           (_SET_REPLACEMENT, repeat("", len(numbers)))):
+        collections.deque(map(setter, spans, values), maxlen=0)
+    # The output index of the next kept line: the kept lines before the removed one.
+    output["markers"] = list(map(list, zip(map(operator.sub, numbers, itertools.count()), reasons,
+                                           map(stripped.__getitem__, numbers))))
+    output["text"] = "".join(map(text.__getitem__, map(slice, [0, *ends], [*starts, len(text)])))
+    notes = dict(sorted(Counter(reasons).items()))
     return Outcome(records=[output], spans=spans, notes={"removed": notes})
 
 
