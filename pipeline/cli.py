@@ -13,7 +13,7 @@ import traceback
 from pathlib import Path
 
 from pipeline import __version__
-from pipeline.errors import PipelineError
+from pipeline.errors import InputError, PipelineError
 from pipeline.stages import STAGES
 
 DEFAULT_CONFIG = Path("configs/default.yaml")
@@ -56,6 +56,9 @@ def build_parser() -> argparse.ArgumentParser:
                           "else a local Ray with --workers CPUs)")
     run.add_argument("--no-cache", dest="cache", action="store_false",
                      help="recompute every record instead of reusing OUTPUT/cache")
+    run.add_argument("--no-report", dest="report", action="store_false",
+                     help="leave out the HTML audit report (about a third of a run's time on large "
+                          "inputs); the stage folders keep every span, and `audit --html` writes it later")
 
     audit = commands.add_parser("audit", parents=[common], help="summarise what each stage removed and why",
                                 description="Summarise the stage outputs of a run.")
@@ -65,6 +68,10 @@ def build_parser() -> argparse.ArgumentParser:
     audit.add_argument("--doc", metavar="ID",
                        help="print one input page line by line: its final label, the stage that decided "
                             "and the reason (a page id, a record id such as PAGE#c3, or a source path)")
+    audit.add_argument("--html", action="store_true",
+                       help="write the HTML audit report OUTPUT/audit/ (as a run does unless --no-report)")
+    audit.add_argument("--workers", type=_positive, default=os.cpu_count() or 1, metavar="N",
+                       help="processes for --html (default: one per core, %(default)s)")
 
     verify = commands.add_parser("verify", parents=[common], help="check a corpus version against its manifest",
                                  description="Recompute checksums and record counts of a corpus "
@@ -101,6 +108,13 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "run":
             return _run(args)
         if args.command == "audit":
+            if args.html:
+                from pipeline.report import write_report
+
+                if not (args.output / "stages").is_dir():
+                    raise InputError(f"{args.output}: no stage folders here; run the pipeline first")
+                print(write_report(args.output, workers=args.workers))
+                return 0
             if args.doc is not None:
                 from pipeline.audit import describe_page
 
@@ -147,7 +161,7 @@ def _run(args: argparse.Namespace) -> int:
     config = load_config(args.config, args.overrides)
     result = run(config, args.input, args.output, until=args.until, force=args.force,
                  progress=not args.quiet, workers=args.workers, executor=args.executor,
-                 ray_address=args.ray_address, cache=args.cache)
+                 ray_address=args.ray_address, cache=args.cache, report=args.report)
     if not args.quiet:
         print(f"stages run: {', '.join(result.stages_run) or 'none'}; "
               f"cached: {', '.join(result.stages_cached) or 'none'}")
@@ -168,7 +182,6 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _verify_reconstruct(args: argparse.Namespace) -> int:
-    from pipeline.errors import InputError
     from pipeline.ledger import rebuild_run, stage_folders, summary
 
     if not stage_folders(args.corpus_dir):

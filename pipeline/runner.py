@@ -130,15 +130,18 @@ class _Execution:
     code: str
     cache_dir: Path | None  # None: no per-record cache
     progress: bool
+    report: bool = True  # write the HTML audit report after the stages
 
 
 def run(config: ConfigBase, input_dir: Path, output_dir: Path, until: str | None = None,
         force: bool = False, progress: bool = True, workers: int | None = None,
-        executor: str = "local", ray_address: str | None = None, cache: bool = True) -> RunResult:
+        executor: str = "local", ray_address: str | None = None, cache: bool = True,
+        report: bool = True) -> RunResult:
     """Run the pipeline over `input_dir`; stop after stage `until` if given.
 
     `workers` processes (default: one per core) run the per-record work; `executor` is
-    "local" or "ray"; `cache=False` recomputes every record instead of using `<output>/cache`."""
+    "local" or "ray"; `cache=False` recomputes every record instead of using `<output>/cache`;
+    `report=False` leaves out the HTML audit report (`<output>/audit/`)."""
     if until is not None and until not in STAGES:
         raise InputError(f"--until {until}: no such stage; stages: {', '.join(STAGES)}")
     if workers is not None and workers < 1:
@@ -150,7 +153,7 @@ def run(config: ConfigBase, input_dir: Path, output_dir: Path, until: str | None
         # Export and the report run on this machine whatever the executor: at most a process per core.
         local = min(count, os.cpu_count() or 1) if executor == "ray" else count
         execution = _Execution(make_executor(executor, count, ray_address), local,
-                               code_fingerprint(), output_dir / "cache" if cache else None, progress)
+                               code_fingerprint(), output_dir / "cache" if cache else None, progress, report)
         try:
             _run_stages(config, input_dir, output_dir, until, force, execution, result)
         finally:
@@ -202,7 +205,8 @@ def _run_stages(config: ConfigBase, input_dir: Path, output_dir: Path, until: st
         if until == name:
             break
     execution.executor.close()
-    write_report(output_dir, workers=execution.local_workers)
+    if execution.report:
+        write_report(output_dir, workers=execution.local_workers)
 
 
 def _apply_quarantine(fates: list[dict[str, Any]], path: Path) -> None:

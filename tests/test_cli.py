@@ -97,3 +97,26 @@ def test_workers_must_be_a_positive_number(capsys: pytest.CaptureFixture[str]) -
         main(["run", "--workers", "0"])
     assert exit_info.value.code == 2
     assert "--workers" in capsys.readouterr().err
+
+
+def test_no_report_leaves_the_html_out_and_audit_html_writes_it_later(tmp_path: Path,
+                                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    with_report, without = tmp_path / "a" / "data", tmp_path / "b" / "data"  # same folder name: the index shows it
+    for out, flags in ((with_report, []), (without, ["--no-report"])):
+        assert main(["run", "--config", CONFIG, "--input", str(REPO / "seeds"), "--output", str(out),
+                     "--quiet", "--workers", "1", *flags]) == 0
+    assert (with_report / "audit" / "index.html").is_file()
+    assert not (without / "audit").exists() and (without / "corpus" / "LATEST").is_file()
+    assert main(["audit", "--output", str(without), "--html", "--workers", "2"]) == 0
+    assert capsys.readouterr().out.strip() == str(without / "audit" / "index.html")
+
+    def pages(root: Path) -> dict[str, bytes]:  # the index also shows each run's stage timings
+        return {p.relative_to(root).as_posix(): p.read_bytes() for p in (root / "audit" / "pages").glob("*.html")}
+
+    assert (without / "audit" / "index.html").is_file()
+    assert len(pages(without)) == 5 and pages(without) == pages(with_report)
+
+
+def test_audit_html_without_a_run_says_so(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["audit", "--output", str(tmp_path), "--html"]) == 2
+    assert "no stage folders here" in capsys.readouterr().err
