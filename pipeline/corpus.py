@@ -24,7 +24,8 @@ from pipeline import __version__
 from pipeline.config import ConfigBase, resolved_config
 from pipeline.errors import InputError, PipelineError, VersionExistsError
 from pipeline.executors.pool import fork_map
-from pipeline.io import JsonlWriter, disk_full, read_jsonl, replace_dir, sha256_file, sha256_text, write_json, write_text
+from pipeline.io import (JsonlWriter, disk_full, dumps, read_jsonl, replace_dir, sha256_file, sha256_text, write_json,
+                         write_text)
 from pipeline.ledger import collector_paused, page_of
 from pipeline.provenance import SourceIndex
 from pipeline.stage import Record
@@ -159,18 +160,23 @@ def _write_rows(folder: Path, records_path: Path, config: export.Config, sources
     for records in _page_batches(read_jsonl(records_path), ROWS_BATCH):
         n_comments = Counter(record["article_id"] for record in records if record.get("kind") == "comment")
 
-        def row(record: Record) -> tuple[bool, dict[str, Any]]:
+        def row(record: Record) -> tuple[bool, str]:
+            """The record's row as a JSON line: serialised where it is made, so that workers
+            send back one string, and the batch goes to its file in one write."""
             record["source_lines"], record["source_offsets"] = sources.locate(
                 record.get("source", ""), record.get("source_sha256", ""), record.get("line_numbers", []))
             if record.get("kind") == "comment":
-                return True, export.comment_row(record, config)
-            return False, export.article_row(record, n_comments[record["id"]], config)
+                return True, dumps(export.comment_row(record, config)) + "\n"
+            return False, dumps(export.article_row(record, n_comments[record["id"]], config)) + "\n"
 
         if workers > 1 and not tokenizer_loaded and n_comments.total() < len(records):
             sentence_tokenizer()  # loaded once here, for the forked workers to share
             tokenizer_loaded = True
-        for is_comment, values in fork_map(row, records, workers):
-            (comments if is_comment else articles).write(values)
+        rows = fork_map(row, records, workers)
+        comment_lines = [line for is_comment, line in rows if is_comment]
+        article_lines = [line for is_comment, line in rows if not is_comment]
+        comments.write_lines("".join(comment_lines), len(comment_lines))
+        articles.write_lines("".join(article_lines), len(article_lines))
     return {
         "articles.jsonl": {"sha256": articles.close(), "records": articles.count},
         "comments.jsonl": {"sha256": comments.close(), "records": comments.count},

@@ -66,34 +66,38 @@ COMMENT_FIELDS: dict[str, Any] = {
 DEFAULTS: dict[str, Any] = {"authors": [], "reply_to": [], "quotes": [], "role": "main", "truncated": False}
 
 
+# (column, default) in row order: a row is one pass over these, then its computed columns.
+ARTICLE_COLUMNS = tuple((name, DEFAULTS.get(name)) for name in ARTICLE_FIELDS)
+COMMENT_COLUMNS = tuple((name, DEFAULTS.get(name)) for name in COMMENT_FIELDS)
+
+
 class Config(StageConfig):
     paragraph_separator: str = "\n\n"  # paragraphs (lines) of a text are joined with this
 
 
 def paragraphs(text: str, separator: str) -> str:
-    return separator.join(line.strip() for line in text.split("\n") if line.strip())
+    return separator.join([line for line in map(str.strip, text.split("\n")) if line])
 
 
 def article_row(record: Record, n_comments: int, config: Config) -> dict[str, Any]:
     text = paragraphs(record.get("text", ""), config.paragraph_separator)
-    values = {
-        **record,
-        "text": text,
-        "n_words": count_words(text),
-        "n_sentences": count_sentences(record.get("text", "")),
-        "n_comments": n_comments,
-    }
-    return {name: values.get(name, DEFAULTS.get(name)) for name in ARTICLE_FIELDS}
+    row = {name: record.get(name, default) for name, default in ARTICLE_COLUMNS}
+    row["text"] = text
+    row["n_words"] = count_words(text)
+    row["n_sentences"] = count_sentences(record.get("text", ""))
+    row["n_comments"] = n_comments
+    return row
 
 
 def comment_row(record: Record, config: Config) -> dict[str, Any]:
-    from pipeline.stages.dedup import rebase_quotes
-
-    values = {**record, "text": paragraphs(record.get("text", ""), config.paragraph_separator)}
+    row = {name: record.get(name, default) for name, default in COMMENT_COLUMNS}
+    row["text"] = paragraphs(record.get("text", ""), config.paragraph_separator)
     if record.get("quotes"):
+        from pipeline.stages.dedup import rebase_quotes
+
         # Dedup found the quotes in the stage text; the corpus text has its paragraphs re-joined.
-        values["quotes"] = rebase_quotes(record.get("text", ""), record["quotes"], config.paragraph_separator)
-    return {name: values.get(name, DEFAULTS.get(name)) for name in COMMENT_FIELDS}
+        row["quotes"] = rebase_quotes(record.get("text", ""), record["quotes"], config.paragraph_separator)
+    return row
 
 
 def _features(fields: dict[str, Any]) -> list[dict[str, Any]]:
