@@ -29,6 +29,7 @@ from collections import Counter, deque
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -152,13 +153,25 @@ def run(config: ConfigBase, input_dir: Path, output_dir: Path, until: str | None
         count = workers or os.cpu_count() or 1
         # Export and the report run on this machine whatever the executor: at most a process per core.
         local = min(count, os.cpu_count() or 1) if executor == "ray" else count
-        execution = _Execution(make_executor(executor, count, ray_address), local,
+        warm = partial(warm_stages, config, until)
+        execution = _Execution(make_executor(executor, count, ray_address, warm), local,
                                code_fingerprint(), output_dir / "cache" if cache else None, progress, report)
         try:
             _run_stages(config, input_dir, output_dir, until, force, execution, result)
         finally:
             execution.executor.close()
     return result
+
+
+def warm_stages(config: ConfigBase, until: str | None = None) -> None:
+    """Load what the enabled stages (up to `until`) need to process records (`warm`)."""
+    for name, module in STAGES.items():
+        stage_config = config.stage(name)
+        warm = getattr(module, "warm", None)
+        if warm is not None and stage_config.enabled:
+            warm(stage_config)
+        if name == until:
+            break
 
 
 def _run_stages(config: ConfigBase, input_dir: Path, output_dir: Path, until: str | None, force: bool,
@@ -404,7 +417,7 @@ def _map_records(task: Task, source: Path, execution: _Execution, cache: RecordC
                 keys, found = [], [MISSING] * len(chunk)
             else:
                 keys = [cache.key(task.phase, hashlib.sha256(line).hexdigest(), state_sha) for _, line in chunk]
-                found = [cache.get(key) for key in keys]
+                found = cache.get_many(keys)
             misses = [line for line, value in zip(chunk, found) if value is MISSING]
             window.append((keys, found, submit(misses) if misses else None))
             if len(window) >= execution.executor.in_flight:
@@ -414,18 +427,25 @@ def _map_records(task: Task, source: Path, execution: _Execution, cache: RecordC
 
 
 def _collected(keys: list[str], found: list[Any], collect: Collect | None, cache: RecordCache | None,
-               counts: Counter[str], label: str) -> Iterator[Any]:
+               counts: Counter[str], label: str) -> list[Any]:
     """A chunk's values in order: its cache hits, and the rest from the executor (cached now)."""
     computed = iter(collect() if collect is not None else [])
+    values: list[Any] = []
+    fresh: list[tuple[str, Any]] = []
     for number, value in enumerate(found):
         if value is MISSING:
             value = next(computed)
-            counts[f"{label}_computed"] += 1
             if cache is not None and not (isinstance(value, RecordLines) and value.error is not None):
-                cache.put(keys[number], value)
-        else:
-            counts[f"{label}_from_cache"] += 1
-        yield value
+                fresh.append((keys[number], value))
+        values.append(value)
+    computed_count = sum(1 for value in found if value is MISSING)
+    if computed_count:
+        counts[f"{label}_computed"] += computed_count
+    if computed_count < len(found):
+        counts[f"{label}_from_cache"] += len(found) - computed_count
+    if fresh and cache is not None:
+        cache.put_many(fresh)
+    return values
 
 
 def _read_lines(path: Path) -> Iterator[Line]:

@@ -20,6 +20,10 @@ one Outcome per record in order, equal to calling `process` on each: executors u
 to share work across the records of a batch (and fall back to `process` per record
 when it raises, to quarantine just the failing record).
 
+A stage may also give `warm(config)`: it loads what `process` needs (compiled rules,
+models), so that the local executor can load it once before forking its workers, which
+then share it instead of each loading it again.
+
 `process` must be pure as well (same record, config and state: same Outcome),
 and module-level functions only: the runner calls it in worker processes, in
 any order, and reuses a cached Outcome for a record it has seen before.

@@ -157,6 +157,21 @@ def test_record_cache_round_trip(tmp_path: Path) -> None:
     assert _entries(tmp_path / "c") == {}
 
 
+def test_bulk_lookups_keep_key_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("pipeline.executors.cache.LOOKUP", 3)  # several queries per lookup
+    monkeypatch.setattr("pipeline.executors.cache.BATCH", 4)  # several transactions per store
+    cache = RecordCache(tmp_path / "c", "stage", "config", "code")
+    keys = [cache.key("process", str(number)) for number in range(10)]
+    assert cache.get_many(keys) == [MISSING] * 10
+    cache.put_many([(key, number) for number, key in enumerate(keys) if number % 3])
+    cache.close()
+    reread = RecordCache(tmp_path / "c", "stage", "config", "code")
+    assert reread.get_many(list(reversed(keys))) == [
+        number if number % 3 else MISSING for number in reversed(range(10))]
+    assert reread.hits == 6
+    reread.close()
+
+
 def test_a_full_disk_while_caching_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from pipeline.errors import DiskFullError
 

@@ -162,3 +162,21 @@ def test_many_small_chunks_in_flight_write_the_same_bytes(tmp_path: Path, monkey
     monkeypatch.setattr("pipeline.executors.local.IN_FLIGHT", 3)
     run(config, SEEDS, tmp_path / "two", progress=False, workers=2, cache=False)
     assert_same(tmp_path / "one", tmp_path / "two")
+
+
+def test_stages_warm_once_in_the_parent_before_workers_fork(tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    from pipeline.stages import STAGES
+
+    calls: list[tuple[str, int]] = []
+    for name in ("split", "langid"):
+        monkeypatch.setattr(STAGES[name], "warm", lambda config, name=name: calls.append((name, os.getpid())),
+                            raising=False)
+    pages = write_pages(tmp_path / "pages", 2, seed=3)
+    run(load_config(CONFIG), pages, tmp_path / "one", progress=False, workers=1)
+    assert calls == []  # one process: each stage loads what it needs as it goes
+    run(load_config(CONFIG), pages, tmp_path / "two", progress=False, workers=2)
+    assert calls == [("split", os.getpid()), ("langid", os.getpid())]
+    assert_same(tmp_path / "one", tmp_path / "two")

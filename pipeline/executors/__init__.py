@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from pipeline.errors import InputError, StageError
 from pipeline.io import dumps
@@ -54,10 +54,10 @@ class Result:
     error: str | None = None
 
 
-@dataclass(frozen=True)
-class RecordLines:
+class RecordLines(NamedTuple):
     """What one input record adds to a stage's folder, serialised where it was computed,
-    so that the runner (and a cache hit) only writes strings and adds up counts."""
+    so that the runner (and a cache hit) only writes strings and adds up counts. A tuple:
+    it pickles (to the parent, into the cache) four times faster than a frozen dataclass."""
 
     id: str
     source: str | None
@@ -209,12 +209,14 @@ def batches(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
         yield items[start:start + size]
 
 
-def make_executor(kind: str, workers: int, ray_address: str | None = None) -> Executor:
-    """The executor named on the command line (`--executor`)."""
+def make_executor(kind: str, workers: int, ray_address: str | None = None,
+                  warm: Callable[[], None] | None = None) -> Executor:
+    """The executor named on the command line (`--executor`). `warm` loads what the run's
+    stages need: the local executor calls it before it forks workers, which inherit it."""
     if kind == "local":
         from pipeline.executors.local import LocalExecutor
 
-        return LocalExecutor(workers)
+        return LocalExecutor(workers, warm)
     if kind == "ray":
         from pipeline.executors.ray import RayExecutor
 

@@ -20,6 +20,7 @@ import hashlib
 import pickle
 import shutil
 import sqlite3
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,7 @@ from pipeline.io import disk_full
 MISSING = object()
 DATABASE = "entries.sqlite"
 BATCH = 512  # puts per transaction
+LOOKUP = 500  # keys per query (SQLite allows at least 999 parameters)
 _DIGEST = 32
 
 
@@ -41,6 +43,7 @@ class RecordCache:
         self.hits = 0
         self.stored = 0
         self._db: sqlite3.Connection | None = None
+        self._empty = True  # the database held no entries when opened: nothing to look up
         self._pending = 0
 
     def key(self, phase: str, record_sha: str, state_sha: str = "") -> str:
@@ -60,18 +63,32 @@ class RecordCache:
         db = sqlite3.connect(self.folder / DATABASE, isolation_level=None)
         db.execute("PRAGMA synchronous=OFF")  # a lost entry is recomputed; no need to wait for the disk
         db.execute("CREATE TABLE IF NOT EXISTS entries (key TEXT PRIMARY KEY, value BLOB NOT NULL)")
-        db.execute("SELECT count(*) FROM entries LIMIT 1").fetchone()  # a damaged file fails here
+        self._empty = db.execute("SELECT count(*) FROM entries").fetchone()[0] == 0  # a damaged file fails here
         return db
 
     def get(self, key: str) -> Any:
         """The cached value, or MISSING (absent, torn or unreadable)."""
+        return self.get_many([key])[0]
+
+    def get_many(self, keys: Sequence[str]) -> list[Any]:
+        """The cached value of each key, or MISSING: a query per `LOOKUP` keys, none at all
+        while the database was empty when opened (a first run)."""
+        found: dict[str, bytes] = {}
         try:
-            row = self._connect().execute("SELECT value FROM entries WHERE key = ?", (key,)).fetchone()
+            db = self._connect()
+            if self._empty:
+                return [MISSING] * len(keys)
+            for start in range(0, len(keys), LOOKUP):
+                part = keys[start:start + LOOKUP]
+                marks = ",".join("?" * len(part))
+                found.update(db.execute(f"SELECT key, value FROM entries WHERE key IN ({marks})", part))
         except sqlite3.DatabaseError:
+            return [MISSING] * len(keys)
+        return [self._value(key, found.get(key)) for key in keys]
+
+    def _value(self, key: str, data: bytes | None) -> Any:
+        if data is None:
             return MISSING
-        if row is None:
-            return MISSING
-        data: bytes = row[0]
         payload = data[_DIGEST:]
         if len(data) < _DIGEST or hashlib.sha256(payload).digest() != data[:_DIGEST]:
             return MISSING
@@ -84,24 +101,32 @@ class RecordCache:
         return value
 
     def put(self, key: str, value: Any) -> None:
-        payload = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+        self.put_many([(key, value)])
+
+    def put_many(self, items: Sequence[tuple[str, Any]]) -> None:
+        """Store values; committed a transaction per `BATCH` puts."""
+        rows = []
+        for key, value in items:
+            payload = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+            rows.append((key, hashlib.sha256(payload).digest() + payload))
         db = self._connect()
         try:
-            if self._pending == 0:
-                db.execute("BEGIN")
-            db.execute("INSERT OR REPLACE INTO entries VALUES (?, ?)",
-                       (key, hashlib.sha256(payload).digest() + payload))
-            self._pending += 1
-            if self._pending >= BATCH:
-                self._commit()
+            for start in range(0, len(rows), BATCH):
+                if self._pending == 0:
+                    db.execute("BEGIN")
+                part = rows[start:start + BATCH]
+                db.executemany("INSERT OR REPLACE INTO entries VALUES (?, ?)", part)
+                self._pending += len(part)
+                if self._pending >= BATCH:
+                    self._commit()
         except sqlite3.OperationalError as err:
             if "full" in str(err).lower():  # SQLITE_FULL: the disk or quota
                 full = disk_full(OSError(28, str(err)), self.folder / DATABASE)
                 assert full is not None
                 raise full from err
             raise
-        self.used.add(key)
-        self.stored += 1
+        self.used.update(key for key, _ in items)
+        self.stored += len(items)
 
     def _commit(self) -> None:
         if self._db is not None and self._pending:

@@ -19,7 +19,7 @@ import shutil
 import signal
 import sys
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from functools import partial
@@ -30,10 +30,10 @@ from pipeline.executors import PARENT_ONLY_FDS, Collect, Line, Submit, Task, bat
 from pipeline.stage import StageConfig
 from pipeline.stages import STAGES
 
-CHUNK_PER_WORKER = 256  # records read at a time, per worker: bounds memory, keeps workers busy
+CHUNK_PER_WORKER = 512  # records read at a time, per worker: bounds memory, keeps workers busy
 IN_FLIGHT = 2  # chunks submitted and not yet collected: one being written, one keeping the pool busy
-MAX_BATCH = 64  # records per job: large enough to amortise pickling, small enough to balance
-JOBS_PER_WORKER = 4  # a chunk is cut into at least this many jobs per worker, for balance
+MAX_BATCH = 256  # records per job: large enough to amortise pickling, small enough to balance
+JOBS_PER_WORKER = 2  # a chunk is cut into at least this many jobs per worker, for balance
 MIN_POOL_RECORDS = 8  # fewer records than this are not worth a trip to the workers
 
 _TASKS: dict[str, Task] = {}  # in a worker: the current task, by the file it was read from
@@ -69,8 +69,9 @@ class LocalExecutor:
 
     name = "local"
 
-    def __init__(self, workers: int) -> None:
+    def __init__(self, workers: int, warm: Callable[[], None] | None = None) -> None:
         self.workers = max(1, workers)
+        self._warm = warm
         self.chunk_size = CHUNK_PER_WORKER * self.workers
         self.in_flight = IN_FLIGHT
         self.cpu_seconds = 0.0
@@ -104,6 +105,9 @@ class LocalExecutor:
                 values = first + run_lines(task, lines)
                 return lambda: values
             if self._pool is None:  # started on first use: a fully cached run forks nothing
+                if self._warm is not None:
+                    self._warm()  # every stage's rules and models, loaded once for all workers
+                    self._warm = None
                 methods = multiprocessing.get_all_start_methods()
                 context = multiprocessing.get_context("fork" if "fork" in methods else None)
                 self._pool = ProcessPoolExecutor(self.workers, mp_context=context, initializer=_init)
