@@ -377,6 +377,7 @@ def _run_stage(name: str, module: ModuleType, stage_config: Any, input_dir: Path
         stats, records_sha = writer.finish(time.perf_counter() - started, extra, {
             "cpu_seconds": round(parent_cpu + execution.executor.cpu_seconds - worker_cpu_started, 4),
             "parent_cpu_seconds": round(parent_cpu, 4),  # this process's share: what workers cannot spread
+            "parent_peak_rss_mb": _peak_rss_mb(),  # so far: growth at a corpus stage is its learned state
             "executor": execution.executor.name,
             "workers": execution.executor.workers,
             **{key: counts[key] for key in sorted(counts)},
@@ -388,6 +389,16 @@ def _run_stage(name: str, module: ModuleType, stage_config: Any, input_dir: Path
     if cache is not None:
         cache.prune()
     return summary
+
+
+def _peak_rss_mb() -> float | None:
+    """This process's peak resident memory so far, in MB (None where the OS does not say)."""
+    try:
+        import resource
+    except ImportError:  # not on Windows
+        return None
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return round(peak / (1 << 20 if sys.platform == "darwin" else 1 << 10), 1)  # bytes on macOS, KiB elsewhere
 
 
 def _learn(name: str, module: ModuleType, stage_config: Any, source: Path, execution: _Execution,

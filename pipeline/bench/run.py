@@ -1,13 +1,16 @@
 """Throughput of the whole default pipeline on a generated corpus: `make bench`.
 
     python -m pipeline.bench.run [--size 20MB] [--workers "1 2"] [--runs 3] [--seed 0] [--source auto]
+                                 [--keep-output]
 
 Generates (or reuses) data/bench/corpus-SIZE-seedN with pipeline.bench.generate, then for
 each worker count runs `python -m pipeline run` over it `--runs` times, each time into a
 fresh output folder (so nothing is reused from an earlier run), timed as a child process
 (pipeline/bench/measure.py). Per-stage times come from each stage's stats.json. Medians
 are reported in bench/results.md (a section per size, other sections kept) and the raw
-runs in data/bench/results-SIZE.json, which `make bench-peers` compares against.
+runs in data/bench/results-SIZE.json, which `make bench-peers` compares against. A run's
+output folder (stages, cache, corpus, audit: ~40 times the corpus on disk) is measured and
+removed after the run, unless `--keep-output` keeps each worker count's last one.
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ pipeline/bench/generate.py) and `make bench-peers` (pipeline/bench/peers.py: dat
 equivalent stack over the same pages). One section per corpus size; re-running a size replaces it.
 """
 OFFLINE = {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
+OUTPUT_PARTS = ("stages", "cache", "corpus", "audit")  # what a run writes, measured on disk
 
 
 def snapshot_code(work: Path) -> Path:
@@ -98,15 +102,25 @@ def stage_stats(output: Path) -> dict[str, dict[str, Any]]:
     return stats
 
 
-def run_once(code: Path, corpus: Path, output: Path, workers: int | None) -> dict[str, Any]:
+def disk_mb(folder: Path) -> float:
+    """Bytes of the files under `folder`, in MB."""
+    return sum(path.stat().st_size for path in folder.rglob("*") if path.is_file() and not path.is_symlink()) / 1e6
+
+
+def run_once(code: Path, corpus: Path, output: Path, workers: int | None, keep: bool = True) -> dict[str, Any]:
+    """One timed run into a fresh `output`; removed afterwards unless `keep`."""
     shutil.rmtree(output, ignore_errors=True)
     command = pipeline_command(corpus, output, workers)
     result = run_child(command, env={**os.environ, **OFFLINE}, cwd=code)
     if result["exit_code"] != 0:
         raise SystemExit(f"{shlex.join(command)} failed ({result['exit_code']}):\n{result['stderr']}")
     result["stages"] = {name: {"seconds": s["timing"]["seconds"], "documents_in": s["documents_in"],
-                               "characters_in": s["characters_in"], "cpu_seconds": s["timing"].get("cpu_seconds")}
+                               "characters_in": s["characters_in"], "cpu_seconds": s["timing"].get("cpu_seconds"),
+                               "parent_peak_rss_mb": s["timing"].get("parent_peak_rss_mb")}
                         for name, s in stage_stats(output).items()}
+    result["output_mb"] = {part: disk_mb(output / part) for part in OUTPUT_PARTS}
+    if not keep:
+        shutil.rmtree(output, ignore_errors=True)
     return result
 
 
@@ -126,13 +140,15 @@ def summarise(runs: Sequence[dict[str, Any]], mb: float, pages: int, workers: in
         stages[name] = {"seconds": seconds, "mb_per_s": mb / seconds if seconds else None,
                         "pages_per_s": pages / seconds if seconds else None, "documents_in": first["documents_in"],
                         "mchars_in": first["characters_in"] / 1e6,
-                        "cpu_seconds": _median([r["stages"][name]["cpu_seconds"] for r in runs])}
+                        "cpu_seconds": _median([r["stages"][name]["cpu_seconds"] for r in runs]),
+                        "parent_peak_rss_mb": _median([r["stages"][name].get("parent_peak_rss_mb") for r in runs])}
     return {"workers": workers, "runs": len(runs), "wall_s": wall, "wall_s_runs": [r["wall_s"] for r in runs],
             "cpu_s": cpu, "mb_per_s": mb / wall, "mb_per_s_per_core": mb / wall / min(workers, os.cpu_count() or 1),
             "mb_per_cpu_s": mb / cpu if cpu else None, "pages_per_s": pages / wall,
             "maxrss_mb": _median([r["maxrss_mb"] for r in runs]),
             "tree_rss_mb": _median([r["tree_rss_mb"] for r in runs]),
             "stage_seconds": sum(s["seconds"] for s in stages.values()), "stages": stages,
+            "output_mb": runs[-1].get("output_mb", {}),
             "raw": [{k: v for k, v in r.items() if k != "stderr"} for r in runs]}
 
 
@@ -166,15 +182,19 @@ def render(report: dict[str, Any]) -> str:
               "or comment is a document):", ""]
     for s in report["results"]:
         lines += [f"workers {s['workers']}:", "",
-                  "| stage | s | share | MB/s | pages/s | documents in | M chars in | stage CPU s |",
-                  "|---|---|---|---|---|---|---|---|"]
+                  "| stage | s | share | MB/s | pages/s | documents in | M chars in | stage CPU s | "
+                  "run's peak RSS MB by the stage's end (main process) |",
+                  "|---|---|---|---|---|---|---|---|---|"]
         for name, st in s["stages"].items():
             lines.append(f"| {name} | {st['seconds']:.2f} | {st['seconds'] / s['wall_s']:.0%} | "
                          f"{_f(st['mb_per_s'], 3)} | {_f(st['pages_per_s'], 1)} | {st['documents_in']} | "
-                         f"{st['mchars_in']:.2f} | {_f(st['cpu_seconds'], 1)} |")
+                         f"{st['mchars_in']:.2f} | {_f(st['cpu_seconds'], 1)} | {_f(st.get('parent_peak_rss_mb'), 0)} |")
         other = s["wall_s"] - s["stage_seconds"]
-        lines += [f"| other (start-up, export, audit report) | {other:.2f} | {other / s['wall_s']:.0%} | | | | | |",
+        lines += [f"| other (start-up, export, audit report) | {other:.2f} | {other / s['wall_s']:.0%} | | | | | | |",
                   ""]
+        if s.get("output_mb"):
+            lines += ["Output on disk (MB, last run): " + ", ".join(
+                f"{part} {mb:.0f}" for part, mb in s["output_mb"].items()) + ".", ""]
     return "\n".join(lines) + "\n"
 
 
@@ -195,6 +215,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--source", default="auto", help="auto (FA-KES when present), seeds or fakes")
     parser.add_argument("--results", type=Path, default=RESULTS)
     parser.add_argument("--work", type=Path, default=WORK, help="generated corpus and outputs")
+    parser.add_argument("--keep-output", action="store_true",
+                        help="keep each worker count's last output folder (it is ~40x the corpus on disk)")
     args = parser.parse_args(argv)
     corpus = args.work / f"corpus-{args.size}-seed{args.seed}"
     summary = generate(corpus, parse_size(args.size), args.seed, args.source)
@@ -216,7 +238,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         commands.append(f"(cd {_rel(code)} && {shlex.join([python, *command[1:]])})")
         runs = []
         for number in range(args.runs):
-            runs.append(run_once(code, corpus, output, workers if workers_flag else None))
+            keep = args.keep_output and number == args.runs - 1
+            runs.append(run_once(code, corpus, output, workers if workers_flag else None, keep))
             print(f"workers {workers} run {number + 1}/{args.runs}: {runs[-1]['wall_s']:.1f} s "
                   f"({mb / runs[-1]['wall_s']:.3f} MB/s)", file=sys.stderr)
         results.append(summarise(runs, mb, pages, workers))
