@@ -33,10 +33,13 @@ def disk_full(err: OSError, path: Path) -> DiskFullError | None:
                          "(outputs already in place are unchanged)")
 
 
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))  # one, not one per call
+
+
 def dumps(record: Any) -> str:
     """One canonical JSON line: sorted keys would reorder fields users read, so we keep
     insertion order (stages build records in a fixed order) and fix the separators."""
-    return json.dumps(record, ensure_ascii=False, separators=(",", ":"))
+    return _ENCODER.encode(record)
 
 
 def sha256_file(path: Path) -> str:
