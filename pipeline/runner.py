@@ -408,8 +408,8 @@ def _learn(name: str, module: ModuleType, stage_config: Any, source: Path, execu
     if not (hasattr(module, "summarize") and hasattr(module, "combine")):
         return module.learn(read_jsonl(source), stage_config)
     task = Task(name, SUMMARIZE, stage_config, source=str(source))
-    summaries = list(_map_records(task, source, execution, cache, "", counts))
-    return execution.executor.learn(name, stage_config, summaries)
+    # A stream: `combine` keeps what it needs of each summary as it arrives, not the summaries.
+    return execution.executor.learn(name, stage_config, _map_records(task, source, execution, cache, "", counts))
 
 
 def _map_records(task: Task, source: Path, execution: _Execution, cache: RecordCache | None,

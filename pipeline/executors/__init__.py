@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, NamedTuple, Protocol
@@ -98,7 +98,7 @@ class Executor(Protocol):
         collecting waits for its values: `run_lines`'s, in order."""
         ...
 
-    def learn(self, stage: str, config: StageConfig, summaries: list[Any]) -> Any:
+    def learn(self, stage: str, config: StageConfig, summaries: Iterable[Any]) -> Any:
         """A corpus stage's state from its per-record summaries (its `combine`)."""
         ...
 

@@ -19,7 +19,7 @@ import shutil
 import signal
 import sys
 import tempfile
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from functools import partial
@@ -135,7 +135,7 @@ class LocalExecutor:
             if path is not None:
                 path.unlink(missing_ok=True)
 
-    def learn(self, stage: str, config: StageConfig, summaries: list[Any]) -> Any:
+    def learn(self, stage: str, config: StageConfig, summaries: Iterable[Any]) -> Any:
         return STAGES[stage].combine(summaries, config)
 
     def close(self) -> None:

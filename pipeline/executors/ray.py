@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 import pickle
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -70,7 +70,7 @@ def _count_pages(group: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
 
 def _explode_bands(row: dict[str, Any], config: StageConfig) -> list[dict[str, Any]]:
     summary = pickle.loads(row["blob"])
-    return [{"band": key, "id": summary["id"]} for key in dedup.band_keys(summary, config)]
+    return [{"band": key, "id": summary.id} for key in dedup.band_keys(summary, config)]
 
 
 def _bucket_pairs(group: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -138,7 +138,7 @@ class RayExecutor:
             raise StageError(f"stage {task.stage}: Ray returned {len(lines)} records' results incompletely")
         return values
 
-    def learn(self, stage: str, config: StageConfig, summaries: list[Any]) -> Any:
+    def learn(self, stage: str, config: StageConfig, summaries: Iterable[Any]) -> Any:
         self._connect()
         if stage == "boilerplate":
             return self._learn_templates(config, summaries)
@@ -146,7 +146,7 @@ class RayExecutor:
             return self._learn_dedup(config, summaries)
         return STAGES[stage].combine(summaries, config)
 
-    def _learn_templates(self, config: StageConfig, summaries: list[Any]) -> Any:
+    def _learn_templates(self, config: StageConfig, summaries: Iterable[Any]) -> Any:
         """Pages per (site, line): summaries exploded to rows, grouped and counted."""
         rows = [{"blob": pickle.dumps(summary)} for summary in summaries if summary[1]]
         counts: dict[tuple[str, str], int] = {}
@@ -158,15 +158,18 @@ class RayExecutor:
                 counts[(str(row["site"]), str(row["line"]))] = int(row["pages"])
         return boilerplate.templates_from_counts(dict(sorted(counts.items())), config)
 
-    def _learn_dedup(self, config: StageConfig, summaries: list[Any]) -> Any:
-        """Candidate pairs: every summary's band keys, grouped by key, each bucket paired."""
-        rows = [{"blob": pickle.dumps(summary)} for summary in summaries if summary.get("signature") is not None]
+    def _learn_dedup(self, config: StageConfig, summaries: Iterable[Any]) -> Any:
+        """Candidate pairs: every summary's band keys, grouped by key, each bucket paired.
+        The summaries are read twice (band keys, then `combine`), so they are held here."""
+        held = list(summaries)
+        rows = [{"blob": pickle.dumps(summary._replace(shingles=None))}  # the band keys need the signature only
+                for summary in held if summary.signature is not None]
         pairs: set[tuple[str, str]] = set()
         if rows:
             buckets = (ray.data.from_items(rows).flat_map(_explode_bands, fn_args=(config,))
                        .groupby("band", num_partitions=self.workers).map_groups(_bucket_pairs, batch_format="numpy"))
             pairs = {(str(row["a"]), str(row["b"])) for row in buckets.iter_rows()}
-        return dedup.combine(summaries, config, candidate_pairs=sorted(pairs))
+        return dedup.combine(held, config, candidate_pairs=sorted(pairs))
 
     def close(self) -> None:
         if self._started:

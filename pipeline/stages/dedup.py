@@ -121,12 +121,12 @@ Parallel and distributed runs
 -----------------------------
 `learn(records, config)` is `combine(summarize(r, config) for r in records, config)`.
 `summarize` is pure and per record, so an executor can run it in worker
-processes; a summary holds only what the decisions need (see `summarize`).
+processes; a summary holds only what the decisions need (see `Summary`).
 `band_keys(summary, config)` gives a summary's LSH band keys for a
 distributed group-by; `bucket_pairs(ids)` turns one bucket into candidate
 pairs as `combine` would, and `combine(summaries, config, candidate_pairs)`
-then skips its own banding. `combine` sorts everything it is given, so no
-order of summaries or pairs changes the state.
+then skips its own banding. `combine` orders what it reads by id wherever
+order matters, so no order of summaries or pairs changes the state.
 
 Most texts are ASCII, or ASCII plus punctuation (curly quotes, dashes, "…"):
 `summarize` reads those as bytes (one `bytes.translate` gives the words of
@@ -136,17 +136,25 @@ cost ~5x less CPU this way than with a regex and a normalisation per word,
 articles ~2.5-3x less (their MinHash block is much of the rest): bench/dedup.md.
 
 Memory of `learn`/`combine` is bounded by the compact arrays of the
-summaries, never by texts: per article of `min_words` or more its shingle
-hashes (4 bytes per word, for verification) and its signature (4 x num_perm =
-512 bytes, in one buffer; once all are read, the rows of the articles that
-go through LSH are copied out in id order and the buffer is freed); per
-comment of `quote_min_words` or more 8 bytes per word (word hashes) and 1
-byte per character (its shape, where the offsets of the few quotes found come
-from); per record the id, the keep-policy fields
-and a 32-byte digest as Python objects (~0.6 KB, tracemalloc on the syndication
-benchmark); then the state itself (~1.2 KB per record there, where most
-records are copies with their measures). Measured at 100,000 pages:
-bench/dedup.md.
+summaries, never by texts. A summary is a tuple (`Summary`), and `combine`
+reads the summaries once, keeping them as columns (`_Records`, no object per
+record): per article of `min_words` or more its shingle hashes (4 bytes per
+word, for verification) and its signature (4 x num_perm = 512 bytes, in one
+buffer; once all are read, the rows of the articles that go through LSH are
+copied out in id order and the buffer is freed); per comment of
+`quote_min_words` or more its word hashes (8 bytes per word) and its shape at
+2 bits per character (where the offsets of the few quotes found come from);
+per record its id and ~100 bytes of columns (keep-policy fields, 32-byte
+digest, offsets). Measured with tracemalloc on the generated 5 MB corpus
+(628 articles of ~360 words, 6,928 comments of ~72 words): `combine` keeps
+2.26 KB per article and 1.0 KB per comment once all are read (3.5 and 3.0 KB
+when summaries were dicts, all held until `combine` ended); held as a list of
+summaries, as the runner collects them, 2.5 and 1.35 KB. Quotes are then
+looked for a few pages at a time (`QUOTE_BATCH_WORDS`, ~1 MB of arrays); the
+state itself is small unless many records are copies (~1.2 KB per record on
+the syndication benchmark, where most are, with their measures). On its
+100,000 pages (`--scale 100000`, articles only) the stage's peak RSS is 468 MB,
+601 MB with dict summaries.
 
 Incremental use
 ---------------
@@ -176,14 +184,16 @@ import datetime as dt
 import hashlib
 import io
 import json
+import math
 import re
 import unicodedata
 import zipfile
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from array import array
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from functools import lru_cache, partial
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import numpy as np
 from pydantic import model_validator
@@ -208,6 +218,7 @@ FOLDED = {"‘": "'", "’": "'", "‚": "'", "‛": "'", "′": "'", "`": "'",
 FOLD = re.compile("[" + "".join(FOLDED) + "]")
 WORD = re.compile(r"\w+")
 DIGITS = re.compile(r"\d")
+DIGIT_RUNS = re.compile(r"(\d+)")
 SENTENCE_PUNCT = ".,;:!?…"
 
 KeepCriterion = Literal["earliest_published", "main_first", "longest", "smallest_id"]
@@ -216,6 +227,9 @@ DEFAULT_KEEP_POLICY: tuple[KeepCriterion, ...] = ("earliest_published", "main_fi
 # 2: signatures of datasketch MinHash ("affine32"); version 1 held the stage's own (other values).
 INDEX_FORMAT = "news-corpus-pipeline/dedup-index/2"
 MINHASH_SCHEME = "affine32"  # datasketch >= 2.0: uint32 values, a bijective permutation per position
+# Words of comments whose quotes are looked for in one pass (a few pages): bounds its
+# arrays (~60 bytes a word, 1 MB) while sparing most pages a pass of their own.
+QUOTE_BATCH_WORDS = 1 << 14
 # Buckets larger than this get a star plus a chain of candidate pairs, not all pairs
 # (a cluster of hundreds of copies would otherwise cost n^2/2 verifications).
 MAX_BUCKET_PAIRS = 32
@@ -306,6 +320,7 @@ NORM_BYTES = {fold: _byte_table({**{c: c.lower() for c in ASCII if c.isupper()},
                                  **{c: " " for c in ASCII if c.isspace()},
                                  **({c: "0" for c in ASCII if DIGITS.match(c)} if fold else {})})
               for fold in (False, True)}
+GATHER_CLASSES = np.uint32(1 << 24 | 1 << 18 | 1 << 12 | 1 << 6)  # `_pack_shape`
 # Word characters 1, sentence punctuation 2 ("…" stands in as "."), the rest 0: for word offsets.
 CLASS_BYTES = _byte_table({c: "\1" if WORD.match(c) else "\2" if c in SENTENCE_PUNCT else "\0" for c in ASCII})
 
@@ -357,20 +372,20 @@ def _folded_stand_in(char: str) -> str | None:
     return None if any(c.isspace() and not c.isascii() for c in folded) else folded
 
 
-def _length_and_digest(text: str, fold_digits: bool) -> tuple[int, str]:
-    """len(normalize(text)) and the sha256 hex of its UTF-8, for a text of ASCII and stand-in
+def _length_and_digest(text: str, fold_digits: bool) -> tuple[int, bytes]:
+    """len(normalize(text)) and the sha256 of its UTF-8, for a text of ASCII and stand-in
     characters (`_ascii_stand_in`): those are folded one at a time, the rest as bytes."""
     if not text.isascii():
         for char in set(NON_ASCII.findall(text)):
             folded = _folded_stand_in(char)
             if folded is None:
                 norm = normalize(text, fold_digits)
-                return len(norm), hashlib.sha256(norm.encode("utf-8")).hexdigest()
+                return len(norm), hashlib.sha256(norm.encode("utf-8")).digest()
             text = text.replace(char, folded)
     data = text.encode("utf-8").translate(NORM_BYTES[fold_digits])  # bytes past ASCII stay as they are
     if b"  " in data or data[:1] == b" " or data[-1:] == b" ":  # else it is joined on single spaces already
         data = b" ".join(data.split())
-    return len(data) if data.isascii() else len(data.decode("utf-8")), hashlib.sha256(data).hexdigest()
+    return len(data) if data.isascii() else len(data.decode("utf-8")), hashlib.sha256(data).digest()
 
 
 def _word_offsets(shape: bytes) -> tuple[np.ndarray, np.ndarray]:
@@ -389,6 +404,23 @@ def _shape(text: str) -> bytes:
     for char in set(NON_ASCII.findall(text)):
         text = text.replace(char, "a" if WORD.match(char) else "." if char in SENTENCE_PUNCT else " ")
     return text.encode("ascii").translate(CLASS_BYTES)
+
+
+def _pack_shape(shape: bytes) -> bytes:
+    """A shape at 2 bits a character (its classes are 0-2), 4 characters a byte: a quarter
+    of the memory a comment's shape takes until `combine` is done. Each 4 characters are
+    read as a little-endian uint32 (a class at bits 0, 8, 16, 24); one product moves them
+    to bits 24, 26, 28, 30 (`GATHER_CLASSES`; the other partial products land on distinct
+    bits below 24 or overflow, so nothing carries into the top byte)."""
+    quads = np.frombuffer(shape + bytes(-len(shape) % 4), dtype="<u4")
+    return ((quads * GATHER_CLASSES) >> np.uint32(24)).astype(np.uint8).tobytes()
+
+
+def _unpack_shape(packed: bytes) -> bytes:
+    """The shape `_pack_shape` packed, with up to 3 characters of class 0 added at the end
+    (which changes no word offset)."""
+    values = np.frombuffer(packed, dtype=np.uint8)
+    return (values[:, None] >> np.array([0, 2, 4, 6], dtype=np.uint8) & 3).tobytes()
 
 
 def shingles(text: str, size: int) -> set[str]:
@@ -468,9 +500,16 @@ def clean_text(record: Record, config: Config) -> tuple[str, list[Span]]:
 
 
 def _natural(value: str) -> tuple[Any, ...]:
-    """'p#c9' < 'p#c10': digit runs compare as numbers; the raw id breaks the last ties."""
-    parts = tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in re.split(r"(\d+)", value) if p)
-    return parts + ((2, 0, value),)
+    """'p#c9' < 'p#c10': digit runs compare as numbers; the raw id breaks the last ties.
+
+    A flat tuple (kind, part, kind, part, ...): a kind (0 number, 1 text, 2 the raw id)
+    always precedes its part, so parts of different types are never compared."""
+    key: list[Any] = []
+    for part in DIGIT_RUNS.split(value):
+        if part:
+            key += (0, int(part)) if part.isdigit() else (1, part)
+    key += (2, value)
+    return tuple(key)
 
 
 def _timestamp(value: Any) -> float | None:
@@ -494,23 +533,28 @@ def keep_key(record: Record, policy: Sequence[str] = DEFAULT_KEEP_POLICY) -> tup
     text (`length` if the record has it; extra spaces do not count);
     smallest_id: natural order of ids. The id always breaks the remaining ties.
     """
+    length = record.get("length")
+    if length is None:
+        length = len(normalize(record.get("text") or "", False))
+    return _keep_key(record["id"], _timestamp(record.get("published") or record.get("posted")),
+                     (record.get("role") or "main") == "main", length, policy)
+
+
+def _keep_key(doc_id: str, moment: float | None, main: bool, length: int, policy: Sequence[str]) -> tuple[Any, ...]:
+    """`keep_key` of a record given by the fields it reads (a summary's, or an index entry's)."""
     key: list[Any] = []
     for criterion in policy:
         if criterion == "earliest_published":
-            moment = _timestamp(record.get("published") or record.get("posted"))
             key.append((0, moment) if moment is not None else (1, 0.0))
         elif criterion == "main_first":
-            key.append(0 if (record.get("role") or "main") == "main" else 1)
+            key.append(0 if main else 1)
         elif criterion == "longest":
-            length = record.get("length")
-            if length is None:
-                length = len(normalize(record.get("text") or "", False))
             key.append(-length)
         elif criterion == "smallest_id":
-            key.append(_natural(record["id"]))
+            key.append(_natural(doc_id))
         else:
             raise ValueError(f"unknown keep criterion {criterion!r}")
-    key.append(_natural(record["id"]))
+    key.append(_natural(doc_id))
     return tuple(key)
 
 
@@ -524,11 +568,12 @@ _FNV = np.uint64(0x100000001B3)
 
 def _mix(h: np.ndarray) -> np.ndarray:
     """splitmix64's finaliser: spreads every input bit over the 64 output bits."""
-    h = h ^ (h >> np.uint64(30))
-    h = h * _MIX1
-    h = h ^ (h >> np.uint64(27))
-    h = h * _MIX2
-    return h ^ (h >> np.uint64(31))
+    h = h ^ (h >> np.uint64(30))  # a new array; the rest in place
+    h *= _MIX1
+    h ^= h >> np.uint64(27)
+    h *= _MIX2
+    h ^= h >> np.uint64(31)
+    return h
 
 
 class _TokenHasher:
@@ -577,14 +622,30 @@ _RAW_WORD_HASHES = {fold: _TokenHasher(partial(_normalized_utf8, fold_digits=fol
 
 
 def _gram_hashes(tokens: np.ndarray, size: int) -> np.ndarray:
-    """64-bit hash of every run of `size` consecutive token hashes (polynomial, mod 2^64)."""
+    """64-bit hash of every run of `size` consecutive token hashes: the polynomial
+    t_0 R^(size-1) + ... + t_(size-1) mod 2^64, mixed.
+
+    Computed by doubling (runs of 1, 2, 4, ... tokens, each from two of half the
+    width: h_2w(i) = h_w(i) R^w + h_w(i+w)) and joining the widths that make up
+    `size`: ~2 log2(size) array operations, not 2 size (most comments are short:
+    the operations' overhead is the cost)."""
     count = len(tokens) - size + 1
     if count <= 0:
         return np.zeros(0, dtype=np.uint64)
-    grams = np.zeros(count, dtype=np.uint64)
-    for offset in range(size):
-        grams = grams * _ROLL + tokens[offset:offset + count]
-    return _mix(grams)
+    run, width = np.asarray(tokens, dtype=np.uint64), 1  # run[i]: the hash of tokens[i:i + width]
+    grams, covered = None, 0  # grams[i]: the hash of tokens[i:i + covered]
+    while True:
+        if size & width:
+            if grams is None:
+                grams = run
+            else:
+                grams = grams[:len(tokens) - covered - width + 1] * np.uint64(pow(int(_ROLL), width, 1 << 64))
+                grams += run[covered:covered + len(grams)]
+            covered += width
+        if covered == size:
+            return _mix(grams[:count])
+        run = run[:len(run) - width] * np.uint64(pow(int(_ROLL), width, 1 << 64)) + run[width:]
+        width *= 2
 
 
 def _shingle_seq(tokens: np.ndarray, size: int) -> np.ndarray:
@@ -719,14 +780,14 @@ def _candidate_pairs(signatures: np.ndarray, bands: int, rows: int,
     return pairs, hits
 
 
-def band_keys(summary: dict[str, Any], config: Config) -> list[str]:
+def band_keys(summary: Summary, config: Config) -> list[str]:
     """The LSH band keys of one summary, for a group-by outside this process.
 
     Key `"<band>:<hex of its rows' values>"`: two summaries share a key exactly
     when all rows of that band agree (no hash in between, so no collisions).
     Records without a signature (comments, short articles) have none.
     """
-    signature = summary.get("signature")
+    signature = summary.signature
     if signature is None:
         return []
     bands, rows = lsh_params(config)
@@ -810,10 +871,9 @@ def similarity(text_a: str, text_b: str, config: Config) -> Similarity:
 @dataclass
 class _Comment:
     id: str
-    position: tuple[Any, ...]
     parent: str | None
     tokens: np.ndarray  # 64-bit hashes of normalised words
-    shape: bytes  # one byte per character (`_shape`): word offsets, for the few comments that quote
+    shape: bytes | memoryview  # packed (`_pack_shape`): word offsets, for the few comments that quote
 
 
 def _comment_tokens(text: str, config: Config) -> tuple[bytes, bytes]:
@@ -831,46 +891,97 @@ def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
 
 def find_quotes(comments: list[_Comment], config: Config) -> dict[str, list[dict[str, Any]]]:
     """Quotations of earlier comments, per quoting comment (comments of one page, in page order)."""
-    size = config.quote_min_words
-    ancestors_of: dict[str, list[str]] = {}
+    if not comments:
+        return {}
+    counts = np.array([len(c.tokens) for c in comments], dtype=np.int64)
+    [marks] = _shared_grams(np.concatenate([c.tokens for c in comments]), counts, [len(comments)],
+                            config.quote_min_words)
+    return _page_quotes(comments, marks, config.quote_min_words)
+
+
+def _page_quotes(comments: list[_Comment], marks: dict[int, dict[int, list[int]]],
+                 size: int) -> dict[str, list[dict[str, Any]]]:
+    """The quotes of one page's comments, from where each shares grams with earlier ones."""
     by_id = {c.id: c for c in comments}
-    index: dict[int, list[int]] = {}
     found: dict[str, list[dict[str, Any]]] = {}
-    for order, comment in enumerate(comments):
+    for order, sources in sorted(marks.items()):
+        comment = comments[order]
         chain, node, seen = [], comment.parent, set()
         while node is not None and node in by_id and node not in seen:
             seen.add(node)
             chain.append(node)
             node = by_id[node].parent
-        ancestors_of[comment.id] = chain
-        grams = _gram_hashes(comment.tokens, size).tolist()
-        sources: dict[int, np.ndarray] = {}
-        for start, gram in enumerate(grams):
-            for source in index.get(gram, ()):
-                mask = sources.setdefault(source, np.zeros(len(comment.tokens), dtype=bool))
-                mask[start:start + size] = True
+        words = len(comment.tokens)
         candidates = []
-        for source, mask in sources.items():
+        for source, starts in sources.items():
+            hit = np.zeros(words - size + 1, dtype=np.int32)
+            hit[starts] = 1
+            mask = np.convolve(hit, np.ones(size, dtype=np.int32))[:words] > 0  # the words of those grams
             earlier = comments[source]
             rank = chain.index(earlier.id) if earlier.id in chain else len(chain)
             for first, last in _runs(mask):
                 candidates.append((-(last - first), rank, source, first, last))
         chosen: list[tuple[int, int, int]] = []
-        taken = np.zeros(len(comment.tokens), dtype=bool)
+        taken = np.zeros(words, dtype=bool)
         for _, _, source, first, last in sorted(candidates):
             if not taken[first:last].any():
                 taken[first:last] = True
                 chosen.append((first, last, source))
-        if chosen:
-            quotes = []
-            starts, ends = _word_offsets(comment.shape)
-            for first, last, source in sorted(chosen):
-                start, end = int(starts[first]), int(ends[last - 1])
-                quotes.append({"comment_id": comments[source].id, "start": start, "end": end})
-            found[comment.id] = quotes
-        for gram in set(grams):
-            index.setdefault(gram, []).append(order)
+        quotes = []
+        starts, ends = _word_offsets(_unpack_shape(comment.shape))
+        for first, last, source in sorted(chosen):
+            start, end = int(starts[first]), int(ends[last - 1])
+            quotes.append({"comment_id": comments[source].id, "start": start, "end": end})
+        found[comment.id] = quotes
     return found
+
+
+def _shared_grams(tokens: np.ndarray, counts: np.ndarray, page_sizes: list[int],
+                  size: int) -> list[dict[int, dict[int, list[int]]]]:
+    """Per page, per comment (its index on the page), per earlier comment of the page that
+    has one of its grams (runs of `size` words), where those grams start in it.
+
+    `tokens`: the word hashes of the comments of a few pages, one comment after another
+    (`counts` words each), each page's in page order (`page_sizes` comments each). Their
+    grams are hashed in one pass and sorted once; only those found in two or more
+    comments of a page are looked at one by one (few: a quote, or a comment posted twice).
+    """
+    marks: list[dict[int, dict[int, list[int]]]] = [{} for _ in page_sizes]
+    if np.count_nonzero(counts >= size) < 2:
+        return marks
+    page_of = np.repeat(np.arange(len(page_sizes)), page_sizes)  # per comment
+    page_first = np.cumsum(page_sizes) - page_sizes  # index of each page's first comment
+    grams = _gram_hashes(tokens, size)
+    owners = np.repeat(np.arange(len(counts)), counts)[:len(grams)]
+    starts = np.arange(len(grams)) - (np.cumsum(counts) - counts)[owners]
+    inside = starts <= counts[owners] - size  # not the grams across two comments
+    grams, owners, starts = grams[inside], owners[inside], starts[inside]
+    by_gram = np.argsort(grams)  # only grams found twice can be shared: those few are then sorted fully
+    twice = grams[by_gram[1:]] == grams[by_gram[:-1]]
+    again = by_gram[np.concatenate((twice, [False])) | np.concatenate(([False], twice))]
+    if not len(again):
+        return marks
+    order = again[np.lexsort((again, grams[again]))]  # by gram, then comment (pages in turn), then position
+    grams, owners, starts = grams[order], owners[order], starts[order]
+    on_page = page_of[owners]
+    new_gram = np.concatenate(([True], (grams[1:] != grams[:-1]) | (on_page[1:] != on_page[:-1])))
+    new_owner = new_gram | np.concatenate(([True], owners[1:] != owners[:-1]))
+    group = np.cumsum(new_gram) - 1
+    shared = np.flatnonzero(np.bincount(group, weights=new_owner)[group] >= 2)
+    current, last_owner, earlier = -1, -1, []
+    for gram_group, owner, start in zip(group[shared].tolist(), owners[shared].tolist(), starts[shared].tolist()):
+        if gram_group != current:
+            current, last_owner, earlier = gram_group, -1, []
+        elif owner != last_owner:
+            earlier.append(last_owner)
+        last_owner = owner
+        if earlier:
+            page = int(page_of[owner])
+            first = int(page_first[page])
+            sources = marks[page].setdefault(owner - first, {})
+            for source in earlier:
+                sources.setdefault(source - first, []).append(start)
+    return marks
 
 
 def rebase_quotes(text: str, quotes: list[dict[str, Any]], separator: str = "\n\n") -> list[dict[str, Any]]:
@@ -904,9 +1015,9 @@ def rebase_quotes(text: str, quotes: list[dict[str, Any]], separator: str = "\n\
 # --------------------------------------------------------------------------- index
 
 
-def _text_hash(digest: str) -> int:
+def _text_hash(digest: bytes) -> int:
     """The index's 64-bit text hash: the first 8 bytes of the sha256 of the normalised text."""
-    return int.from_bytes(bytes.fromhex(digest)[:8], "little")
+    return int.from_bytes(digest[:8], "little")
 
 
 def _index_meta(config: Config) -> dict[str, Any]:
@@ -935,13 +1046,13 @@ def build_index(records: Iterable[Record], config: Config, texts: str | None = "
         if kind != "article" or record.get("duplicate_of"):
             continue
         summary = summarize({**record, "kind": "article"}, config)
-        ids.append(summary["id"])
-        published.append(summary["published"])
-        role.append(summary["role"] or "main")
-        columns["text_hash"].append(_text_hash(summary["digest"]))
-        columns["n_words"].append(summary["words"])
-        columns["length"].append(summary["length"])
-        signatures.append(summary.get("signature") or empty)
+        ids.append(summary.id)
+        published.append(record.get("published"))
+        role.append(record.get("role") or "main")
+        columns["text_hash"].append(_text_hash(summary.digest))
+        columns["n_words"].append(summary.words)
+        columns["length"].append(summary.length)
+        signatures.append(summary.signature or empty)
     meta = _index_meta(config) | {"count": len(ids), "texts": texts}
     matrix = np.frombuffer(b"".join(signatures), dtype="<u4").reshape(len(ids), config.num_perm)
     return {
@@ -1012,21 +1123,42 @@ def _read_texts(path: Path, wanted: set[str]) -> dict[str, str]:
 # --------------------------------------------------------------------------- learn
 
 
-def summarize(record: Record, config: Config) -> dict[str, Any]:
-    """What `combine` needs of one record, computed apart from every other record.
+class Summary(NamedTuple):
+    """What `combine` needs of one record (`summarize`): a tuple, not a dict, so that the
+    summaries of a whole corpus are cheaper to hold (module docstring: memory).
 
-    Pure and small, for worker processes: values are str, int, None or bytes
-    (pickle as is; JSON needs the bytes in base64). Holds the id and kind; the
-    keep-policy fields (`published`, `posted`, `role`, `length`: characters of
-    normalised text); `words`; `repeated_lines` (spans `process` will remove);
-    `digest`, the sha256 hex of the normalised text (exact copies). An article
-    of `min_words` or more adds `shingles` (its 32-bit shingle hashes in text
-    order, 4 bytes a word: verification) and `signature` (datasketch MinHash,
-    `num_perm` uint32, little-endian). A comment adds `article_id`, `parent_id`,
-    `page`, `position`, and, with `quote_min_words` or more, `tokens` (uint64
-    word hashes) and `shape` (a byte per character: word, sentence punctuation
-    or other, where quote offsets come from): quote detection.
+    The keep-policy fields are `moment` (seconds of `published`, comments `posted`;
+    None undated), `main` (role main) and `length` (characters of normalised text);
+    `digest` is the sha256 of the normalised text (exact copies). An article of
+    `min_words` or more has `shingles` (its 32-bit shingle hashes in text order, 4
+    bytes a word: verification) and `signature` (datasketch MinHash, `num_perm`
+    uint32, little-endian). A comment has `article_id`, `parent_id` and `position`,
+    its `page` when that is not `article_id`, and, with `quote_min_words` or more,
+    `tokens` (uint64 word hashes, 8 bytes a word) and `shape` (`_pack_shape`, 2 bits
+    a character: where quote offsets come from): quote detection.
     """
+
+    id: str
+    kind: str
+    moment: float | None
+    main: bool
+    length: int
+    words: int
+    repeated_lines: int  # spans `process` will remove
+    digest: bytes
+    shingles: bytes | None = None
+    signature: bytes | None = None
+    article_id: str | None = None
+    parent_id: str | None = None
+    page: str | None = None
+    position: int | None = None
+    tokens: bytes | None = None
+    shape: bytes | None = None
+
+
+def summarize(record: Record, config: Config) -> Summary:
+    """What `combine` needs of one record (`Summary`), computed apart from every other record:
+    pure, small and picklable, for worker processes and the cache."""
     kind = record.get("kind", "article")
     text = record.get("text") or ""
     ascii_text = _ascii_stand_in(text)
@@ -1041,72 +1173,229 @@ def summarize(record: Record, config: Config) -> dict[str, Any]:
     else:
         norm = normalize(text, config.fold_digits)
         words = WORD.findall(norm)
-        length, digest = len(norm), hashlib.sha256(norm.encode("utf-8")).hexdigest()
-    summary: dict[str, Any] = {
-        "id": record["id"], "kind": kind, "published": record.get("published"), "posted": record.get("posted"),
-        "role": record.get("role"), "length": length, "words": len(words), "repeated_lines": len(spans),
-        "digest": digest,
-    }
+        length, digest = len(norm), hashlib.sha256(norm.encode("utf-8")).digest()
+    fields: dict[str, Any] = {}
     if kind == "article" and len(words) >= config.min_words:
         seq = _shingle_seq(_WORD_HASHES(words), config.shingle_words)
-        summary["shingles"] = seq.astype("<u4").tobytes()
-        summary["signature"] = minhash_signature(seq, config.num_perm, config.seed).astype("<u4").tobytes()
+        fields.update(shingles=seq.astype("<u4").tobytes(),
+                      signature=minhash_signature(seq, config.num_perm, config.seed).astype("<u4").tobytes())
     if kind == "comment":
         position = record.get("position")
-        summary.update(article_id=record.get("article_id"), parent_id=record.get("parent_id"),
-                       page=str(record.get("page_id") or record.get("article_id") or ""),
-                       position=position if isinstance(position, int) else None)
+        page = str(record.get("page_id") or record.get("article_id") or "")
+        fields.update(article_id=record.get("article_id"), parent_id=record.get("parent_id"),
+                      page=None if page == record.get("article_id") else page,
+                      position=position if isinstance(position, int) else None)
         if len(words) >= config.quote_min_words:
             if ascii_text is not None:  # the same words as the text's, at the same offsets
-                summary.update(tokens=_WORD_HASHES.digests(words), shape=ascii_text.translate(CLASS_BYTES))
+                tokens, shape = _WORD_HASHES.digests(words), ascii_text.translate(CLASS_BYTES)
             else:
                 tokens, shape = _comment_tokens(text, config)
-                summary.update(tokens=tokens, shape=shape)
-    return summary
+            fields.update(tokens=tokens, shape=_pack_shape(shape))
+    return Summary(record["id"], kind, _timestamp(record.get("published") or record.get("posted")),
+                   (record.get("role") or "main") == "main", length, len(words), len(spans), digest, **fields)
 
 
-def _exact_digest(summary: dict[str, Any], config: Config) -> bytes | None:
-    """The digest that makes exact copies, or None when the record is too short to count."""
-    least = {"article": config.exact_min_words, "comment": config.comment_min_words}.get(summary["kind"], 0)
-    if not summary["length"] or summary["words"] < least:
-        return None
-    return bytes.fromhex(summary["digest"])
+class _Records:
+    """What `combine` keeps of the summaries it reads, as columns: the arrays of the
+    summaries packed one after another, and a few bytes a record beside them (module
+    docstring: Memory), never an object per record. Indexed in arrival order; entries of
+    an `against` index follow, from `new_count` on."""
 
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.least = {"article": config.exact_min_words, "comment": config.comment_min_words}
+        self.ids: list[str] = []
+        self.kinds: list[str] = []  # one object per distinct kind (`_names`)
+        self.moments = array("d")  # keep policy: NaN when undated
+        self.main = bytearray()
+        self.lengths = array("q")
+        self.counted = bytearray()  # 1: long enough that its digest makes exact copies
+        self.digests = bytearray()  # 32 bytes a record
+        self.repeated = 0
+        # Articles of min_words or more: their shingles one after another, and signatures.
+        self.hashed_row = array("q")  # per record: its row below, or -1
+        self.shingles = bytearray()
+        self.shingle_ends = array("q")
+        self.signatures = bytearray()
+        # Comments: per comment, its record, fields, and its quote row (-1: too short to quote).
+        self.comment_records = array("q")
+        self.article_ids: list[str | None] = []
+        self.parent_ids: list[str | None] = []
+        self.pages = array("q")  # a number per page (`page_codes`)
+        self.page_codes: dict[str, int] = {}
+        self.positions: list[int | None] = []
+        self.quote_row = array("q")
+        self.tokens = bytearray()
+        self.token_ends = array("q")
+        self.shapes = bytearray()
+        self.shape_ends = array("q")
+        self._names: dict[str, str] = {}
+        self.old: dict[str, Any] | None = None  # the `against` index
+        self.old_seqs: dict[int, np.ndarray] = {}  # shingles of old entries, from their texts
 
-@dataclass
-class _Node:
-    id: str
-    kind: str
-    keep: dict[str, Any]  # the fields the keep policy reads
-    old: bool = False
-    seq: np.ndarray | None = None  # shingle hashes in text order (articles of min_words or more)
-    signature_row: int | None = None  # its signature's row in the buffer `combine` fills while reading
-    digest: bytes | None = None  # sha256 of the normalised text, when long enough to count
-    extra: dict[str, Any] = field(default_factory=dict)
+    def _name(self, value: str | None) -> str | None:
+        """One object per distinct kind and article id (comments repeat their article's)."""
+        return value if value is None else self._names.setdefault(value, value)
+
+    def add(self, summary: Summary) -> None:
+        record = len(self.ids)
+        self.ids.append(summary.id)
+        self.kinds.append(self._name(summary.kind))  # type: ignore[arg-type]
+        self.moments.append(math.nan if summary.moment is None else summary.moment)
+        self.main.append(summary.main)
+        self.lengths.append(summary.length)
+        self.counted.append(bool(summary.length) and summary.words >= self.least.get(summary.kind, 0))
+        self.digests += summary.digest
+        self.repeated += summary.repeated_lines
+        if summary.shingles is not None and summary.signature is not None:
+            if len(summary.signature) != 4 * self.config.num_perm:
+                raise StageError(f"dedup: summary of {summary.id} has a signature of another num_perm")
+            self.hashed_row.append(len(self.shingle_ends))
+            self.shingles += summary.shingles
+            self.shingle_ends.append(len(self.shingles))
+            self.signatures += summary.signature
+        else:
+            self.hashed_row.append(-1)
+        if summary.kind != "comment":
+            return
+        self.comment_records.append(record)
+        self.article_ids.append(self._name(summary.article_id))
+        self.parent_ids.append(summary.parent_id)
+        page = summary.page if summary.page is not None else summary.article_id
+        self.pages.append(self.page_codes.setdefault(page, len(self.page_codes)))  # type: ignore[arg-type]
+        self.positions.append(summary.position)
+        if summary.tokens is None or summary.shape is None:
+            self.quote_row.append(-1)
+            return
+        self.quote_row.append(len(self.token_ends))
+        self.tokens += summary.tokens
+        self.token_ends.append(len(self.tokens))
+        self.shapes += summary.shape
+        self.shape_ends.append(len(self.shapes))
+
+    @property
+    def new_count(self) -> int:
+        """Records read; the entries of the `against` index come after them."""
+        return len(self.ids)
+
+    def __len__(self) -> int:
+        return self.new_count + (len(self.old["ids"]) if self.old is not None else 0)
+
+    def is_old(self, i: int) -> bool:
+        return i >= self.new_count
+
+    def id(self, i: int) -> str:
+        return self.ids[i] if i < self.new_count else self.old["ids"][i - self.new_count]  # type: ignore[index]
+
+    def kind(self, i: int) -> str:
+        return self.kinds[i] if i < self.new_count else "article"
+
+    def digest(self, i: int) -> bytes | None:
+        """sha256 of the normalised text, when long enough to count (old entries: None)."""
+        if i >= self.new_count or not self.counted[i]:
+            return None
+        return bytes(self.digests[32 * i:32 * i + 32])
+
+    def keep_key(self, i: int) -> tuple[Any, ...]:
+        policy = self.config.keep_policy
+        if i < self.new_count:
+            moment = self.moments[i]
+            return _keep_key(self.ids[i], None if math.isnan(moment) else moment, bool(self.main[i]),
+                             self.lengths[i], policy)
+        old, pos = self.old, i - self.new_count
+        return _keep_key(old["ids"][pos], _timestamp(old["published"][pos]),  # type: ignore[index]
+                         (old["role"][pos] or "main") == "main", int(old["length"][pos]), policy)  # type: ignore[index]
+
+    def seq(self, i: int) -> np.ndarray | None:
+        """Shingle hashes in text order (articles of min_words or more; old entries with a text)."""
+        if i >= self.new_count:
+            return self.old_seqs.get(i)
+        row = self.hashed_row[i]
+        if row < 0:
+            return None
+        start = self.shingle_ends[row - 1] if row else 0
+        return np.frombuffer(self.shingles, dtype="<u4", count=(self.shingle_ends[row] - start) // 4, offset=start)
+
+    def quote_batches(self) -> Iterator[tuple[list[list[int]], np.ndarray, np.ndarray]]:
+        """The pages with two or more comments long enough to quote (lists of comment
+        numbers, each in page order), a few at a time (`QUOTE_BATCH_WORDS`), with their
+        comments' word hashes one after another and the number of words of each."""
+        quoting = [j for j, row in enumerate(self.quote_row) if row >= 0]
+        pages = np.array([self.pages[j] for j in quoting], dtype=np.int64)
+        by_page = np.argsort(pages, kind="stable")
+        cuts = np.flatnonzero(np.diff(pages[by_page])) + 1
+        batch: list[list[int]] = []
+        words = 0
+        for members in np.split(by_page, cuts) if len(by_page) > 1 else []:
+            if len(members) < 2:
+                continue
+            comments = [quoting[k] for k in members.tolist()]
+            positions = [self.positions[j] for j in comments]
+            if None in positions or len(set(positions)) < len(positions):  # ids break the ties
+                comments.sort(key=lambda j: ((0, self.positions[j]) if self.positions[j] is not None else (1, 0),
+                                             _natural(self.ids[self.comment_records[j]])))
+            else:
+                comments.sort(key=self.positions.__getitem__)
+            batch.append(comments)
+            words += sum(self._token_range(j)[1] for j in comments)
+            if words >= QUOTE_BATCH_WORDS:
+                yield self._with_tokens(batch)
+                batch, words = [], 0
+        if batch:
+            yield self._with_tokens(batch)
+
+    def _token_range(self, j: int) -> tuple[int, int]:
+        """First word and number of words of comment j in `tokens` (as uint64)."""
+        row = self.quote_row[j]
+        start = self.token_ends[row - 1] if row else 0
+        return start // 8, (self.token_ends[row] - start) // 8
+
+    def _with_tokens(self, pages: list[list[int]]) -> tuple[list[list[int]], np.ndarray, np.ndarray]:
+        starts, counts = (np.array(column, dtype=np.int64).reshape(-1)
+                          for column in zip(*(self._token_range(j) for page in pages for j in page)))
+        gather = np.repeat(starts - (np.cumsum(counts) - counts), counts) + np.arange(int(counts.sum()))
+        return pages, np.frombuffer(self.tokens, dtype="<u8")[gather], counts
+
+    def comment(self, j: int) -> _Comment:
+        row = self.quote_row[j]
+        token_start = self.token_ends[row - 1] if row else 0
+        shape_start = self.shape_ends[row - 1] if row else 0
+        tokens = np.frombuffer(self.tokens, dtype="<u8", count=(self.token_ends[row] - token_start) // 8,
+                               offset=token_start)
+        return _Comment(self.ids[self.comment_records[j]], self.parent_ids[j], tokens,
+                        memoryview(self.shapes)[shape_start:self.shape_ends[row]])
 
 
 class _UnionFind:
-    def __init__(self, size: int) -> None:
-        self.parent = list(range(size))
-        self.old = [False] * size
+    """Clusters of record indices; only records that were joined take memory. Records from
+    `first_old` on are entries of the previous index."""
+
+    def __init__(self, first_old: int) -> None:
+        self.parent: dict[int, int] = {}
+        self.first_old = first_old
+        self.with_old: set[int] = set()  # roots of new records whose cluster holds an old entry
 
     def find(self, node: int) -> int:
         root = node
-        while self.parent[root] != root:
+        while self.parent.get(root, root) != root:
             root = self.parent[root]
-        while self.parent[node] != root:
+        while self.parent.get(node, node) != root:
             self.parent[node], node = root, self.parent[node]
         return root
+
+    def holds_old(self, root: int) -> bool:
+        return root >= self.first_old or root in self.with_old
 
     def union(self, a: int, b: int) -> bool:
         """Join two clusters unless both already hold an entry of the previous index."""
         root_a, root_b = self.find(a), self.find(b)
-        if root_a == root_b or (self.old[root_a] and self.old[root_b]):
+        if root_a == root_b or (self.holds_old(root_a) and self.holds_old(root_b)):
             return False
         if root_b < root_a:
             root_a, root_b = root_b, root_a
         self.parent[root_b] = root_a
-        self.old[root_a] = self.old[root_a] or self.old[root_b]
+        if self.holds_old(root_b) and root_a < self.first_old:
+            self.with_old.add(root_a)
         return True
 
 
@@ -1119,29 +1408,12 @@ def learn(records: Iterable[Record], config: Config) -> dict[str, Any]:
     return combine((summarize(record, config) for record in records), config)
 
 
-def _node_of(summary: dict[str, Any], config: Config) -> tuple[_Node, _Comment | None]:
-    """The graph node of a summary, and its comment for quote detection (arrays view the summary's bytes)."""
-    keep = {key: summary[key] for key in ("id", "published", "posted", "role", "length")}
-    node = _Node(summary["id"], summary["kind"], keep, digest=_exact_digest(summary, config))
-    if summary.get("shingles") is not None:
-        node.seq = np.frombuffer(summary["shingles"], dtype="<u4")
-    if summary["kind"] != "comment":
-        return node, None
-    node.extra = {"article_id": summary["article_id"], "parent_id": summary["parent_id"]}
-    if summary.get("tokens") is None:
-        return node, None
-    position = summary["position"]
-    order = ((0, position) if position is not None else (1, 0), _natural(summary["id"]))
-    comment = _Comment(summary["id"], order, summary["parent_id"], np.frombuffer(summary["tokens"], dtype="<u8"),
-                       summary["shape"])
-    return node, comment
-
-
-def _given_pairs(given: Iterable[tuple[str, str]], nodes: list[_Node], lsh_row: dict[int, int],
+def _given_pairs(given: Iterable[tuple[str, str]], records: _Records, lsh_row: dict[int, int],
                  representative: dict[int, int]) -> np.ndarray:
     """Candidate pairs found elsewhere, as sorted unique (row, row) of the signature matrix:
     an exact copy stands for its group's first member, unknown ids are ignored."""
-    index = {node.id: i for i, node in enumerate(nodes)}
+    index = {records.ids[i]: i for i in range(records.new_count) if records.hashed_row[i] >= 0}
+    index.update((records.id(i), i) for i in range(records.new_count, len(records)))  # as `combine` did: old last
     rows = set()
     for id_a, id_b in given:
         a, b = index.get(id_a), index.get(id_b)
@@ -1153,35 +1425,44 @@ def _given_pairs(given: Iterable[tuple[str, str]], nodes: list[_Node], lsh_row: 
     return np.array(sorted(rows), dtype=np.int64).reshape(-1, 2)
 
 
-def combine(summaries: Iterable[dict[str, Any]], config: Config,
+def _exact_groups(records: _Records, everyone: bool) -> list[list[int]]:
+    """Records with the same kind and normalised text (digest), each group in natural id order,
+    groups in the order of their first members; only groups of two or more unless `everyone`."""
+    counted = np.flatnonzero(np.frombuffer(records.counted, dtype=np.uint8))
+    if not len(counted):
+        return []
+    codes: dict[str, int] = {}
+    kinds = np.array([codes.setdefault(records.kinds[i], len(codes)) for i in counted.tolist()], dtype=np.int64)
+    digests = np.frombuffer(records.digests, dtype="<u8").reshape(-1, 4)[counted]
+    order = np.lexsort((counted, digests[:, 3], digests[:, 2], digests[:, 1], digests[:, 0], kinds))
+    keys = np.column_stack((kinds, digests.view(np.int64)))[order]
+    starts = np.concatenate(([0], np.flatnonzero((keys[1:] != keys[:-1]).any(axis=1)) + 1))
+    sizes = np.diff(np.concatenate((starts, [len(order)])))
+    members = counted[order]
+    groups = [sorted(members[start:start + size].tolist(), key=lambda i: _natural(records.ids[i]))
+              for start, size in zip(starts.tolist(), sizes.tolist()) if everyone or size > 1]
+    groups.sort(key=lambda group: _natural(records.ids[group[0]]))
+    return groups
+
+
+def combine(summaries: Iterable[Summary], config: Config,
             candidate_pairs: Iterable[tuple[str, str]] | None = None) -> dict[str, Any]:
     """The stage state (what `learn` returns) from the summaries of every record, in any order.
+
+    Reads `summaries` once and keeps only their packed columns (`_Records`): given as a
+    stream, the summaries need not all be held at once.
 
     `candidate_pairs`: pairs of ids that share a band key (`band_keys`), found by
     a group-by elsewhere (`bucket_pairs` forms them as this function does); then
     the batch is not banded here. Pairs with entries of the `against` index are
     still found here, from the index this function loads.
     """
-    nodes: list[_Node] = []
-    comments_by_page: dict[str, list[_Comment]] = {}
-    # Signatures go into one buffer as they arrive (512 bytes an article, no object each).
-    signature_buffer = bytearray()
-    repeated = 0
+    records = _Records(config)
     for summary in summaries:
-        node, comment = _node_of(summary, config)
-        if node.seq is not None:
-            if len(summary["signature"]) != 4 * config.num_perm:
-                raise StageError(f"dedup: summary of {node.id} has a signature of another num_perm")
-            node.signature_row = len(signature_buffer) // (4 * config.num_perm)
-            signature_buffer += summary["signature"]
-        repeated += summary["repeated_lines"]
-        nodes.append(node)
-        if comment is not None:
-            comments_by_page.setdefault(str(summary["page"]), []).append(comment)
-    nodes.sort(key=lambda n: _natural(n.id))
-    if len({n.id for n in nodes}) != len(nodes):
+        records.add(summary)
+    if len(set(records.ids)) != len(records.ids):
         raise StageError("dedup: record ids are not unique")
-    new_count = len(nodes)
+    new_count = records.new_count
 
     old_index = load_index(config.against) if config.against is not None else None
     old_texts_path: Path | None = None
@@ -1190,44 +1471,37 @@ def combine(summaries: Iterable[dict[str, Any]], config: Config,
         texts_name = old_index["meta"].get("texts")
         if texts_name and (Path(old_index["path"]).parent / texts_name).is_file():
             old_texts_path = Path(old_index["path"]).parent / texts_name
-        for pos, old_id in enumerate(old_index["ids"]):
-            nodes.append(_Node(old_id, "article", {"id": old_id, "published": old_index["published"][pos],
-                                                   "role": old_index["role"][pos],
-                                                   "length": int(old_index["length"][pos])}, old=True,
-                               extra={"pos": pos}))
+        records.old = old_index
 
-    groups = _UnionFind(len(nodes))
-    for i in range(new_count, len(nodes)):
-        groups.old[i] = True
+    groups = _UnionFind(new_count)
     edges: dict[tuple[int, int], dict[str, Any]] = {}
-    stats: dict[str, Any] = {"repeated_lines": repeated}
+    stats: dict[str, Any] = {"repeated_lines": records.repeated}
 
     # Exact copies: same normalised text (and kind). An old entry is matched by its text hash.
-    by_text: dict[tuple[str, bytes], list[int]] = {}
-    for i, node in enumerate(nodes[:new_count]):
-        if node.digest:
-            by_text.setdefault((node.kind, node.digest), []).append(i)
-    representative = {i: members[0] for members in by_text.values() for i in members[1:]}
     old_by_hash: dict[int, int] = {}
     if old_index is not None:
         for pos, value in enumerate(old_index["text_hash"].tolist()):
             old_by_hash.setdefault(value, new_count + pos)
+    exact = _exact_groups(records, everyone=bool(old_by_hash))
+    representative = {i: members[0] for members in exact for i in members[1:]}
     old_exact: list[tuple[int, int]] = []
-    for (kind, digest), members in sorted(by_text.items(), key=lambda item: item[1][0]):
+    for members in exact:
         for other in members[1:]:
             groups.union(members[0], other)
             edges[(members[0], other)] = {"reason": "exact_duplicate", "similarity": 1.0}
-        if kind == "article" and old_by_hash:
-            old = old_by_hash.get(int.from_bytes(digest[:8], "little"))
+        if records.kinds[members[0]] == "article" and old_by_hash:
+            old = old_by_hash.get(int.from_bytes(records.digests[32 * members[0]:32 * members[0] + 8], "little"))
             if old is not None:
                 old_exact.append((members[0], old))
 
     # Near copies: MinHash LSH over the articles with enough words, one per exact group.
     bands, rows = lsh_params(config)
-    lsh_nodes = [i for i, n in enumerate(nodes[:new_count]) if n.seq is not None and i not in representative]
-    arrived = np.frombuffer(signature_buffer, dtype="<u4").reshape(-1, config.num_perm)
-    signatures = arrived[np.array([nodes[i].signature_row for i in lsh_nodes], dtype=np.intp)].astype(np.uint32)
-    del arrived, signature_buffer  # the buffer is freed before the banding's peak
+    lsh_nodes = sorted((i for i in range(new_count) if records.hashed_row[i] >= 0 and i not in representative),
+                       key=lambda i: _natural(records.ids[i]))
+    arrived = np.frombuffer(records.signatures, dtype="<u4").reshape(-1, config.num_perm)
+    signatures = arrived[np.array([records.hashed_row[i] for i in lsh_nodes], dtype=np.intp)].astype(np.uint32)
+    del arrived
+    records.signatures = bytearray()  # freed before the banding's peak
     first_old = None
     if old_index is not None:
         old_rows = np.flatnonzero(old_index["has_signature"])
@@ -1238,7 +1512,7 @@ def combine(summaries: Iterable[dict[str, Any]], config: Config,
         pairs, _ = _candidate_pairs(signatures, bands, rows, skip_both_from=first_old)
     else:
         lsh_row = {node: row for row, node in enumerate(lsh_nodes[:first_old])}
-        pairs = _given_pairs(candidate_pairs, nodes, lsh_row, representative)
+        pairs = _given_pairs(candidate_pairs, records, lsh_row, representative)
         if first_old is not None:  # the batch against the old index: banded here
             banded, _ = _candidate_pairs(signatures, bands, rows, skip_both_from=first_old)
             pairs = np.concatenate((pairs, banded[banded[:, 1] >= first_old]))
@@ -1251,33 +1525,29 @@ def combine(summaries: Iterable[dict[str, Any]], config: Config,
 
     old_text_cache: dict[int, str] = {}
     if old_texts_path is not None and (len(pairs) or old_exact):
-        wanted = {nodes[lsh_nodes[j]].id for i, j in pairs.tolist() if lsh_nodes[j] >= new_count}
-        wanted |= {nodes[old].id for _, old in old_exact}
+        wanted = {records.id(lsh_nodes[j]) for i, j in pairs.tolist() if lsh_nodes[j] >= new_count}
+        wanted |= {records.id(old) for _, old in old_exact}
         texts = _read_texts(old_texts_path, wanted)
-        for i in range(new_count, len(nodes)):
-            if nodes[i].id in texts:
-                old_text_cache[i] = texts[nodes[i].id]
-
-    def seq_of(i: int) -> np.ndarray | None:
-        node = nodes[i]
-        if node.seq is None and node.old and i in old_text_cache:
-            words = WORD.findall(normalize(old_text_cache[i], config.fold_digits))
-            node.seq = _shingle_seq(_WORD_HASHES(words), config.shingle_words)
-        return node.seq
+        for i in range(new_count, len(records)):
+            if records.id(i) in texts:
+                old_text_cache[i] = texts[records.id(i)]
+                words = WORD.findall(normalize(old_text_cache[i], config.fold_digits))
+                records.old_seqs[i] = _shingle_seq(_WORD_HASHES(words), config.shingle_words)
 
     for new, old in old_exact:
         if old in old_text_cache and hashlib.sha256(normalize(old_text_cache[old], config.fold_digits).encode(
-                "utf-8")).digest() != nodes[new].digest:
+                "utf-8")).digest() != records.digest(new):
             continue  # a 64-bit hash collision: not the same text
         if groups.union(new, old):
             edges[(new, old)] = {"reason": "exact_duplicate", "similarity": 1.0}
 
     for k in order.tolist():
         a, b = lsh_nodes[int(pairs[k, 0])], lsh_nodes[int(pairs[k, 1])]
-        if groups.find(a) == groups.find(b) or (groups.old[groups.find(a)] and groups.old[groups.find(b)]):
+        root_a, root_b = groups.find(a), groups.find(b)
+        if root_a == root_b or (groups.holds_old(root_a) and groups.holds_old(root_b)):
             continue
         stats["verified_pairs"] += 1
-        seq_a, seq_b = seq_of(a), seq_of(b)
+        seq_a, seq_b = records.seq(a), records.seq(b)
         if seq_a is not None and seq_b is not None:
             measured = compare(seq_a, seq_b, config.shingle_words)
             if not measured.is_copy(config):
@@ -1292,7 +1562,7 @@ def combine(summaries: Iterable[dict[str, Any]], config: Config,
             stats["verified_copies"] += 1
             edges[(min(a, b), max(a, b))] = edge
 
-    clusters = _clusters(nodes, groups, edges, config, seq_of)
+    clusters = _clusters(records, groups, edges, config)
     members: dict[str, dict[str, Any]] = {}
     for cluster in clusters:
         if not cluster["previous"]:
@@ -1302,9 +1572,12 @@ def combine(summaries: Iterable[dict[str, Any]], config: Config,
                                    "similarity": copy["similarity"], "reason": copy["reason"]}
 
     quotes: dict[str, list[dict[str, Any]]] = {}
-    for page in sorted(comments_by_page):
-        quotes.update(find_quotes(sorted(comments_by_page[page], key=lambda c: c.position), config))
-    parents = _parent_remap(nodes[:new_count], members)
+    for pages, tokens, counts in records.quote_batches():
+        size = config.quote_min_words
+        for page, marks in zip(pages, _shared_grams(tokens, counts, [len(page) for page in pages], size)):
+            if marks:
+                quotes.update(_page_quotes([records.comment(j) for j in page], marks, size))
+    parents = _parent_remap(records, members)
     stats.update({"clusters": len(clusters), "copies": sum(len(c["copies"]) for c in clusters),
                   "quoting_comments": len(quotes)})
     return {"clusters": clusters, "members": dict(sorted(members.items())),
@@ -1320,41 +1593,41 @@ def _check_index(index: dict[str, Any], config: Config) -> None:
                              f"this run has {key}={mine[key]!r}; rebuild the index or match the config")
 
 
-def _clusters(nodes: list[_Node], groups: _UnionFind, edges: dict[tuple[int, int], dict[str, Any]],
-              config: Config, seq_of: Any) -> list[dict[str, Any]]:
+def _clusters(records: _Records, groups: _UnionFind, edges: dict[tuple[int, int], dict[str, Any]],
+              config: Config) -> list[dict[str, Any]]:
     """One entry per cluster of two or more: the kept id and every copy, with its measures."""
+    joined = {i for pair in edges for i in pair}  # every member of a cluster of two or more
     by_root: dict[int, list[int]] = {}
-    for i in range(len(nodes)):
+    for i in sorted(joined, key=lambda i: (1, i, ()) if records.is_old(i) else (0, 0, _natural(records.ids[i]))):
         by_root.setdefault(groups.find(i), []).append(i)
     direct = {}
     for (a, b), edge in edges.items():
         direct[(a, b)] = direct[(b, a)] = edge
     clusters = []
     for members in by_root.values():
-        if len(members) < 2:
-            continue
-        old = [i for i in members if nodes[i].old]
+        old = [i for i in members if records.is_old(i)]
         pool = old or members
-        keep = min(pool, key=lambda i: keep_key(nodes[i].keep, config.keep_policy))
+        keep = min(pool, key=records.keep_key)
         copies = []
         for i in members:
-            if i == keep or nodes[i].old:
+            if i == keep or records.is_old(i):
                 continue
             edge = direct.get((i, keep))
             if edge is None:  # joined through another member: measure against the kept one
-                edge = _indirect(nodes, i, keep, seq_of, config)
-            copies.append({"id": nodes[i].id, **edge})
+                edge = _indirect(records, i, keep, config)
+            copies.append({"id": records.id(i), **edge})
         copies.sort(key=lambda c: _natural(c["id"]))
-        clusters.append({"cluster": f"dup-{nodes[keep].id}", "keep": nodes[keep].id, "kind": nodes[keep].kind,
-                         "previous": nodes[keep].old, "copies": copies})
+        clusters.append({"cluster": f"dup-{records.id(keep)}", "keep": records.id(keep), "kind": records.kind(keep),
+                         "previous": records.is_old(keep), "copies": copies})
     clusters.sort(key=lambda c: _natural(c["keep"]))
     return clusters
 
 
-def _indirect(nodes: list[_Node], a: int, b: int, seq_of: Any, config: Config) -> dict[str, Any]:
-    if nodes[a].digest is not None and nodes[a].digest == nodes[b].digest:
+def _indirect(records: _Records, a: int, b: int, config: Config) -> dict[str, Any]:
+    digest = records.digest(a)
+    if digest is not None and digest == records.digest(b):
         return {"reason": "exact_duplicate", "similarity": 1.0, "via_cluster": True}
-    seq_a, seq_b = seq_of(a), seq_of(b)
+    seq_a, seq_b = records.seq(a), records.seq(b)
     if seq_a is None or seq_b is None:
         return {"reason": "near_duplicate", "similarity": None, "via_cluster": True}
     measured = compare(seq_a, seq_b, config.shingle_words)
@@ -1362,23 +1635,28 @@ def _indirect(nodes: list[_Node], a: int, b: int, seq_of: Any, config: Config) -
             "via_cluster": True}
 
 
-def _parent_remap(nodes: list[_Node], members: dict[str, dict[str, Any]]) -> dict[str, str]:
+def _parent_remap(records: _Records, members: dict[str, dict[str, Any]]) -> dict[str, str]:
     """For drop mode: a reply whose parent is a dropped copy hangs under the kept comment
     when that one is on the same (kept) article; otherwise its parent stays as it was."""
-    article_of = {n.id: n.extra.get("article_id") for n in nodes if n.kind == "comment"}
+    replies = []  # (comment, the kept comment its parent is a copy of)
+    for j, parent in enumerate(records.parent_ids):
+        member = members.get(parent) if parent else None
+        if member and member.get("duplicate_of"):
+            replies.append((j, member["duplicate_of"]))
+    if not replies:
+        return {}
+    kept_ids = {kept for _, kept in replies}
+    article_of = {records.ids[record]: records.article_ids[j] for j, record in enumerate(records.comment_records)
+                  if records.ids[record] in kept_ids}
 
     def resolved(article: Any) -> Any:
         member = members.get(article) if isinstance(article, str) else None
         return member.get("duplicate_of") if member and member.get("duplicate_of") else article
 
     remap = {}
-    for node in nodes:
-        parent = node.extra.get("parent_id") if node.kind == "comment" else None
-        member = members.get(parent) if parent else None
-        if member and member.get("duplicate_of"):
-            kept = member["duplicate_of"]
-            if resolved(article_of.get(kept)) == resolved(node.extra.get("article_id")):
-                remap[node.id] = kept
+    for j, kept in replies:
+        if resolved(article_of.get(kept)) == resolved(records.article_ids[j]):
+            remap[records.ids[records.comment_records[j]]] = kept
     return dict(sorted(remap.items()))
 
 

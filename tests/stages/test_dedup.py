@@ -179,7 +179,7 @@ def test_fast_path_gives_the_summaries_and_spans_of_the_general_path(fold_digits
     for record, summary, spans_fast in zip(records, fast, spans):
         assert dedup.summarize(record, cfg) == summary, record["text"]
         assert dedup.clean_text(record, cfg)[1] == spans_fast, record["text"]
-    assert sum("tokens" in s for s in fast) > 300 and sum(s["repeated_lines"] > 0 for s in fast) > 20
+    assert sum(s.tokens is not None for s in fast) > 300 and sum(s.repeated_lines > 0 for s in fast) > 20
 
 
 def test_summary_digest_and_words_follow_normalize() -> None:
@@ -187,8 +187,8 @@ def test_summary_digest_and_words_follow_normalize() -> None:
     for text in ["Hello,  World!\n\nSecond\tline\x1c here  ", "`Quoted` — “curly” café … 42", "  lead", "Plain text."]:
         summary = dedup.summarize(comment("p#c1", text), cfg)
         norm = dedup.normalize(text, False)
-        assert summary["length"] == len(norm) and summary["words"] == len(dedup.WORD.findall(norm))
-        assert summary["digest"] == hashlib.sha256(norm.encode("utf-8")).hexdigest()
+        assert summary.length == len(norm) and summary.words == len(dedup.WORD.findall(norm))
+        assert summary.digest == hashlib.sha256(norm.encode("utf-8")).digest()
 
 
 def test_stand_ins_only_for_characters_that_never_make_a_word() -> None:
@@ -199,7 +199,7 @@ def test_stand_ins_only_for_characters_that_never_make_a_word() -> None:
 
 
 def test_word_offsets_take_the_sentence_punctuation_along() -> None:
-    for text in [QUOTING, "U.S. troops... left?! (Yes) — «non»; done…  end", "...a", "a", "", "é!ß.x"]:
+    for text in [QUOTING, "U.S. troops... left?! (Yes) — «non»; done…  end", "...a", "a", "", "é!ß.x", "ab.", "abc..."]:
         expected_starts, expected_ends = [], []
         for match in dedup.WORD.finditer(text):
             end = match.end()
@@ -208,6 +208,11 @@ def test_word_offsets_take_the_sentence_punctuation_along() -> None:
             expected_starts.append(match.start())
             expected_ends.append(end)
         starts, ends = dedup._word_offsets(dedup._shape(text))
+        assert (starts.tolist(), ends.tolist()) == (expected_starts, expected_ends), text
+        # as `combine` holds it: 2 bits a character, padded with "other" to whole bytes
+        packed = dedup._pack_shape(dedup._shape(text))
+        assert len(packed) == -(-len(text) // 4) and dedup._unpack_shape(packed)[:len(text)] == dedup._shape(text)
+        starts, ends = dedup._word_offsets(dedup._unpack_shape(packed))
         assert (starts.tolist(), ends.tolist()) == (expected_starts, expected_ends), text
 
 
@@ -267,14 +272,14 @@ def test_signatures_are_the_same_in_another_process() -> None:
     here_comment = [dedup.summarize(c, dedup.Config()) for c in quoting]
     code = ("import sys; from pipeline.stages import dedup as d;"
             f"s = d.summarize({record!r}, d.Config());"
-            "print(s['signature'].hex(), s['shingles'].hex(), s['digest']);"
-            f"print(*(d.summarize(c, d.Config())[key].hex() for c in {quoting!r} for key in ('tokens', 'shape')))")
+            "print(s.signature.hex(), s.shingles.hex(), s.digest.hex());"
+            f"print(*(getattr(d.summarize(c, d.Config()), key).hex() for c in {quoting!r} for key in ('tokens', 'shape')))")
     repo = Path(__file__).resolve().parents[2]
     for hash_seed in ("1", "2"):
         there = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=repo,
                                env={**os.environ, "PYTHONHASHSEED": hash_seed})
-        assert there.stdout.split() == [here["signature"].hex(), here["shingles"].hex(), here["digest"],
-                                        *(c[key].hex() for c in here_comment for key in ("tokens", "shape"))]
+        assert there.stdout.split() == [here.signature.hex(), here.shingles.hex(), here.digest.hex(),
+                                        *(getattr(c, key).hex() for c in here_comment for key in ("tokens", "shape"))]
 
 
 def test_s_curve_and_band_choice() -> None:
@@ -314,7 +319,7 @@ def test_band_keys_agree_exactly_when_a_band_agrees() -> None:
     assert not set(keys) & set(dedup.band_keys(other, cfg))
     assert dedup.band_keys(dedup.summarize(comment("p#c1", STORY), cfg), cfg) == []
     assert dedup.band_keys(dedup.summarize(article("d", "Too short to hash."), cfg), cfg) == []
-    signature = np.frombuffer(wire["signature"], dtype="<u4")
+    signature = np.frombuffer(wire.signature, dtype="<u4")
     assert keys[1] == "1:" + signature[3:6].astype("<u4").tobytes().hex()
 
 
@@ -566,6 +571,88 @@ def test_quote_offsets_follow_the_export_paragraphs() -> None:
     assert moved["comment_id"] == "p#c1"
 
 
+def quotes_one_gram_at_a_time(comments: list[dict], cfg: dedup.Config) -> dict[str, list[dict]]:
+    """Quote detection written plainly, per page: an index of the grams of earlier comments,
+    looked up gram by gram (what `combine` does with a sort over many pages at once)."""
+    size, found = cfg.quote_min_words, {}
+    pages: dict[str, list[dict]] = {}
+    for c in sorted(comments, key=lambda c: (c["position"], dedup._natural(c["id"]))):
+        if len(dedup.WORD.findall(c["text"])) >= size:  # shorter ones neither quote nor count as parents
+            pages.setdefault(c["page_id"], []).append(c)
+    for page in pages.values():
+        words = [[hashlib.sha256(w.encode()).digest() for w in dedup.WORD.findall(dedup.normalize(c["text"], False))]
+                 for c in page]
+        index: dict[tuple[bytes, ...], list[int]] = {}
+        for order, comment in enumerate(page):
+            chain, parent = [], comment["parent_id"]
+            while parent is not None and parent not in chain:
+                chain.append(parent)
+                parent = next((c["parent_id"] for c in page if c["id"] == parent), None)
+            grams = [tuple(words[order][i:i + size]) for i in range(len(words[order]) - size + 1)]
+            masks: dict[int, np.ndarray] = {}
+            for start, gram in enumerate(grams):
+                for source in index.get(gram, []):
+                    masks.setdefault(source, np.zeros(len(words[order]), dtype=bool))[start:start + size] = True
+            candidates = sorted((-(last - first), chain.index(page[s]["id"]) if page[s]["id"] in chain else len(chain),
+                                 s, first, last) for s, mask in masks.items() for first, last in dedup._runs(mask))
+            taken, chosen = np.zeros(len(words[order]), dtype=bool), []
+            for _, _, source, first, last in candidates:
+                if not taken[first:last].any():
+                    taken[first:last] = True
+                    chosen.append((first, last, source))
+            if chosen:
+                starts, ends = dedup._word_offsets(dedup._shape(comment["text"]))
+                found[comment["id"]] = [{"comment_id": page[s]["id"], "start": int(starts[first]),
+                                         "end": int(ends[last - 1])} for first, last, s in sorted(chosen)]
+            for gram in set(grams):
+                index.setdefault(gram, []).append(order)
+    return found
+
+
+def test_quotes_of_many_pages_match_a_gram_by_gram_search(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Pages whose comments copy runs of words from earlier comments, from other pages, from
+    # themselves, or whole comments; small batches so that pages share a pass and split them.
+    monkeypatch.setattr(dedup, "QUOTE_BATCH_WORDS", 300)
+    rng = random.Random(3)
+    vocabulary = (STORY + " " + OTHER).replace(".", ". ").split()[:60]
+    comments: list[dict] = []
+    for p in range(12):
+        page: list[dict] = []
+        for n in range(rng.randint(1, 9)):
+            words = [rng.choice(vocabulary) for _ in range(rng.randint(3, 40))]
+            if page and rng.random() < 0.6:  # a run of words from an earlier comment, maybe too short
+                source = rng.choice(page)["text"].split()
+                start, length = rng.randrange(len(source)), rng.randint(5, 14)
+                at = rng.randrange(len(words) + 1)
+                words[at:at] = source[start:start + length] * rng.choice([1, 1, 2])
+            if comments and rng.random() < 0.2:
+                words += rng.choice(comments)["text"].split()[:12]  # from another page: never a quote
+            parent = rng.choice(page)["id"] if page and rng.random() < 0.5 else None
+            page.append(comment(f"p{p}#c{n}", " ".join(words), page=f"p{p}", parent=parent,
+                                position=rng.choice([n, n, 0])))  # equal positions: ids break the tie
+        comments += page
+    # the end of one comment and the start of the next, together in a third: no quote
+    joined = ["one two three four five six seven eight", "nine ten eleven twelve thirteen fourteen fifteen sixteen",
+              "so: five six seven eight nine ten eleven twelve, said he"]
+    comments += [comment(f"j#c{n}", text, page="j", position=n) for n, text in enumerate(joined)]
+    cfg = dedup.Config()
+    expected = quotes_one_gram_at_a_time(comments, cfg)
+    assert "j#c2" not in expected
+    assert len(expected) > 10
+    assert dedup.learn(comments, cfg)["quotes"] == dict(sorted(expected.items()))
+
+
+def test_gram_hashes_by_doubling_are_the_polynomial() -> None:
+    rng = np.random.default_rng(5)
+    for size in range(1, 14):
+        for count in [0, 1, size - 1, size, size + 1, 37]:
+            tokens = rng.integers(0, 2**64, size=max(count, 0), dtype=np.uint64)
+            plain = [sum(int(t) * int(dedup._ROLL) ** (size - 1 - k) for k, t in enumerate(tokens[i:i + size]))
+                     % 2**64 for i in range(len(tokens) - size + 1)]
+            expected = dedup._mix(np.array(plain, dtype=np.uint64))
+            assert dedup._gram_hashes(tokens, size).tolist() == expected.tolist(), (size, count)
+
+
 # ---------------------------------------------------------------- incremental index
 
 
@@ -677,7 +764,7 @@ def band_key_pairs(summaries: list[dict], cfg: dedup.Config) -> list[tuple[str, 
     buckets: dict[str, list[str]] = {}
     for summary in summaries:
         for key in dedup.band_keys(summary, cfg):
-            buckets.setdefault(key, []).append(summary["id"])
+            buckets.setdefault(key, []).append(summary.id)
     return [pair for ids in buckets.values() if len(ids) > 1 for pair in dedup.bucket_pairs(ids)]
 
 
@@ -692,13 +779,15 @@ def test_summaries_are_small_picklable_and_hold_no_text() -> None:
     for record in corpus():
         summary = dedup.summarize(record, cfg)
         assert pickle.loads(pickle.dumps(summary)) == summary
-        assert {type(v) for v in summary.values()} <= {str, int, bytes, type(None)}
-        assert max(len(v) for v in summary.values() if isinstance(v, str)) <= 64  # ids, fields, the digest
+        assert {type(v) for v in summary} <= {str, int, float, bool, bytes, type(None)}
+        assert max(len(v) for v in summary if isinstance(v, str)) <= 16  # ids and kinds only
+        assert summary.page is None  # the same as article_id: not repeated
     wire = dedup.summarize(article("wire", "\n".join(WIRE)), cfg)
-    assert len(wire["signature"]) == 4 * cfg.num_perm
-    assert len(wire["shingles"]) == 4 * (wire["words"] - cfg.shingle_words + 1)
+    assert len(wire.signature) == 4 * cfg.num_perm
+    assert len(wire.shingles) == 4 * (wire.words - cfg.shingle_words + 1)
     quoting = dedup.summarize(comment("x#c2", QUOTING, parent="x#c1", position=1), cfg)
-    assert "signature" not in quoting and len(quoting["tokens"]) == 8 * len(dedup.WORD.findall(QUOTING))
+    assert quoting.signature is None and len(quoting.tokens) == 8 * len(dedup.WORD.findall(QUOTING))
+    assert len(quoting.shape) == -(-len(QUOTING) // 4)  # 2 bits a character
 
 
 def test_combine_does_not_depend_on_summary_order() -> None:
