@@ -142,6 +142,9 @@ def load_byline_config(path: Path = BYLINES_CONFIG) -> BylineConfig:
 
 
 CONFIG = load_byline_config()
+# Read at import, not on a process's first page: forked worker processes inherit them.
+for _kind, _prefix in CONFIG.prefixes:
+    prefix_rule(_prefix)
 
 
 def _tokens(text: str) -> list[str]:
@@ -280,8 +283,10 @@ def parse_byline(line: str, allow_lone_name: bool = False, config: BylineConfig 
 
 
 def _parse_byline(line: str, allow_lone_name: bool, config: BylineConfig) -> Byline | None:
+    if len(line.split(None, MAX_BYLINE_WORDS)) > MAX_BYLINE_WORDS:
+        return None  # more words than a byline has (a paragraph is not split to the end to count them)
     text = " ".join(line.split())
-    if not text or len(_tokens(text)) > MAX_BYLINE_WORDS:
+    if not text:
         return None
     rest, leading_date = _strip_leading_date(text, config)
     for kind, prefix in _prefixes_for(config, rest[:1]):

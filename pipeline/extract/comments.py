@@ -877,6 +877,8 @@ def _compile_cached(formats: CommentFormats) -> _Patterns:
              (WIDGET, "widget_patterns"), (HEADING, "heading_patterns"), (PRE, "pre_header_patterns"),
              (BYLINE, "byline_patterns")]
     listed = [(kind, p) for kind, name in order for p in compiled[name]]
+    rules = [_rule(p, kind) for kind, p in listed]
+    replies = [rule for rule in rules if rule.kind == REPLY]  # (in the order of reply_link_patterns)
 
     return _Patterns(
         header=compiled["header_patterns"],
@@ -892,15 +894,19 @@ def _compile_cached(formats: CommentFormats) -> _Patterns:
         pagination=compiled["pagination_patterns"],
         byline=compiled["byline_patterns"],
         trackback=compiled["trackback_patterns"],
-        rules=_Rules([_rule(p, kind) for kind, p in listed], [kind == HEADER for kind, _ in listed]),
+        rules=_Rules(rules, [kind == HEADER for kind, _ in listed]),
         item_rules=tuple(_rule(p, prefix_only=True) for p in compiled["item_patterns"]),
         item_by_first={},
         classified={},
-        reply_rules=_Rules([_rule(p, REPLY) for p in compiled["reply_link_patterns"]],
-                           [False] * len(compiled["reply_link_patterns"])),
+        reply_rules=_Rules(replies, [False] * len(replies)),
         marker_flags={},
         mention_needs=tuple((p, *literal_needs(p)) for p in compiled["mention_patterns"]),
     )
+
+
+# Compiled at import, not on a process's first page: the pipeline's worker processes are
+# forked from one that imported this module, and inherit the shipped formats compiled.
+_compile(DEFAULT_FORMATS)
 
 
 def _item_patterns(pats: _Patterns, first: str) -> tuple[re.Pattern[str], ...]:
@@ -1077,30 +1083,46 @@ class _Marks:
 def _read_markers(markers: Sequence[tuple[int, str] | tuple[int, str, str]], pats: _Patterns,
                   texts: Sequence[str] = ()) -> _Marks:
     """The markers (and trackback headings among the stripped lines `texts`) as the cluster
-    checks read them. (Pages have a hundred markers or more: each is read in a few
-    comprehensions, and its text looked up once.)
+    checks read them. (Pages have a hundred markers or more: they are read in one pass,
+    each text looked up once.)
 
     The counted-heading test needs every marker's text: with any text missing, every
     removed heading counts, as before texts were passed.
     """
     # Lines removed in a row share an index: the one nearest it (the last) wins.
-    reasons = {int(m[0]): str(m[1]) for m in markers}
-    counted: set[int] | None = set() if markers and all(len(m) > 2 for m in markers) else None
-    if counted is not None:
-        counted.update(int(m[0]) for m in markers
-                       if str(m[1]) in _HEADING_MARKER_REASONS and _counts_comments(str(m[2]), pats))
-    breaks = sorted({int(m[0]) for m in markers if str(m[1]) in _FEED_MARKER_REASONS}
-                    | {index for index, reason in reasons.items() if reason in _HEADING_MARKER_REASONS
-                       and (counted is None or index in counted)})
-    chrome = sorted({int(m[0]) for m in markers if str(m[1]) in _CHROME_MARKER_REASONS
-                     or str(m[1]) in _HEADING_MARKER_REASONS}.union(breaks))
+    reasons: dict[int, str] = {}
+    feeds: set[int] = set()
+    chrome_rows: set[int] = set()
+    counting: set[int] = set()  # removed headings whose text counts comments
+    trackbacks: set[int] = set()
+    replies: set[int] = set()
+    all_texts = bool(markers)
     known = pats.marker_flags
-    flagged = [(int(m[0]), flags) for m in markers if len(m) > 2
-               and (flags := known.get(str(m[2])) or _marker_flags(str(m[2]), pats)) is not _NO_FLAGS]
-    return _Marks(reasons, set(reasons), breaks, None if counted is None else frozenset(counted), chrome,
-                  frozenset(index for index, (trackback, _) in flagged if trackback),
-                  lambda i: i < len(texts) and _is_trackback_heading(texts[i], pats),
-                  sorted({index for index, (_, reply) in flagged if reply}))
+    for marker in markers:
+        index, reason = int(marker[0]), str(marker[1])
+        reasons[index] = reason
+        if reason in _FEED_MARKER_REASONS:
+            feeds.add(index)
+        if reason in _CHROME_MARKER_REASONS or reason in _HEADING_MARKER_REASONS:
+            chrome_rows.add(index)
+        if len(marker) < 3:
+            all_texts = False
+            continue
+        text = str(marker[2])
+        if reason in _HEADING_MARKER_REASONS and _counts_comments(text, pats):
+            counting.add(index)
+        flags = known.get(text) or _marker_flags(text, pats)
+        if flags is not _NO_FLAGS:
+            if flags[0]:
+                trackbacks.add(index)
+            if flags[1]:
+                replies.add(index)
+    counted = frozenset(counting) if all_texts else None
+    breaks = sorted(feeds | {index for index, reason in reasons.items() if reason in _HEADING_MARKER_REASONS
+                             and (counted is None or index in counted)})
+    return _Marks(reasons, set(reasons), breaks, counted, sorted(chrome_rows.union(breaks)),
+                  frozenset(trackbacks), lambda i: i < len(texts) and _is_trackback_heading(texts[i], pats),
+                  sorted(replies))
 
 
 _NO_FLAGS = (False, False)
@@ -1396,13 +1418,21 @@ def _clusters(anchors: Sequence[_Anchor], infos: Sequence[_Info],
     for anchor in anchors:
         if clusters:
             previous = clusters[-1][-1]
-            between = range(previous.line + 1, anchor.first)
-            gap = sum(1 for j in between if infos[j].kind != BLANK)
-            broken = (any(infos[j].kind in (HEADING, END) for j in between)
-                      or _any_in(heading_rows, previous.line + 1, anchor.first))
-            if gap <= MAX_GAP and not broken:
-                clusters[-1].append(anchor)
-                continue
+            # One pass over the lines between: it stops at a heading or section end, or
+            # past MAX_GAP non-blank lines.
+            gap = 0
+            for j in range(previous.line + 1, anchor.first):
+                kind = infos[j].kind
+                if kind != BLANK:
+                    if kind == HEADING or kind == END:
+                        break
+                    gap += 1
+                    if gap > MAX_GAP:
+                        break
+            else:
+                if not _any_in(heading_rows, previous.line + 1, anchor.first):
+                    clusters[-1].append(anchor)
+                    continue
         clusters.append([anchor])
     return clusters
 

@@ -326,7 +326,7 @@ def _strip_honorific(text: str, config: BylineConfig) -> str:
 
 def _bio_name(text: str, authors: Sequence[str], config: BylineConfig) -> str | None:
     """The name an author bio starts with: a known author, or (with none known) 'X is a <role>'."""
-    if word_count(text) < BIO_MIN_WORDS:
+    if not _has_words(text, BIO_MIN_WORDS):
         return None
     body = _strip_honorific(text.strip(), config)
     for author in authors:
@@ -355,7 +355,7 @@ def _refine(published: str | None, candidate: str | None) -> str | None:
 
 def read_article_head(lines: Sequence[Line], config: BylineConfig = BYLINE_CONFIG) -> ArticleParts:
     """Title, dek, authors, date, via, and the role of every line that leaves the body."""
-    content = [l for l in lines if not l.is_blank]
+    content = [l for l in lines if l.text.strip()]  # (not l.is_blank, without a property call per line)
     end, dek = _head_end(content, config)
     head = content[:end]
     roles: dict[int, str] = {}
@@ -446,13 +446,17 @@ def read_article_head(lines: Sequence[Line], config: BylineConfig = BYLINE_CONFI
     )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class SiteConfig:
-    """Compiled widget patterns that name a site, with the names to ignore."""
+    """Compiled widget patterns that name a site, with the names to ignore. Hashed by
+    identity: hashing the compiled patterns on each page's look-ups costs more."""
 
     patterns: tuple[re.Pattern[str], ...]
     not_sites: frozenset[str]
     max_words: int
+    # (rank, name) of the pattern that names the site in a line, None if none, by line
+    # (see _line_site): a site's widget lines come back on each of its pages.
+    named: dict[str, tuple[int, str] | None] = field(default_factory=dict, repr=False)
 
 
 def load_site_config(path: Path = SITES_CONFIG) -> SiteConfig:
@@ -485,7 +489,9 @@ def _cached_site_config(path: Path) -> SiteConfig:
     return load_site_config(path)
 
 
-_SITE_CONFIGS: dict[Path | str, SiteConfig] = {}  # by the path as given: resolving it costs a system call
+# By the path as given: resolving it costs a system call. The shipped file is known from
+# import on (worker processes forked later find it loaded).
+_SITE_CONFIGS: dict[Path | str, SiteConfig] = {SITES_CONFIG: SITE_CONFIG}
 
 
 def _site_config(patterns: SiteConfig | Path | str) -> SiteConfig:
@@ -540,49 +546,66 @@ def find_site(lines: Sequence[str], patterns: SiteConfig | Path | str = SITE_CON
     """
     patterns = _site_config(patterns)
     site_needs = _site_needs(patterns)
-    # Only lines holding a pattern's literal strings are tried with it (see _site_candidates).
-    candidates = _site_candidates(lines, patterns)
+    # Only lines holding some pattern's literal strings are read (see _site_candidates).
+    candidates = _site_candidates(lines, site_needs)
     if None in candidates.values():
         line_numbers: Sequence[int] = range(len(lines))
     else:
         line_numbers = sorted(set().union(*candidates.values()))  # type: ignore[arg-type]
     votes: Counter[str] = Counter()
     first_seen: dict[str, tuple[int, int]] = {}
+    named = patterns.named
     for line_no in line_numbers:
-        text = " ".join(lines[line_no].split())
-        text_folded: str | None = None
-        for rank, pattern in enumerate(patterns.patterns):
-            if rank not in candidates:
-                continue
-            lines_with_needs = candidates[rank]
-            if lines_with_needs is not None and line_no not in lines_with_needs:
-                continue
-            needs = site_needs[rank]
-            if needs.plain and not _holds(text, needs.plain):
-                continue
-            if needs.folded:
-                if text_folded is None:
-                    text_folded = folded(text) or ""
-                if text_folded and not _holds(text_folded, needs.folded):
-                    continue
-            m = pattern.search(text)
-            if m is None:
-                continue
-            name = m.group("site").strip(" \t-–—|·•\"“”'")
-            words = name.split()
-            if not words or len(words) > patterns.max_words or name.lower() in patterns.not_sites:
-                continue
-            if not name[0].isupper() or sum(ch.isalpha() for ch in name) < 2:
-                continue
+        line = lines[line_no]
+        found = named.get(line, _UNSEEN)
+        if found is _UNSEEN:
+            found = _line_site(line, patterns, site_needs)
+            if len(line) <= _MAX_REMEMBERED_CHARS:
+                if len(named) >= _MAX_REMEMBERED_LINES:
+                    named.clear()
+                named[line] = found
+        if found is not None:
+            rank, name = found
             votes[name] += 1
             first_seen.setdefault(name, (rank, line_no))
-            break  # one name per line: the earlier pattern is the more specific one
     if not votes:
         return None
     return max(votes, key=lambda n: (votes[n], tuple(-x for x in first_seen[n])))
 
 
-def _site_candidates(lines: Sequence[str], patterns: SiteConfig) -> dict[int, set[int] | None]:
+_UNSEEN: Any = object()
+_MAX_REMEMBERED_CHARS = 300  # widget lines are short; a paragraph is rarely seen twice
+_MAX_REMEMBERED_LINES = 100_000
+
+
+def _line_site(line: str, patterns: SiteConfig, site_needs: Sequence[_SiteNeeds]) -> tuple[int, str] | None:
+    """(rank, name) of the first pattern that names a site in `line`. The needs only skip
+    patterns that cannot match, so this is the same whichever page the line is on."""
+    text = " ".join(line.split())
+    text_folded: str | None = None
+    for rank, pattern in enumerate(patterns.patterns):
+        needs = site_needs[rank]
+        if needs.plain and not _holds(text, needs.plain):
+            continue
+        if needs.folded:
+            if text_folded is None:
+                text_folded = folded(text) or ""
+            if text_folded and not _holds(text_folded, needs.folded):
+                continue
+        m = pattern.search(text)
+        if m is None:
+            continue
+        name = m.group("site").strip(" \t-–—|·•\"“”'")
+        words = name.split()
+        if not words or len(words) > patterns.max_words or name.lower() in patterns.not_sites:
+            continue
+        if not name[0].isupper() or sum(ch.isalpha() for ch in name) < 2:
+            continue
+        return rank, name  # one name per line: the earlier pattern is the more specific one
+    return None
+
+
+def _site_candidates(lines: Sequence[str], site_needs: Sequence[_SiteNeeds]) -> dict[int, set[int] | None]:
     """For each pattern (by rank) that may match a line of the page, the lines that may
     hold a match (None: any line): those holding one string of its rarest need. A
     pattern none of whose lines can match is left out. Lines are not split on their
@@ -594,7 +617,7 @@ def _site_candidates(lines: Sequence[str], patterns: SiteConfig) -> dict[int, se
     starts: list[int] | None = None if page.count("\n") == len(lines) - 1 else \
         list(itertools.accumulate((len(line) + 1 for line in lines), initial=0))
     candidates: dict[int, set[int] | None] = {}
-    for rank, needs in enumerate(_site_needs(patterns)):
+    for rank, needs in enumerate(site_needs):
         if page_folded is not None and needs.rarest is not None:
             rarest, in_folded = needs.rarest
             text = page_folded if in_folded else page

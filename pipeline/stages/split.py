@@ -266,20 +266,32 @@ def _comments_out(page_id: str, comments: Sequence[Comment], common: dict[str, o
     records: list[Record] = []
     spans: list[Span] = []
     for comment in comments:
-        spans.extend(_whole(line, "comment_header") for line in comment.header if not line.is_blank)
+        spans.extend(Span(line.start, line.end, "comment_header", line.text) for line in comment.header
+                     if line.text.strip())
         texts: list[str] = []
         origin: list[list[int]] = []
         line_numbers: list[int] = []
-        for i, line in enumerate(comment.body):
-            # The line without its indentation (and the first line without its bullet).
+        first = True
+        for line in comment.body:
             text = line.text
-            lead = BULLET.match(text).end() if i == 0 else len(text) - len(text.lstrip())  # type: ignore[union-attr]
-            start, end = line.start + lead, line.end - (len(text) - len(text.rstrip()))
-            if lead and text[:lead].strip():
-                spans.append(Span(line.start, start, "thread_markup", text[:lead]))
-            if end > start:
-                texts.append(text[lead:end - line.start])
-                origin.append([start, end])
+            if first:  # the first line without its bullet and indentation
+                first = False
+                lead = BULLET.match(text).end()  # type: ignore[union-attr]
+                start, end = line.start + lead, line.end - (len(text) - len(text.rstrip()))
+                if lead and text[:lead].strip():
+                    spans.append(Span(line.start, start, "thread_markup", text[:lead]))
+                if end > start:
+                    texts.append(text[lead:end - line.start])
+                    origin.append([start, end])
+                    line_numbers.append(original_line(line.index))
+                continue
+            # The others without their indentation; a blank one is a paragraph break (layout).
+            unindented = text.lstrip()
+            if unindented:
+                start = line.start + len(text) - len(unindented)
+                content = unindented.rstrip()
+                texts.append(content)
+                origin.append([start, start + len(content)])
                 line_numbers.append(original_line(line.index))
         records.append({
             "id": ids[comment.position],

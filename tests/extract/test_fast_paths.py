@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import random
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import yaml
 
 from pipeline.document import split_lines
-from pipeline.extract import dates, head
+from pipeline.extract import bylines, dates, head
 
 DATE_CASES = yaml.safe_load((Path(__file__).parent / "cases" / "dates.yaml").read_text(encoding="utf-8"))
 
@@ -94,3 +96,32 @@ def test_dateline_shortcut_agrees_with_looking_for_the_date() -> None:
         assert head.is_dateline(text) == expected, text
         seen[expected] += 1
     assert seen[True] > 20 and seen[False] > 20
+
+
+def test_remembered_widget_lines_name_the_site_as_a_fresh_search_does() -> None:
+    # find_site remembers what each line names; pages sharing lines, in other orders and
+    # among other candidates, must get what a config with nothing remembered gives.
+    lines = ["support The Duran on Patreon", "© 2016 Some Host Inc.", "Donate to Moon of Alabama",
+             "Subscribe to the Global Research newsletter", "support our work on Patreon", "Donate to us",
+             "Please support Consortium News", "news text about Patreon", "Copyright © 2011–2012"]
+    rng = random.Random(3)
+    shared = head.load_site_config()
+    for _ in range(200):
+        page = [rng.choice(lines) for _ in range(rng.randrange(1, 8))]
+        assert head.find_site(page, shared) == head.find_site(page, head.load_site_config()), page
+    assert shared.named  # (the lines were remembered)
+
+
+def test_byline_word_limit_read_without_splitting_a_paragraph_whole() -> None:
+    # _parse_byline rejects a line of more than MAX_BYLINE_WORDS words before normalising it.
+    for words in range(bylines.MAX_BYLINE_WORDS - 2, bylines.MAX_BYLINE_WORDS + 3):
+        for line in (" ".join(["Smith"] * words), "  By " + "\u00a0 Ann\t" * (words - 1) + " "):
+            over = len(line.split()) > bylines.MAX_BYLINE_WORDS
+            assert (len(line.split(None, bylines.MAX_BYLINE_WORDS)) > bylines.MAX_BYLINE_WORDS) == over, line
+
+
+def test_shipped_comment_formats_are_compiled_at_import() -> None:
+    # Worker processes are forked after the import: they must find the formats compiled.
+    code = "import pipeline.extract.comments as c; print(c._compile_cached.cache_info().currsize)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "1"
