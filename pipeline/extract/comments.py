@@ -904,9 +904,10 @@ def _compile_cached(formats: CommentFormats) -> _Patterns:
     )
 
 
-# Compiled at import, not on a process's first page: the pipeline's worker processes are
-# forked from one that imported this module, and inherit the shipped formats compiled.
-_compile(DEFAULT_FORMATS)
+def compile_formats(formats: CommentFormats) -> None:
+    """Compile `formats` now rather than on the first page that needs them (`split.warm`:
+    the run's worker processes, forked afterwards, inherit them compiled)."""
+    _compile(formats)
 
 
 def _item_patterns(pats: _Patterns, first: str) -> tuple[re.Pattern[str], ...]:

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Literal
 
 from pipeline.document import Line, Span, split_lines
-from pipeline.extract.comments import Comment, CommentFormats, find_comment_section, load_formats
+from pipeline.extract.comments import Comment, CommentFormats, compile_formats, find_comment_section, load_formats
 from pipeline.extract.dates import parse_date
 from pipeline.stage import ConfigPath, Outcome, Record, StageConfig
 from pipeline.textstats import count_words
@@ -65,6 +65,11 @@ class Segment:
 
     lines: list[Line]
     after_feed: bool  # the segment follows a feed header
+
+
+def warm(config: Config) -> None:
+    """Compile the comment formats before the run's workers fork (see pipeline.stage)."""
+    compile_formats(_formats(config.comment_formats))
 
 
 def process(record: Record, config: Config) -> Outcome:

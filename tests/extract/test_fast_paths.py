@@ -120,8 +120,10 @@ def test_byline_word_limit_read_without_splitting_a_paragraph_whole() -> None:
             assert (len(line.split(None, bylines.MAX_BYLINE_WORDS)) > bylines.MAX_BYLINE_WORDS) == over, line
 
 
-def test_shipped_comment_formats_are_compiled_at_import() -> None:
-    # Worker processes are forked after the import: they must find the formats compiled.
-    code = "import pipeline.extract.comments as c; print(c._compile_cached.cache_info().currsize)"
+def test_split_warm_compiles_the_comment_formats() -> None:
+    # Worker processes are forked after `warm`: they must find the formats compiled. A fresh
+    # process, so that no earlier test compiled them; importing alone compiles nothing.
+    code = ("import pipeline.extract.comments as c, pipeline.stages.split as s; n = c._compile_cached.cache_info; "
+            "before = n().currsize; s.warm(s.Config()); print(before, n().currsize, n().misses)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "1"
+    assert out.stdout.split() == ["0", "1", "1"]
