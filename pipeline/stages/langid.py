@@ -21,6 +21,7 @@ import math
 import os
 import random
 import re
+import struct
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -123,7 +124,7 @@ class _Profiles:
                     rows.append(row)
         if len(self.windows) >= WORD_CACHE_SIZE:
             self.windows.clear()
-        found = self.windows[window] = np.array(rows, dtype=np.int32).tobytes()
+        found = self.windows[window] = struct.pack(f"={len(rows)}i", *rows)  # as int32, native order
         return found
 
 
@@ -162,6 +163,12 @@ def _profiles() -> _Profiles:
     return profiles
 
 
+def warm(config: Config) -> None:
+    """Load the profiles into this process (see pipeline.stage): a parent that does so before
+    it forks its workers spares each of them the load (~0.1 s CPU) and shares the 40 MB matrix."""
+    _profiles()
+
+
 class _Detector(Detector):  # type: ignore[misc]
     """langdetect's Detector with its loops over characters done on strings and words, and
     its trials by `_run_trials`: the same random draws and the same floating-point
@@ -195,6 +202,8 @@ class _Detector(Detector):  # type: ignore[misc]
         self.text += _SPACE_RUN.sub(" ", text) if "  " in text else text
 
     def cleaning_text(self) -> None:
+        if self.text.isascii():
+            return  # no character from U+0300 up: langdetect removes nothing
         non_latin = len(_NON_LATIN.findall(self.text))
         # In UTF-8 the bytes of 'A'..'z' stand only for those characters.
         encoded = self.text.encode("utf-8", "surrogatepass") if non_latin else b""
@@ -204,11 +213,16 @@ class _Detector(Detector):  # type: ignore[misc]
     def _extract_ngrams(self) -> bytes:
         """Rows of the text's n-grams in langdetect's order, as int32 bytes."""
         *words, last = self.text.translate(_NORMAL).split(" ")
-        memo, word_grams = self.profiles.spaced, self.profiles.word_grams
-        grams = [memo[word] if word in memo else word_grams(word, True) for word in words if word]
-        if last:
-            grams.append(self.profiles.word_grams(last, False))
-        return b"".join(grams)
+        tail = self.profiles.word_grams(last, False) if last else b""
+        # One C-level lookup per word; the empty words of a run of spaces yield no n-grams
+        # (word_grams("", True) is b"") and are memoised like any other.
+        grams = list(map(self.profiles.spaced.get, words))
+        try:
+            return b"".join(grams) + tail
+        except TypeError:  # a None: words not seen yet
+            word_grams = self.profiles.word_grams
+            return b"".join([found if found is not None else word_grams(word, True)
+                             for found, word in zip(grams, words)]) + tail
 
     def _detect_block(self) -> None:
         """langdetect's trials on this one text (see `_run_trials`)."""
@@ -266,13 +280,13 @@ def _choices(stream: _Stream, start: np.ndarray, count: np.ndarray, shift: np.nd
         words = stream.upto(int(start.max()) + width)
         values = words[start[:, None] + np.arange(width)] >> shift[:, None]
         kept = values < count[:, None]
-        found = np.count_nonzero(kept, axis=1)
-        if found.min() >= steps:
+        rank = np.cumsum(kept, axis=1, dtype=np.int32)  # words kept so far, per text
+        if rank[:, -1].min() >= steps:
             break
         width *= 2
-    texts, cols = np.nonzero(kept)
-    cols = cols[np.arange(len(cols)) - (np.cumsum(found) - found)[texts] < steps].reshape(-1, steps)
-    return np.take_along_axis(values, cols, axis=1), start[:, None] + cols + 1
+    chosen = kept & (rank <= steps)  # the first `steps` words kept: as many in every row
+    cols = np.nonzero(chosen)[1].reshape(-1, steps)
+    return values[chosen].reshape(-1, steps), start[:, None] + cols + 1
 
 
 def _sums(columns: np.ndarray) -> np.ndarray:
@@ -313,15 +327,18 @@ def _run_trials(features: list[bytes], detector: _Detector) -> np.ndarray:
     base = np.cumsum(count) - count
     offset = np.zeros(len(features), dtype=np.int64)  # words each text has read so far
     average = np.zeros((len(features), languages))
+    ended = np.empty((len(features), languages))  # each text's probabilities at the end of a trial
     gauss = spare = [0.0] * len(features)
     for trial in range(trials):
         if trial % 2 == 0:  # gauss() reads four words for two values, and keeps the second
             words = stream.upto(int(offset.max()) + 4)
-            gauss, spare = map(list, zip(*(_gauss(words[at:at + 4].tolist()) for at in offset.tolist())))
+            starts = offset.tolist()
+            pairs = {at: _gauss(words[at:at + 4].tolist()) for at in set(starts)}  # all at 0 at first
+            gauss, spare = map(list, zip(*(pairs[at] for at in starts)))
             offset += 4
         else:
             gauss = spare
-        weight = np.array([(detector.alpha + z * detector.ALPHA_WIDTH) / detector.BASE_FREQ for z in gauss])
+        weight = (detector.alpha + np.array(gauss) * detector.ALPHA_WIDTH) / detector.BASE_FREQ
         active = np.arange(len(features))  # texts still drawing, by their row in `prob`
         prob = np.tile(initial, (len(features), 1))
         start = offset.copy()
@@ -329,31 +346,32 @@ def _run_trials(features: list[bytes], detector: _Detector) -> np.ndarray:
         while len(active):
             steps = DRAWS_AT_ONCE + (i == 0)  # so that a chunk ends on a normalising draw
             values, ends = _choices(stream, start, count[active], shift[active], steps)
-            drawn = flat[base[active][:, None] + values]
-            rows = np.arange(len(active))  # of `drawn` and `ends`, for the texts still drawing
+            drawn = flat[(base[active][:, None] + values).T]  # draws x texts
             first = 0
             for last in range(-i % 5, steps, 5):  # the draws after which langdetect normalises
-                factors = np.take(matrix, drawn[rows, first:last + 1], axis=0)
-                factors += weight[:, None, None]
-                for step in range(last + 1 - first):
-                    prob *= factors[:, step]
-                columns = prob.T.copy()  # C order: languages x texts
-                sums = _sums(columns)
-                prob /= sums[:, None]
-                # the largest quotient is the largest value's: rounding keeps order
-                done = columns.max(axis=0) / sums > detector.CONV_THRESHOLD
-                if i + last >= detector.ITERATION_LIMIT:
-                    done[:] = True
-                if done.any():
-                    average[active[done]] += prob[done] / trials
-                    offset[active[done]] = ends[rows[done], last]
+                factors = np.take(matrix, drawn[first:last + 1], axis=0)  # draws x texts x languages
+                factors += weight[:, None]
+                factors[0] *= prob  # factor * prob is langdetect's prob * factor: products commute
+                prob = np.multiply.reduce(factors, axis=0)  # draw by draw, as langdetect multiplies
+                prob /= _sums(prob.T.copy())[:, None]  # C order: languages x texts
+                # langdetect's test, on the quotients; first on all texts at once (one call), as
+                # most groups end no text's trial
+                if prob.max() > detector.CONV_THRESHOLD or i + last >= detector.ITERATION_LIMIT:
+                    done = prob.max(axis=1) > detector.CONV_THRESHOLD
+                    if i + last >= detector.ITERATION_LIMIT:
+                        done[:] = True
+                    finished = active[done]
+                    ended[finished] = prob[done]
+                    offset[finished] = ends[done, last]
                     left = ~done
-                    active, prob, weight, rows = active[left], prob[left], weight[left], rows[left]
+                    active, prob, weight = active[left], prob[left], weight[left]
+                    drawn, ends = drawn[:, left], ends[left]
                     if not len(active):
                         break
                 first = last + 1
             i += steps
-            start = ends[rows, -1]
+            start = ends[:, -1]
+        average += ended / trials
     return average
 
 
@@ -403,34 +421,36 @@ def detect(text: str, config: Config) -> tuple[str, float | None]:
 def detect_many(texts: list[str], config: Config) -> list[tuple[str, float | None]]:
     """`detect` of each text, the random trials of all run together (`_run_trials`)."""
     answers: list[tuple[str, float | None]] = [(UNDETERMINED, None)] * len(texts)
-    detectors: dict[int, _Detector] = {}
+    detector = _Detector(_profiles())
+    detector.seed = config.seed  # read by each detection: same text, same answer
+    detector.n_trial = config.trials
+    numbers: list[int] = []
     features: list[bytes] = []
     for number, text in enumerate(texts):
         sample = " ".join(text[: config.sample_chars].split())
         if len(sample) < config.min_chars:
             continue
-        detector = _Detector(_profiles())
-        detector.seed = config.seed  # read by each detection: same text, same answer
-        detector.n_trial = config.trials
+        detector.text = ""
         detector.append(sample)
         detector.cleaning_text()
         rows = detector._extract_ngrams()
         if rows:  # else langdetect finds no features: "und"
-            detectors[number] = detector
+            numbers.append(number)
             features.append(rows)
-    if not detectors:
+    if not features:
         return answers
-    langprobs = _run_trials(features, next(iter(detectors.values())))
-    for (number, detector), langprob in zip(detectors.items(), langprobs):
-        detector.langprob = langprob.tolist()
-        ranked = detector.get_probabilities()
-        if not ranked:
-            continue
-        probability = float(ranked[0].prob)
+    langprobs = _run_trials(features, detector)
+    # langdetect's best guess: its probabilities above PROB_THRESHOLD sorted, stably, from
+    # the largest: the first language (in profile order) with the largest.
+    best = langprobs.argmax(axis=1)
+    top = langprobs[np.arange(len(best)), best].tolist()
+    for number, language, probability in zip(numbers, best.tolist(), top):
+        if probability <= detector.PROB_THRESHOLD:
+            continue  # langdetect ranks no language
         if probability < config.min_probability:
             answers[number] = (UNDETERMINED, round(probability, 4))
         else:
-            answers[number] = (ranked[0].lang, round(probability, 4))
+            answers[number] = (detector.langlist[language], round(probability, 4))
     return answers
 
 

@@ -1,3 +1,4 @@
+import random
 from pathlib import Path
 
 import pytest
@@ -46,3 +47,16 @@ def test_seed_lines_keep_their_count_and_indentation(seed: Path) -> None:
     assert out.count("\n") == text.count("\n")
     for before, after in zip(text.split("\n"), out.split("\n")):
         assert len(before) - len(before.lstrip()) == len(after) - len(after.lstrip()) or not after.strip()
+
+
+@pytest.mark.parametrize("fold_spaces", [True, False])
+def test_space_tokens_found_where_they_can_start(fold_spaces: bool) -> None:
+    """Trying the space pattern only where `_SPACE_STARTS` finds a token can start gives
+    the tokens of trying it at every character."""
+    pattern = clean._space_pattern(clean.Config(fold_spaces=fold_spaces))
+    generator = random.Random(0)
+    alphabet = "ab.  \t\n\xa0\u200b\x01\x85\u2003\u3000"
+    for _ in range(20000):
+        text = "".join(generator.choice(alphabet) for _ in range(generator.randint(0, 14)))
+        starts = (found.start() for found in clean._SPACE_STARTS.finditer(text))
+        assert clean._token_spans_at(text, pattern, starts) == clean._token_spans(text, pattern), repr(text)

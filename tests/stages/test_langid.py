@@ -140,6 +140,19 @@ def test_sums_add_as_python() -> None:
         assert langid._sums(columns).tolist() == [sum(column) for column in columns.T.tolist()]
 
 
+def test_products_multiply_draw_by_draw() -> None:
+    """_run_trials multiplies a group's factors with numpy's reduce over its first axis: in
+    order, as langdetect multiplies one draw after the other."""
+    generator = np.random.default_rng(0)
+    for draws, texts in ((1, 1), (2, 3), (5, 1), (5, 64), (6, 300)):
+        factors = (generator.random((draws, texts, 55)) ** generator.integers(1, 40, (draws, texts, 55))
+                   * 10.0 ** generator.integers(-150, 1, (draws, texts, 55)))
+        expected = factors[0].copy()
+        for factor in factors[1:]:
+            expected *= factor
+        assert np.multiply.reduce(factors, axis=0).tobytes() == expected.tobytes()
+
+
 MIXED = [
     {"id": "en", "text": EN},
     {"id": "fr", "text": FR},
@@ -179,3 +192,52 @@ def test_batch_does_not_depend_on_its_company() -> None:
     together = langid._run_trials(features, detector)
     for rows, alone in zip(features, together):
         assert langid._run_trials([rows], detector)[0].tolist() == alone.tolist()
+
+
+def test_ngrams_are_langdetects() -> None:
+    """The n-gram rows of a text, words new (memoised as they are met) and known, are
+    langdetect's own n-grams, in its order."""
+    from langdetect.detector_factory import PROFILES_DIRECTORY, DetectorFactory
+
+    factory = DetectorFactory()
+    factory.load_profile(PROFILES_DIRECTORY)
+    profiles = langid._profiles()
+    for memo in (profiles.spaced, profiles.final, profiles.windows):
+        memo.clear()
+    for text in SAMPLES + ["a, b;  c", "word.", "Ends without a space", "x"]:
+        theirs = factory.create()
+        theirs.append(text)
+        theirs.cleaning_text()
+        expected = [profiles.index[gram] for gram in theirs._extract_ngrams()]
+        for _ in range(2):  # new words, then the same words known
+            ours = langid._Detector(profiles)
+            ours.append(text)
+            ours.cleaning_text()
+            assert ours.text == theirs.text, text
+            assert np.frombuffer(ours._extract_ngrams(), dtype=np.int32).tolist() == expected, text
+
+
+def test_answers_are_langdetects_best_guess() -> None:
+    """A batch's answers are langdetect's top language and probability, or "und"."""
+    from langdetect.detector_factory import PROFILES_DIRECTORY, DetectorFactory
+
+    factory = DetectorFactory()
+    factory.load_profile(PROFILES_DIRECTORY)
+    config = langid.Config(trials=7, seed=3, min_probability=0.9)
+    texts = SAMPLES + [record.get("text", "") for record in MIXED]
+    for text, answer in zip(texts, langid.detect_many(texts, config)):
+        sample = " ".join(text[: config.sample_chars].split())
+        expected: tuple[str, float | None] = (langid.UNDETERMINED, None)
+        if len(sample) >= config.min_chars:
+            theirs = factory.create()
+            theirs.seed, theirs.n_trial = config.seed, config.trials
+            theirs.append(sample)
+            try:
+                ranked = theirs.get_probabilities()
+            except langid.LangDetectException:  # no n-grams
+                ranked = []
+            if ranked:
+                best = ranked[0]
+                expected = (best.lang if best.prob >= config.min_probability else langid.UNDETERMINED,
+                            round(best.prob, 4))
+        assert answer == expected, text
