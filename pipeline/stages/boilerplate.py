@@ -39,8 +39,8 @@ Every removed line becomes a span (its reason, its newline) and a marker
 Speed: lines repeat across the pages of a site, so a line's context-free verdict is
 computed once per distinct text and kept in a per-config cache. `process_batch` looks up
 a whole batch of pages and classifies the lines not seen yet together, column by column
-(`_classify_many`: one C-level call per step over all of them, the same verdicts as
-`_classify` line by line). The regexes are not tried one by one: each is indexed by the
+(`_classify_many`: one C-level call per step over all of them, or one scan over them joined
+by newlines, the same verdicts as `_classify` line by line). The regexes are not tried one by one: each is indexed by the
 first two characters it can match (found by walking its parse tree), by the length range
 it can match when it is anchored at both ends, and by literals it cannot match without;
 a line only meets the regexes that can match it, in file order, so the verdict is the
@@ -258,6 +258,7 @@ class _Index:
     needs: tuple[tuple[str, ...] | None, ...]  # per regex: one of these lowercase literals occurs
     buckets: dict[str, _Bucket] = field(default_factory=dict)  # memo of `bucket`
     numbers: dict[str, tuple[int, ...]] = field(default_factory=dict)  # memo of `candidates`
+    masks: dict[str, np.ndarray] = field(default_factory=dict)  # memo of `admits`
 
     def bucket(self, low: str) -> _Bucket:
         """The regexes that can match a line whose lowercased text starts with `low[:2]`.
@@ -284,6 +285,14 @@ class _Index:
             else:
                 numbers = set(range(len(self.patterns)))
             found = self.numbers[key] = tuple(sorted(numbers))
+        return found
+
+    def admits(self, key: str) -> np.ndarray:
+        """`candidates(key)` as a mask over the regexes."""
+        found = self.masks.get(key)
+        if found is None:
+            found = self.masks[key] = np.zeros(len(self.patterns), dtype=bool)
+            found[list(self.candidates(key))] = True
         return found
 
     def _bucket(self, numbers: tuple[int, ...]) -> _Bucket:
@@ -345,6 +354,16 @@ STAMP = re.compile(
     re.IGNORECASE,
 )
 STAMP_HINT = re.compile(r"\d|ago|day", re.IGNORECASE)  # every STAMP match has one: a cheap first test
+# STAMP's alternatives regrouped by how they start, for one scan over many lines joined by newlines
+# (`_lines_with`; `\s` made `[^\S\n]` so that no match crosses a line): a line holds a match of one
+# of them iff it holds a STAMP match. The lookahead lets the engine skip to the letters that can
+# start a month, "ago", "yesterday" or "today" (tests/stages/test_boilerplate.py keeps them in step).
+STAMP_PARTS = (
+    re.compile(r"\d(?::\d\d|[^\S\n](?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)|[./-]\d{1,2}[./-]\d\d)",
+               re.IGNORECASE),
+    re.compile(r"(?=[ajfmsondty])\b(?:(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?[^\S\n]\d"
+               r"|ago\b|(?:yesterday|today)\b)", re.IGNORECASE),
+)
 # WORD, STAMP and STAMP_HINT for ASCII text (the stamps on the lowercased text): the same matches
 # without Unicode classes or case folding per character.
 ASCII_WORD = re.compile(r"[A-Za-z]+")
@@ -742,9 +761,10 @@ def _is_good(words: int, density: float, sentence_end: bool, title_share: float,
     return sentence_end and words >= config.sentence_min_words and density >= config.sentence_min_stopword_density
 
 
-def is_link_list(text: str, signals: Signals, config: Config) -> bool:
-    """Several short menu-like items joined by link separators ("Home | News | Contact")."""
-    if signals.link_marks < config.link_list_min_segments - 1:
+def is_link_list(text: str, link_marks: int, config: Config) -> bool:
+    """Several short menu-like items joined by link separators ("Home | News | Contact"); `link_marks`
+    is the line's `Signals.link_marks`."""
+    if link_marks < config.link_list_min_segments - 1:
         return False
     segments = [segment for segment in SEPARATORS.split(text) if segment]
     if len(segments) < config.link_list_min_segments:
@@ -889,6 +909,11 @@ def _context(config: Config) -> _Context:
     return context
 
 
+def warm(config: Config) -> None:
+    """Compile the rules and load the stopwords before the run's workers fork (see pipeline.stage)."""
+    _context(config)
+
+
 def clear_caches() -> None:
     """Forget every cached verdict (a cold start, as in a fresh process; the rules stay compiled)."""
     for context in list(_LIVE):
@@ -955,7 +980,7 @@ def _classify(text: str, context: _Context) -> Verdict:
         cls, reason = classify_wordless(text, Signals(0, 0.0, sentence_end, 0.0, len(DIGIT.findall(text)), 0, False))
         return _verdict((key, cls, reason, words, flags, size))
     if ("|" in text if plain else SEPARATOR_RE.search(text) is not None) and is_link_list(
-            text, line_signals(text, context.stopwords), config):
+            text, len(LINK_MARKS.findall(text)), config):
         return _verdict((key, BAD, "link_list", words, flags, size))
     title_share = -1.0  # not measured yet
     # Only lines long enough to pass the good test need its density (most short lines are not).
@@ -1012,7 +1037,7 @@ class _Literals:
         self.sorted_sizes = sizes[self.order]
         ordered = [lows[line] for line in self.order.tolist()]
         self.text = "\n".join(ordered)
-        self.ends = list(accumulate(map(len, ordered), lambda total, size: total + size + 1, initial=-1))[1:]
+        self.ends = (np.cumsum(np.fromiter(map(len, ordered), dtype=np.int64, count=len(ordered)) + 1) - 1).tolist()
         self.found: dict[str, tuple[int, np.ndarray]] = {}  # literal -> (shortest lines searched, lines holding it)
 
     def _chars(self, first: int, limit: int) -> int:
@@ -1049,10 +1074,17 @@ class _Literals:
             return lines
         if scan <= per_line:
             return lines[functools.reduce(operator.or_, (self.lines(literal, limit) for literal in literals))[lines]]
+        # The candidate lines alone, joined: each literal is found with a jump to the next line per hit.
         some = [self.lows[line] for line in lines.tolist()]
+        text = "\n".join(some)
+        ends = np.cumsum(np.fromiter(map(len, some), dtype=np.int64, count=len(some)) + 1).tolist()
         keep = np.zeros(len(some), dtype=bool)
         for literal in literals:
-            keep |= np.fromiter(map(operator.contains, some, repeat(literal)), dtype=bool, count=len(some))
+            position = text.find(literal)
+            while position >= 0:
+                line = bisect.bisect_right(ends, position)
+                keep[line] = True
+                position = text.find(literal, ends[line])
         return lines[keep]
 
 
@@ -1069,20 +1101,16 @@ def _lowered_many(subjects: list[str]) -> list[str]:
     return lows if len(lows) == len(subjects) else list(map(_lowered, subjects))
 
 
-SPACE_RUN = re.compile(r"[^\S\n]+")
-"""A run of whitespace within a line: what `str.split()` splits a line at."""
-
-
 def _collapsed_many(texts: list[str]) -> list[str]:
-    """`" ".join(unicodedata.normalize("NFKC", text).split())` of each text, in a few calls over the
-    joined texts: NFKC leaves a newline alone and never makes one, so the lines stay apart."""
+    """`" ".join(unicodedata.normalize("NFKC", text).split())` of each text, normalising the joined
+    texts in one call: NFKC leaves a newline alone and never makes one, so the lines stay apart."""
     joined = "\n".join(texts)
     if not joined.isascii():
         joined = unicodedata.normalize("NFKC", joined)
-    found = SPACE_RUN.sub(" ", joined).split("\n")
+    found = joined.split("\n")
     if len(found) != len(texts):  # pragma: no cover - a newline made by normalisation
-        return [" ".join(unicodedata.normalize("NFKC", text).split()) for text in texts]
-    return list(map(str.strip, found))
+        found = [unicodedata.normalize("NFKC", text) for text in texts]
+    return list(map(" ".join, map(str.split, found)))
 
 
 def _first_matches(subjects: list[str], lows: list[str], index: _Index) -> list[int]:
@@ -1093,30 +1121,23 @@ def _first_matches(subjects: list[str], lows: list[str], index: _Index) -> list[
     first = np.full(count, -1, dtype=np.int64)
     if not count:
         return []
-    keys = list(map(_PREFIX_OF, lows))
+    # Lines are grouped by their first two characters; admitted[number, group]: the regex can match them.
     group_of: dict[str, int] = {}
-    groups = np.fromiter(map(group_of.setdefault, keys, itertools.count()), dtype=np.int64, count=count)
-    order = np.argsort(groups, kind="stable")
-    sorted_groups = groups[order]
-    candidates: dict[int, list[np.ndarray]] = {}
-    for key, group in group_of.items():
-        start, stop = np.searchsorted(sorted_groups, (group, group + 1))
-        members = order[start:stop]
-        for number in index.candidates(key):
-            candidates.setdefault(number, []).append(members)
+    firsts = np.fromiter(map(group_of.setdefault, map(_PREFIX_OF, lows), itertools.count()), dtype=np.int64,
+                         count=count)
+    groups = np.unique(firsts, return_inverse=True)[1]  # numbered in order of first appearance, as `group_of`
+    admitted = np.stack(list(map(index.admits, group_of))).T
     sizes = np.fromiter(map(len, subjects), dtype=np.int64, count=count)
     patterns, needs = index.patterns, index.needs
     literals = _Literals(lows, sizes)
-    for number in sorted(candidates):
-        lines = np.concatenate(candidates[number])
-        lengths = sizes[lines]
-        admitted = (first[lines] < 0) & (lengths >= index.min_len[number]) & (lengths <= index.max_len[number])
-        lines = lines[admitted]
+    for number in np.flatnonzero(admitted.any(axis=1)).tolist():
+        lines = np.flatnonzero(admitted[number][groups] & (first < 0) & (sizes >= index.min_len[number])
+                               & (sizes <= index.max_len[number]))
         if not len(lines):
             continue
         pattern = patterns[number]
         if needs[number] is not None:
-            lines = literals.narrow(lines, lengths[admitted], needs[number],
+            lines = literals.narrow(lines, sizes[lines], needs[number],
                                     BOUNDED_MATCH_NS if isinstance(pattern, BoundedPattern) else MATCH_NS)
         numbers = lines.tolist()
         match = pattern.match
@@ -1124,6 +1145,14 @@ def _first_matches(subjects: list[str], lows: list[str], index: _Index) -> list[
         if hits:
             first[hits] = number
     return first.tolist()
+
+
+def _lines_with(pattern: re.Pattern[str], texts: list[str]) -> np.ndarray:
+    """The positions of the `texts` that `pattern` matches in, with one scan over them joined by
+    newlines (one C call, not one per text); `pattern` must not match across a newline."""
+    ends = np.cumsum(np.fromiter(map(len, texts), dtype=np.int64, count=len(texts)) + 1)
+    starts = [match.start() for match in pattern.finditer("\n".join(texts))]
+    return np.searchsorted(ends, np.array(starts, dtype=np.int64), side="right")
 
 
 _SHORT, _HEADLINE, _PROSE, _LINK_LIST, _WORDLESS = range(5)
@@ -1143,9 +1172,10 @@ def _signal_kinds(tokens_of: list[list[str]], texts: list[str], sentence: list[b
     tokens = np.fromiter(map(len, tokens_of), dtype=np.int64, count=count)
     end = np.fromiter(sentence, dtype=bool, count=count)
     kinds[tokens == 0] = _WORDLESS
-    separated = np.fromiter(map(SEPARATOR_RE.search, texts), dtype=object, count=count) != None  # noqa: E711
+    separated = np.zeros(count, dtype=bool)
+    separated[_lines_with(SEPARATOR_RE, texts)] = True
     for line in np.flatnonzero(separated & (tokens > 0)).tolist():
-        if is_link_list(texts[line], line_signals(texts[line], context.stopwords), config):
+        if is_link_list(texts[line], len(LINK_MARKS.findall(texts[line])), config):
             kinds[line] = _LINK_LIST
     open_lines = kinds == _SHORT
     eligible = open_lines & (tokens >= np.where(end, context.good_min_count, config.good_min_words))
@@ -1186,15 +1216,15 @@ def _classify_many(texts: list[str], context: _Context) -> list[Verdict]:
         texts_ruled = [texts[position] for position in ruled] if len(ruled) < count else texts
         collapsed = list(texts_ruled)
         plain = list(map(str.isascii, texts_ruled))
-        simple = [ascii and printable and not double for ascii, printable, double in
-                  zip(plain, map(str.isprintable, texts_ruled), map(operator.contains, texts_ruled, repeat("  ")))]
+        simple = list(map(operator.and_, map(operator.and_, plain, map(str.isprintable, texts_ruled)),
+                          map(operator.not_, map(operator.contains, texts_ruled, repeat("  ")))))
         others = list(compress(range(len(ruled)), map(operator.not_, simple)))
         for position, text in zip(others, _collapsed_many([texts_ruled[position] for position in others])):
             collapsed[position] = text
         ruled_keys = list(map(str.casefold, collapsed))
         phrases = list(map(str.rstrip, map(str.lstrip, ruled_keys, repeat(BULLET_CHARS)), repeat(TRAILING_CHARS)))
         subjects = list(map(str.lstrip, collapsed, repeat(BULLET_CHARS)))
-        ruled_words = [spaces + 1 for spaces in map(str.count, ruled_keys, repeat(" "))]
+        ruled_words = list(map(operator.add, map(str.count, ruled_keys, repeat(" ")), repeat(1)))
         found = list(map(rules.phrases.get, phrases))
         # A strong phrase decides alone; every other line meets the regexes.
         tried = [position for position, rule in enumerate(found) if rule is None or rule.context]
@@ -1240,10 +1270,10 @@ def _classify_many(texts: list[str], context: _Context) -> list[Verdict]:
             keys[line] = normalise(text)
     flags = [SENTENCE if end else 0 for end in sentence]
     stamp_max = config.stamp_max_words
-    stamped = [line for line, (size_words, text) in enumerate(zip(words, texts))
-               if size_words <= stamp_max and STAMP_HINT.search(text) is not None and STAMP.search(text) is not None]
-    for line in stamped:
-        flags[line] |= STAMPED
+    short = [line for line, size_words in enumerate(words) if size_words <= stamp_max]
+    short_texts = [texts[line] for line in short]
+    for position in np.concatenate([_lines_with(part, short_texts) for part in STAMP_PARTS]).tolist():
+        flags[short[position]] |= STAMPED
     # The text signals, for the lines no rule decided.
     rest = [line for line, cls in enumerate(classes) if cls is None]
     signal_max = config.signal_max_chars
@@ -1330,20 +1360,23 @@ def _revise(kinds: Sequence[str], verdict_reasons: Sequence[str | None], lengths
         after_bad = codes[end] == "b" if end < count else edge_bad
         if not (before_bad or after_bad):
             continue
-        if before_bad and after_bad:
-            # jusText's heading distance: the characters between a line and the next good line.
-            if offsets is None:
-                offsets = list(accumulate(lengths, initial=0))
+        far = index  # the short lines before this one go
+        if before_bad and after_bad and heading < FAR:
+            # jusText's heading distance: the characters between a line and the next good line. It
+            # shrinks along the run, so the lines farther than `heading_max_chars` are its first ones.
             good = codes.find("g", end)
-            for member in range(index, end):
-                if kinds[member] == WEAK:
-                    reasons[member] = verdict_reasons[member]
-                elif (min(offsets[good] - offsets[member + 1], FAR) if good >= 0 else FAR) > heading:
-                    reasons[member] = "short_context"
-        else:
-            for member in range(index, end):
-                if kinds[member] == WEAK:
-                    reasons[member] = verdict_reasons[member]
+            if good < 0:
+                far = end
+            else:
+                if offsets is None:
+                    offsets = list(accumulate(lengths, initial=0))
+                far = bisect.bisect_left(offsets, offsets[good] - heading, index + 1, end + 1) - 1
+        if far > index:
+            reasons[index:far] = repeat("short_context", far - index)
+        weak = codes.find("w", index, end)
+        while weak >= 0:
+            reasons[weak] = verdict_reasons[weak]
+            weak = codes.find("w", weak + 1, end)
     return reasons
 
 
@@ -1364,9 +1397,10 @@ COMMENT_CHROME = frozenset({"comment_widget", "comments_heading"})
 INDICATORS = COMMENT_CHROME | {"feed_header"}
 
 
-def main_region(kinds: Sequence[str], reasons: Sequence[str | None], verdicts: Sequence[Verdict],
+def main_region(kinds: Sequence[str], reasons: Sequence[str | None], words: Sequence[int], flags: Sequence[int],
                 config: Config) -> list[str | None]:
-    """Remove what lies away from the page's main text; `reasons` are the context pass's, per line.
+    """Remove what lies away from the page's main text; `reasons` are the context pass's, `words`
+    and `flags` the verdicts', per line.
 
     1. The main text is a maximum-sum segment of line scores (a prose line: +words; other
        kept lines, removed lines, comment frames: costs), the first one scoring at least
@@ -1383,26 +1417,25 @@ def main_region(kinds: Sequence[str], reasons: Sequence[str | None], verdicts: S
     """
     count = len(kinds)
     out = list(reasons)
-    frame = [kind == PROTECTED or bool(verdict.flags & STAMPED) for kind, verdict in zip(kinds, verdicts)]
-    start, end = _best_segment(kinds, reasons, verdicts, frame, config)
+    frame = [kind == PROTECTED or flag & STAMPED != 0 for kind, flag in zip(kinds, flags)]
+    start, end = _best_segment(kinds, reasons, words, frame, config)
     if start < 0:
         return out
-    kept = [index for index in range(count) if reasons[index] is None]
+    kept = list(compress(range(count), map(operator.is_, reasons, repeat(None))))
     near_frame = list(frame)  # frames and the short lines next to them (a name above a date)
-    for position, index in enumerate(kept):
-        if frame[index]:
-            for other in (position - 1, position + 1):
-                if 0 <= other < len(kept) and kinds[kept[other]] != GOOD:
-                    near_frame[kept[other]] = True
-
-    def removable(index: int) -> bool:
-        return out[index] is None and not near_frame[index] and kinds[index] != GOOD and kinds[index] != PROTECTED
+    last = len(kept) - 1
+    for position in compress(range(len(kept)), map(frame.__getitem__, kept)):
+        if position > 0 and kinds[kept[position - 1]] != GOOD:
+            near_frame[kept[position - 1]] = True
+        if position < last and kinds[kept[position + 1]] != GOOD:
+            near_frame[kept[position + 1]] = True
+    headers = list(compress(range(count), map(operator.eq, reasons, repeat("feed_header"))))
 
     # Inline boxes inside the main text; another feed header there starts the page's feeds.
     in_feed = False
-    for index in range(start, end + 1):
-        if reasons[index] == "feed_header":
-            items = _inline_box(index, end, kinds, reasons, out, verdicts, config)
+    for index in headers:
+        if start <= index <= end:
+            items = _inline_box(index, end, kinds, reasons, out, words, config)
             if items is None:
                 in_feed = True
             else:
@@ -1411,7 +1444,7 @@ def main_region(kinds: Sequence[str], reasons: Sequence[str | None], verdicts: S
     # Before the main text (comment blocks there stay: a short post with its thread).
     in_comments = set()
     for block in _blocks(range(start), out):
-        if _is_comment_block(block, kinds, reasons, verdicts, frame, config):
+        if _is_comment_block(block, kinds, reasons, words, flags, frame, config):
             in_comments.update(block)
     seen = 0
     for index in range(start - 1, -1, -1):
@@ -1425,18 +1458,22 @@ def main_region(kinds: Sequence[str], reasons: Sequence[str | None], verdicts: S
             out[index] = "outside_main"
     # After it, from the first comment or feed sign on: headline lists (runs of short non-prose
     # lines), before the blocks are judged, so a list under the last comment does not make its
-    # block look like a teaser list.
+    # block look like a teaser list. A line is removable when kept, not near a frame, and
+    # neither prose nor a keep-rule line.
     first = next((index for index in range(end + 1, count)
                   if reasons[index] in INDICATORS or kinds[index] == PROTECTED), count)
     index = first
     while index < count:
-        if not removable(index):
+        if not (out[index] is None and not near_frame[index] and kinds[index] != GOOD
+                and kinds[index] != PROTECTED):
             index += 1
             continue
         stop = index
         members = []
-        while stop < count and (out[stop] is not None or removable(stop)):
+        while stop < count:
             if out[stop] is None:
+                if near_frame[stop] or kinds[stop] == GOOD or kinds[stop] == PROTECTED:
+                    break
                 members.append(stop)
             stop += 1
         if len(members) >= config.headline_run:
@@ -1444,9 +1481,9 @@ def main_region(kinds: Sequence[str], reasons: Sequence[str | None], verdicts: S
                 out[member] = "link_list"
         index = stop
     # After it: blocks of kept lines up to the first feed header.
-    feed = next((index for index in range(end + 1, count) if reasons[index] == "feed_header"), count)
+    feed = next((index for index in headers if index > end), count)
     blocks = _blocks(range(end + 1, feed if not in_feed else end + 1), out)
-    framed = [_is_comment_block(block, kinds, reasons, verdicts, frame, config) for block in blocks]
+    framed = [_is_comment_block(block, kinds, reasons, words, flags, frame, config) for block in blocks]
     for number, block in enumerate(blocks):
         if framed[number] or (number + 1 < len(blocks) and framed[number + 1]):
             continue  # a comment, or the body above a signature
@@ -1471,17 +1508,17 @@ def _blocks(indexes: Iterable[int], out: Sequence[str | None]) -> list[list[int]
     return blocks
 
 
-def _best_segment(kinds: Sequence[str], reasons: Sequence[str | None], verdicts: Sequence[Verdict],
+def _best_segment(kinds: Sequence[str], reasons: Sequence[str | None], words: Sequence[int],
                   frame: Sequence[bool], config: Config) -> tuple[int, int]:
     """[start, end] of the main text, or (-1, -1) when no segment scores `region_min_score`."""
     line_cost, word_cost = config.region_line_cost, config.region_word_cost
     frame_cost, removed_cost = config.region_frame_cost, config.region_removed_cost
     scores = [
-        (-frame_cost if reasons[index] in COMMENT_CHROME else -removed_cost) if reasons[index] is not None
-        else verdicts[index].words if kind == GOOD
-        else -frame_cost if frame[index]
-        else -(line_cost + word_cost * verdicts[index].words)
-        for index, kind in enumerate(kinds)
+        (-frame_cost if reason in COMMENT_CHROME else -removed_cost) if reason is not None
+        else size if kind == GOOD
+        else -frame_cost if framed
+        else -(line_cost + word_cost * size)
+        for kind, reason, size, framed in zip(kinds, reasons, words, frame)
     ]
     found: list[tuple[int, int, float]] = []  # Kadane: the best segment of each run of positive sums
     total = best = 0.0
@@ -1515,43 +1552,44 @@ def _best_segment(kinds: Sequence[str], reasons: Sequence[str | None], verdicts:
     return first, last
 
 
-def _reads_as_text(kind: str, verdict: Verdict, config: Config) -> bool:
+def _reads_as_text(kind: str, words: int, flags: int, config: Config) -> bool:
     """Prose, a sentence, or a few words that are not a headline: what a comment says."""
-    if kind == GOOD or verdict.flags & SENTENCE:
+    if kind == GOOD or flags & SENTENCE:
         return True
-    return kind == SHORT and not verdict.flags & (HEADLINE | STAMPED) and verdict.words >= config.comment_body_min_words
+    return kind == SHORT and not flags & (HEADLINE | STAMPED) and words >= config.comment_body_min_words
 
 
 def _is_comment_block(block: Sequence[int], kinds: Sequence[str], reasons: Sequence[str | None],
-                      verdicts: Sequence[Verdict], frame: Sequence[bool], config: Config) -> bool:
+                      words: Sequence[int], flags: Sequence[int], frame: Sequence[bool], config: Config) -> bool:
     """A header or date line with prose within `frame_window` lines (any text at all right under a
     comments heading or widget: "Thanks!"), and not a teaser list."""
     window = config.frame_window
     under_heading = block[0] > 0 and reasons[block[0] - 1] in COMMENT_CHROME
     framed = False
-    for position, index in enumerate(block):
-        if frame[index]:
-            nearby = block[max(0, position - window): position + window + 1]
-            if under_heading and len(nearby) > 1 or any(
-                    other != index and _reads_as_text(kinds[other], verdicts[other], config) for other in nearby):
-                framed = True
-                break
+    for position in compress(range(len(block)), map(frame.__getitem__, block)):
+        index = block[position]
+        nearby = block[max(0, position - window): position + window + 1]
+        if under_heading and len(nearby) > 1 or any(
+                other != index and _reads_as_text(kinds[other], words[other], flags[other], config)
+                for other in nearby):
+            framed = True
+            break
     if not framed:
         return False
-    headlines = sum(1 for index in block if kinds[index] == SHORT and verdicts[index].flags & HEADLINE)
+    headlines = sum(1 for index in block if kinds[index] == SHORT and flags[index] & HEADLINE)
     return not (headlines >= 2 and headlines >= config.teaser_min_headline_share * len(block))
 
 
 def _inline_box(header: int, end: int, kinds: Sequence[str], reasons: Sequence[str | None],
-                out: Sequence[str | None], verdicts: Sequence[Verdict], config: Config) -> list[int] | None:
+                out: Sequence[str | None], words: Sequence[int], config: Config) -> list[int] | None:
     """The item lines of an inline box under `header`, or None if article paragraphs do not follow."""
     count = len(kinds)
-    words = config.inline_paragraph_words
+    least = config.inline_paragraph_words
     items: list[int] = []
     for index in range(header + 1, end + 1):
         if out[index] is None:
-            if kinds[index] == GOOD and verdicts[index].words >= words and any(
-                    out[other] is None and kinds[other] == GOOD and verdicts[other].words >= words
+            if kinds[index] == GOOD and words[index] >= least and any(
+                    out[other] is None and kinds[other] == GOOD and words[other] >= least
                     for other in range(index + 1, min(count, index + 3))):
                 return items
             items.append(index)
@@ -1589,18 +1627,20 @@ def _removals(stripped: list[str], every: list[Verdict], context: _Context,
         numbers, verdicts = range(len(every)), every
     if not verdicts:
         return []
-    keys, classes, reasons_of, _, _, sizes = zip(*verdicts)
+    keys, classes, reasons_of, words, flags, sizes = zip(*verdicts)
     kinds, verdict_reasons = list(classes), list(reasons_of)
     pins = context.pins
     if templates or pins:
         on_site = templates | pins if pins else templates
-        for position in compress(range(len(keys)), map(on_site.__contains__, keys)):
-            kinds[position], verdict_reasons[position] = _on_site(
-                keys[position], kinds[position], verdict_reasons[position], templates, pins)
+        for position in compress(range(len(keys)), map(on_site.__contains__, keys)):  # `_on_site`, inlined
+            if keys[position] in pins:
+                kinds[position], verdict_reasons[position] = BAD, "pinned"
+            elif kinds[position] != BAD and kinds[position] != PROTECTED:
+                kinds[position], verdict_reasons[position] = BAD, "template"
     reasons = harmonise(_revise(kinds, verdict_reasons, sizes, config))
     if config.main_region:
-        reasons = main_region(kinds, reasons, verdicts, config)
-    return [(number, reason) for number, reason in zip(numbers, reasons) if reason is not None]
+        reasons = main_region(kinds, reasons, words, flags, config)
+    return list(compress(zip(numbers, reasons), map(operator.is_not, reasons, repeat(None))))
 
 
 def decide(text: str, config: Config, templates: frozenset[str] = frozenset()) -> list[tuple[Line, str]]:
@@ -1633,10 +1673,12 @@ def learn(records: Iterable[Record], config: Config) -> dict[str, Any]:
 
 def summarize(record: Record, config: Config) -> tuple[str, list[str]]:
     """(site, sorted keys of the page's short lines): what `learn` counts of one page."""
-    max_spaces = config.template_max_words
-    lines = {raw.strip() for raw in set(str(record.get("text") or "").split("\n"))}
-    short = [line for line in lines if line and line.count(" ") < max_spaces]
-    return str(record.get("site_key") or ""), sorted(set(_context(config).keys_of(short)))
+    stripped = list(map(str.strip, str(record.get("text") or "").split("\n")))
+    # Only short lines go into the set: long ones would be hashed for nothing.
+    short = set(compress(stripped, map(operator.lt, map(str.count, stripped, repeat(" ")),
+                                       repeat(config.template_max_words))))
+    short.discard("")
+    return str(record.get("site_key") or ""), sorted(set(_context(config).keys_of(list(short))))
 
 
 def count_pages(summaries: Iterable[tuple[str, Sequence[str]]]) -> Counter[tuple[str, str]]:
@@ -1771,12 +1813,11 @@ def _outcome(record: Record, parts: list[str], stripped: list[str], removals: li
         output["markers"] = []
         return Outcome(records=[output])
     numbers, reasons = map(list, zip(*removals))
-    offsets = list(accumulate(map(len, parts), initial=0))
-    starts = list(map(operator.add, map(offsets.__getitem__, numbers), numbers))  # a newline per line before
-    # The line and its newline (the last line may have none).
-    ends = list(map(operator.add, map(offsets.__getitem__, map(operator.add, numbers, repeat(1))), numbers))
-    ends = list(map(operator.add, ends, repeat(1)))
-    if ends[-1] > len(text):
+    # Where each line begins (and where the text would go on after the last one): a newline per line before.
+    begins = list(map(operator.add, accumulate(map(len, parts), initial=0), itertools.count()))
+    starts = list(map(begins.__getitem__, numbers))
+    ends = list(map(begins.__getitem__, map(operator.add, numbers, repeat(1))))  # the line and its newline
+    if ends[-1] > len(text):  # the last line has none
         ends[-1] = len(text)
     spans = list(map(_new, repeat(Span, len(numbers))))
     for setter, values in ((_SET_START, starts), (_SET_END, ends), (_SET_REASON, reasons),

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pydantic
 import pytest
 import yaml
@@ -206,6 +207,19 @@ def test_bulk_regex_pass_finds_the_first_matching_regex() -> None:
     expected = [brute_force(subject, patterns) for subject in subjects]
     assert found == [-1 if number is None else number for number in expected]
     assert sum(number is not None for number in expected) > 1000  # the test sees matches, not just misses
+
+
+def test_stamp_parts_find_the_lines_stamp_finds() -> None:
+    """The batch form of STAMP (its alternatives regrouped, scanned over the joined lines) flags the
+    lines that STAMP.search flags, one by one."""
+    rng = random.Random(3)
+    pieces = ["1", "12", ":", "30", " ", "\t", "/", ".", "-", "Dec", "SEPT", "ſep", "may", "ago", "Today", "yesterday",
+              "x", "é", "٣", "day", "mon", "Ago"]
+    lines = ["".join(rng.choice(pieces) for _ in range(rng.randint(1, 7))).strip() or "x" for _ in range(20000)]
+    found = set(np.concatenate([boilerplate._lines_with(part, lines) for part in boilerplate.STAMP_PARTS]).tolist())
+    expected = {number for number, line in enumerate(lines) if boilerplate.STAMP.search(line)}
+    assert found == expected
+    assert 1000 < len(expected) < 19000  # the test sees both outcomes
 
 
 def bulk_lines() -> list[str]:
