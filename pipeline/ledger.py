@@ -58,6 +58,7 @@ import re
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -160,7 +161,9 @@ class Tape:
         return len(self.text)
 
     def implicit_count(self) -> int:
-        return self.tags.count(IMPLICIT)
+        # An implicit character is a SENTINEL: most texts hold none, and that is much cheaper
+        # to find than comparing every tag.
+        return self.tags.count(IMPLICIT) if SENTINEL in self.text else 0
 
 
 def _join(pieces: Sequence[Tape], open_tail: bool) -> Tape:
@@ -298,7 +301,7 @@ def _what(kind: str, name: str | None) -> str:
 
 def _assemble(pieces: list[_Piece], where: str, exact: bool) -> Tape:
     """`assemble` of pieces that need no Tape each (split has one per line and per span)."""
-    pieces.sort(key=lambda p: (p[0], p[1]))
+    pieces.sort(key=itemgetter(0, 1))
     texts: list[str] = []
     tags: list[int] = []
     cursor = 0
@@ -328,6 +331,8 @@ def _assemble(pieces: list[_Piece], where: str, exact: bool) -> Tape:
 def first_difference(tape: Tape, truth: str) -> tuple[int, str] | None:
     """Where `tape` stops agreeing with `truth` under rule W, with a description."""
     text = tape.text
+    if text == truth and SENTINEL not in text:  # most texts: nothing to look at character by character
+        return None
     limit = min(len(text), len(truth))
     pos = 0
     while pos < limit:
@@ -507,9 +512,15 @@ class RunOutOfOrder(Exception):
     the runner): such a run can only be read whole (`load_run`)."""
 
 
+LINE_KEY_CHARS = 256
+"""A record line is looked up among the stage before's by its start (the record's id): hashing
+whole lines (10 KB and more) cost more than the look-up saves; equal keys are then compared."""
+
+
 class _Lines:
     """A JSONL file read a record at a time, with one record of look-ahead. A line equal to
-    one in `known` (the stage before's lines of the same pages) is not parsed again."""
+    one in `known` (the stage before's lines of the same pages, by LINE_KEY_CHARS) is not
+    parsed again."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -518,7 +529,7 @@ class _Lines:
         self.line: str | None = None
         self.record: Record | None = None
 
-    def peek(self, known: dict[str, Record]) -> Record | None:
+    def peek(self, known: dict[str, tuple[str, Record]]) -> Record | None:
         while self.record is None and self._handle is not None:
             line = self._handle.readline()
             self._number += 1
@@ -526,7 +537,8 @@ class _Lines:
                 self._handle.close()
                 self._handle = None
             elif not line.isspace():
-                record = known.get(line)
+                same = known.get(line[:LINE_KEY_CHARS])
+                record = _shared_record(line, *same) if same is not None else None
                 if record is None:
                     try:
                         record = json.loads(line)
@@ -547,6 +559,24 @@ class _Lines:
             self._handle = None
 
 
+def _shared_record(line: str, before_line: str, before: Record) -> Record | None:
+    """The record of `line` made from the stage before's line and record, if `line` is that
+    line or that line with members added at the end (dedup and langid write their input
+    record, then their fields): only the added members are parsed."""
+    if line == before_line:
+        return before
+    body = before_line.rstrip()
+    end = len(body) - 1  # the closing brace
+    if not (isinstance(before, dict) and before and body.endswith("}") and line[end:end + 1] == ","
+            and line.startswith(body[:end])):
+        return None
+    try:
+        added = json.loads("{" + line[end + 1:])
+    except json.JSONDecodeError:
+        return None  # parsed whole, for the error message
+    return {**before, **added} if added else None  # none: a trailing comma, an error
+
+
 def iter_run(output_dir: Path, pages_per_batch: int) -> Iterator[list[StageData]]:
     """The run a batch of pages at a time: every stage of the chain, holding the records and
     span entries of `pages_per_batch` consecutive input pages only, so memory does not grow
@@ -562,12 +592,12 @@ def iter_run(output_dir: Path, pages_per_batch: int) -> Iterator[list[StageData]
         while records[0].peek({}) is not None:
             batch = [StageData(name, folder, stats=stat) for (name, folder), stat in zip(chain, stats)]
             pages: set[str] = set()
-            known: dict[str, Record] = {}
+            known: dict[str, tuple[str, Record]] = {}
             while (first := records[0].peek({})) is not None and (
                     len(pages) < pages_per_batch or page_of(first) in pages):
                 pages.add(page_of(first))
                 line, first = records[0].take()
-                known[line] = first
+                known[line[:LINE_KEY_CHARS]] = line, first
                 batch[0].records.setdefault(page_of(first), []).append(first)
             before_ids: dict[str, str] = {}
             for position, stage in enumerate(batch):
@@ -578,10 +608,10 @@ def iter_run(output_dir: Path, pages_per_batch: int) -> Iterator[list[StageData]
                         break
                     stage.entries.setdefault(page, []).append(entries[position].take()[1])
                 if position:
-                    read: dict[str, Record] = {}
+                    read: dict[str, tuple[str, Record]] = {}
                     while (record := records[position].peek(known)) is not None and page_of(record) in pages:
                         line, record = records[position].take()
-                        read[line] = record
+                        read[line[:LINE_KEY_CHARS]] = line, record
                         stage.records.setdefault(page_of(record), []).append(record)
                     known = read
                 before_ids = {str(r["id"]): page for page, found in stage.records.items() for r in found}
@@ -603,7 +633,7 @@ def kept_fate(record: Record, fates: FateTable) -> int:
     if record.get("duplicate_of"):
         similarity = record.get("dup_similarity")
         detail = f"duplicate of {record['duplicate_of']}" + (f" (similarity {similarity})" if similarity else "")
-        return fates.add(Fate("kept", "dedup", "duplicate", record_id, detail))
+        return fates.intern("kept", "dedup", "duplicate", record_id, detail)
     if record.get("kind") == "comment":
         depth = int(record.get("depth") or 0)
         bits = [f"comment {record_id.rsplit('#', 1)[-1]}"]
@@ -614,14 +644,14 @@ def kept_fate(record: Record, fates: FateTable) -> int:
         bits.append(f"· depth {depth}")
         if record.get("parent_id"):
             bits.append(f"· reply to {str(record['parent_id']).rsplit('#', 1)[-1]}")
-        return fates.add(Fate("kept", "split", "comment", record_id, " ".join(bits)))
+        return fates.intern("kept", "split", "comment", record_id, " ".join(bits))
     if record.get("role") == "related":
         title = record.get("title")
         detail = f"related article {record_id.rsplit('#', 1)[-1]}" + (f": {title}" if title else "")
-        return fates.add(Fate("kept", "split", "related", record_id, detail))
+        return fates.intern("kept", "split", "related", record_id, detail)
     if not record.get("kind"):
-        return fates.add(Fate("kept", "", "kept", record_id, "kept (the run stopped before split)"))
-    return fates.add(Fate("kept", "split", "article", record_id, "main article"))
+        return fates.intern("kept", "", "kept", record_id, "kept (the run stopped before split)")
+    return fates.intern("kept", "split", "article", record_id, "main article")
 
 
 @dataclass
@@ -712,9 +742,9 @@ def undo_split(page: str, level: Level, entries: Sequence[Record], fates: FateTa
             if span.get("replacement"):
                 raise LedgerError(int(span["start"]), "split: a span with a replacement; split only removes")
             reason = str(span.get("reason"))
-            exact = exact or span.get("reason") == LAYOUT
             tag = known.get(reason)
             if tag is None:
+                exact = exact or reason == LAYOUT
                 tag = known[reason] = fates.intern("removed", "split", reason)
             pieces.append((int(span["start"]), int(span["end"]), str(span.get("original", "")), tag, "span", reason))
     tape = _assemble(pieces, "split", exact)
@@ -928,7 +958,9 @@ def page_lines(result: PageResult) -> list[LineInfo]:
     """Every line of the page's decoded text with the label its characters ended with."""
     truth = result.truth or ""
     tags = result.tape.tags if result.tape is not None else []
+    size = len(tags)
     fates = result.fates
+    records = result.records
     verdicts: dict[Any, _Verdict] = {}  # lines with the same weighed fates get the same verdict
     lines: list[LineInfo] = []
     texts = truth.split("\n")
@@ -936,21 +968,24 @@ def page_lines(result: PageResult) -> list[LineInfo]:
         texts.pop()  # a final newline ends the last line; it does not start another
     start = 0
     for number, text in enumerate(texts, 1):
-        end = start + len(text)
-        line_tags = tags[start:min(end, len(tags))]
+        length = len(text)
+        end = start + length
+        line_tags = tags[start:end]
         start = end + 1
-        if line_tags and len(line_tags) == len(text) and line_tags.count(line_tags[0]) == len(line_tags):
+        if line_tags and end <= size and line_tags.count(line_tags[0]) == length:
             # One tag throughout (most lines): the verdict is the tag's, and whether anything shows.
             key: Any = (line_tags[0], text.isspace())
+            verdict = verdicts.get(key)
+            if verdict is None:
+                verdict = verdicts[key] = _line_verdict(text, line_tags, *_uniform_weights(text, line_tags[0], fates),
+                                                        fates, records)
         elif not text:
-            key = EMPTY_LINE
+            verdict = verdicts.get(EMPTY_LINE)
+            if verdict is None:
+                verdict = verdicts[EMPTY_LINE] = _line_verdict(text, line_tags, {}, set(), fates, records)
         else:
-            lines.append(_line_info(number, text, line_tags, fates, result.records, verdicts))
-            continue
-        verdict = verdicts.get(key)
-        if verdict is None:
-            verdict = verdicts[key] = _line_verdict(text, line_tags, *_line_weights(text, line_tags, fates), fates,
-                                                    result.records)
+            verdict = _weighed_verdict(text, line_tags, *_mixed_weights(text, line_tags, fates), fates, records,
+                                       verdicts)
         lines.append(_from_verdict(number, text, verdict))
     return lines
 
@@ -965,6 +1000,12 @@ _Verdict = tuple[str, str, str, str, str, str | None, int | None, list[str], str
 def _line_info(number: int, text: str, tags: list[int], fates: FateTable,
                records: dict[str, Record], verdicts: dict[Any, _Verdict] | None = None) -> LineInfo:
     weights, minor = _line_weights(text, tags, fates)
+    return _from_verdict(number, text, _weighed_verdict(text, tags, weights, minor, fates, records, verdicts))
+
+
+def _weighed_verdict(text: str, tags: list[int], weights: dict[int, int], minor: set[int], fates: FateTable,
+                     records: dict[str, Record], verdicts: dict[Any, _Verdict] | None) -> _Verdict:
+    """The verdict of a weighed line, shared through `verdicts` by lines weighed alike."""
     # The verdict depends on the weights only through the winner when one fate has them all.
     key: Any = (tuple(weights) if len(weights) == 1 else tuple(weights.items()), tuple(sorted(minor)),
                 not weights and bool(text.strip()) and not tags)
@@ -973,7 +1014,7 @@ def _line_info(number: int, text: str, tags: list[int], fates: FateTable,
         verdict = _line_verdict(text, tags, weights, minor, fates, records)
         if verdicts is not None:
             verdicts[key] = verdict
-    return _from_verdict(number, text, verdict)
+    return verdict
 
 
 def _from_verdict(number: int, text: str, verdict: _Verdict) -> LineInfo:
@@ -984,23 +1025,40 @@ def _from_verdict(number: int, text: str, verdict: _Verdict) -> LineInfo:
 def _line_weights(text: str, tags: list[int], fates: FateTable) -> tuple[dict[int, int], set[int]]:
     """Visible characters per resolved fate, in order of first appearance, and the tags of
     smaller changes (replacements, clean's removals)."""
+    # Most lines carry one tag throughout: weigh them whole rather than character by character.
+    if tags and len(tags) == len(text) and tags.count(tags[0]) == len(tags):
+        return _uniform_weights(text, tags[0], fates)
+    return _mixed_weights(text, tags, fates)
+
+
+def _uniform_weights(text: str, tag: int, fates: FateTable) -> tuple[dict[int, int], set[int]]:
+    """`_line_weights` of a line whose characters all carry `tag`."""
     weights: dict[int, int] = {}
     minor: set[int] = set()
-    # Most lines carry one tag throughout: weigh them whole rather than character by character.
-    runs: list[tuple[str, int]]
-    if tags and len(tags) == len(text) and tags.count(tags[0]) == len(tags):
-        tag = tags[0]
-        if tag == IMPLICIT:
-            return weights, minor
-        fate = fates.items[tag]
-        cleaned = fate.kind == "removed" and fate.stage == "clean"
-        if fate.kind == "changed" or cleaned:
-            minor.add(tag)
-        if not cleaned and not text.isspace():
-            # Only one fate is weighed: its count does not change the verdict, so it is not counted.
-            weights[fates.resolve_index(tag)] = 1
+    if tag == IMPLICIT:
         return weights, minor
-    if tags and len(tags) == len(text):
+    fate = fates.items[tag]
+    cleaned = fate.kind == "removed" and fate.stage == "clean"
+    if fate.kind == "changed" or cleaned:
+        minor.add(tag)
+    if not cleaned and not text.isspace():
+        # Only one fate is weighed: its count does not change the verdict, so it is not counted.
+        weights[fates.resolve_index(tag)] = 1
+    return weights, minor
+
+
+def _mixed_weights(text: str, tags: list[int], fates: FateTable) -> tuple[dict[int, int], set[int]]:
+    """`_line_weights` of a line with more than one tag, or fewer tags than characters."""
+    weights: dict[int, int] = {}
+    minor: set[int] = set()
+    runs: list[tuple[str, int]]
+    lead = len(text) - len(text.lstrip())
+    rest = tags[lead:]
+    if rest and len(tags) == len(text) and rest.count(rest[0]) == len(rest):
+        # Most such lines are indented comments: one tag after the leading whitespace. Runs
+        # may be cut anywhere: the weights add up alike.
+        runs = [*zip(text[:lead], tags), (text[lead:], rest[0])]
+    elif tags and len(tags) == len(text):
         codes = np.fromiter(tags, dtype=np.int64, count=len(tags))
         bounds = [0, *(np.flatnonzero(codes[1:] != codes[:-1]) + 1).tolist(), len(tags)]
         runs = [(text[a:b], tags[a]) for a, b in zip(bounds, bounds[1:])]
@@ -1033,14 +1091,18 @@ def _line_verdict(text: str, tags: list[int], weights: dict[int, int], minor: se
         if text.strip() and not tags:
             return "unknown", "other", "", "", "not rebuilt", None, None, changes, ""
         return "blank", "blank", "", "", "blank line", None, None, changes, ""
-    kept = [(n, t) for t, n in weights.items() if fates.items[t].kind == "kept"]
-    # The most characters, the first such fate on a tie (as Counter.most_common(1) picks).
-    winner = max(kept)[1] if kept else max(weights.items(), key=lambda item: item[1])[0]
+    if len(weights) == 1:  # most lines
+        (winner,) = weights
+        others: set[str] = set()
+    else:
+        kept = [(n, t) for t, n in weights.items() if fates.items[t].kind == "kept"]
+        # The most characters, the first such fate on a tie (as Counter.most_common(1) picks).
+        winner = max(kept)[1] if kept else max(weights.items(), key=lambda item: item[1])[0]
+        others = {f"{fates.items[t].stage}:{fates.items[t].reason}" for t in weights if t != winner}
     fate = fates.items[winner]
     label, group = describe_fate(fate)
-    changes = sorted(({f"{fates.items[t].stage}:{fates.items[t].reason}" for t in weights if t != winner}
-                      | {f"{fates.items[t].stage}:{fates.items[t].reason}" for t in minor})
-                     - {f"{fate.stage}:{fate.reason}"})
+    changes = sorted((others | {f"{fates.items[t].stage}:{fates.items[t].reason}" for t in minor})
+                     - {f"{fate.stage}:{fate.reason}"}) if others or minor else []
     record = records.get(fate.record or "") if fate.record else None
     depth = int(record.get("depth") or 0) if record is not None and label == "comment" else None
     if fate.kind == "kept":

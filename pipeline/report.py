@@ -19,7 +19,6 @@ The folder is built under a temp name and renamed into place.
 
 from __future__ import annotations
 
-import gc
 import hashlib
 import html
 import json
@@ -700,9 +699,11 @@ def _write_report(output_dir: Path, source: str, workers: int,
     totals = RunTotals()
     summaries: list[PageSummary] = []
     final = output_dir / REPORT_DIR
-    with staging_dir(final) as tmp:
+    # Python's cycle collector stays off: parsed JSON and the pages made from it hold no cycles,
+    # and its passes over a batch's objects cost more than the work. Refcounting frees each batch.
+    with staging_dir(final) as tmp, collector_paused():
         _readable(tmp)
-        for run in _collected_between(batches()):
+        for run in batches():
             totals.add(run)
 
             def write_page(page: str) -> PageSummary:
@@ -727,20 +728,6 @@ def _write_report(output_dir: Path, source: str, workers: int,
         for path in tmp.rglob("*"):
             _readable(path)
     return final / "index.html"
-
-
-def _collected_between(batches: Iterator[list[StageData]]) -> Iterator[list[StageData]]:
-    """The batches, read and used with Python's cycle collector off (parsed JSON and the
-    pages made from it hold no cycles; its passes over a batch's objects cost more than the
-    work), and one collection between batches."""
-    iterator = iter(batches)
-    while True:
-        with collector_paused():
-            batch = next(iterator, None)
-            if batch is None:
-                return
-            yield batch
-        gc.collect()
 
 
 def _read_stats(folder: Path) -> dict[str, Any]:

@@ -30,7 +30,10 @@ from pipeline.ledger import (
     check_run,
     check_stage,
     _line_info,
+    _shared_record,
     first_difference,
+    iter_run,
+    load_run,
     page_lines,
     rebuild_run,
     stage_data,
@@ -107,6 +110,30 @@ def test_lines_sharing_a_verdict_are_labelled_as_alone_and_stay_separate(seeds_r
         same[0].changes.append("x:y")
         assert len(same) > 1 and all(not line.detail.endswith(" (edited)") and "x:y" not in line.changes
                                      for line in same[1:])
+
+
+def test_reading_a_batch_at_a_time_reads_what_reading_whole_does(seeds_run: Path) -> None:
+    whole = load_run(seeds_run)
+    batches = list(iter_run(seeds_run, 2))
+    assert len(batches) == 3  # the five seeds
+    for position, stage in enumerate(whole):
+        for field_name in ("records", "entries"):
+            parts = [getattr(batch[position], field_name) for batch in batches]
+            merged = {page: found for part in parts for page, found in part.items()}
+            assert json.dumps(merged) == json.dumps(getattr(stage, field_name)), (stage.name, field_name)
+
+
+def test_a_line_with_members_added_is_read_from_the_line_before() -> None:
+    before_line = '{"id":"p#c1","text":"a \\"b\\"","origin":[[0,5]]}\n'
+    before = json.loads(before_line)
+    assert _shared_record(before_line, before_line, before) is before
+    added = '{"id":"p#c1","text":"a \\"b\\"","origin":[[0,5]],"language":"en","score":{"x":1}}\n'
+    assert json.dumps(_shared_record(added, before_line, before)) == json.dumps(json.loads(added))
+    for other in ('{"id":"p#c1","text":"a \\"b\\"","origin":[[0,5]]}  \n',  # same record, not the same line
+                  '{"id":"p#c1","text":"a \\"b\\"","origin":[[0,5],[6,7]]}\n',
+                  '{"id":"p#c1","text":"a \\"b\\"","origin":[[0,5]],}\n'):
+        assert _shared_record(other, before_line, before) is None
+    assert _shared_record('{,"id":"x"}', "{}", {}) is None
 
 
 def test_verify_reconstruct_command(seeds_run: Path, capsys: pytest.CaptureFixture[str]) -> None:
