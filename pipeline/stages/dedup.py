@@ -148,8 +148,8 @@ per record its id and ~100 bytes of columns (keep-policy fields, 32-byte
 digest, offsets). Measured with tracemalloc on the generated 5 MB corpus
 (628 articles of ~360 words, 6,928 comments of ~72 words): `combine` keeps
 2.26 KB per article and 1.0 KB per comment once all are read (3.5 and 3.0 KB
-when summaries were dicts, all held until `combine` ended); held as a list of
-summaries, as the runner collects them, 2.5 and 1.35 KB. Quotes are then
+when summaries were dicts, all held until `combine` ended); the runner streams
+the summaries into `combine` (held as a list instead: 2.5 and 1.35 KB). Quotes are then
 looked for a few pages at a time (`QUOTE_BATCH_WORDS`, ~1 MB of arrays); the
 state itself is small unless many records are copies (~1.2 KB per record on
 the syndication benchmark, where most are, with their measures). On its
