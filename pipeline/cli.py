@@ -14,7 +14,7 @@ from pathlib import Path
 
 from pipeline import __version__
 from pipeline.errors import InputError, PipelineError
-from pipeline.stages import STAGES
+from pipeline.stages import NAMES as STAGE_NAMES  # (not STAGES: --help imports no stage)
 
 DEFAULT_CONFIG = Path("configs/default.yaml")
 
@@ -39,8 +39,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="output folder (default: %(default)s)")
     run.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
                      help="override one config value; repeatable")
-    run.add_argument("--until", choices=list(STAGES), metavar="STAGE",
-                     help=f"stop after this stage ({', '.join(STAGES)})")
+    run.add_argument("--until", choices=list(STAGE_NAMES), metavar="STAGE",
+                     help=f"stop after this stage ({', '.join(STAGE_NAMES)})")
     run.add_argument("--force", action="store_true",
                      help="replace an existing corpus version whose content differs")
     run.add_argument("--quiet", action="store_true", help="no progress bars or summary")

@@ -17,10 +17,16 @@ unbounded quantifiers, adjacent unbounded quantifiers over overlapping character
 mandatory between them that the first cannot eat, an unbounded repeat of alternatives that
 can start alike, back-references. tests/test_patterns.py runs it over every shipped pattern
 (config files and module constants) and runs each on adversarial input under a time bound.
+
+Each config pattern is compiled once per process (`compile_once`): a file's loader validates
+it and the stage's warm-up compiles it again, and `re`'s own cache (512 patterns, first in
+first out) may have forgotten it in between. Its parse tree is read once too (`parse_once`):
+by `risky_shape` here, then by the prefilter index the comment formats build on it.
 """
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
@@ -128,15 +134,51 @@ def compile_pattern(pattern: object, where: str, flags: int = 0,
     if not isinstance(pattern, str):
         raise PatternError(f"{where}: pattern {pattern!r} is not a string")
     try:
-        stdlib = re.compile(pattern, flags)
+        stdlib = compile_once(pattern, flags)
     except re.error as err:
         raise PatternError(f"{where}: invalid regex {pattern!r}: {err}") from err
-    if risky_shape(pattern, flags, search=True) is None:
+    # (The compiled flags, with re.UNICODE, are those the prefilter readers parse with: one parse.)
+    if risky_shape(pattern, stdlib.flags, search=True) is None:
         return stdlib
     try:
         return BoundedPattern(stdlib, TIMEOUT_SECONDS if timeout is None else timeout)
     except regex.error as err:  # valid for `re`, refused by the bounded engine
         raise PatternError(f"{where}: invalid regex {pattern!r}: {err}") from err
+
+
+# A run compiles ~270 config patterns (boilerplate rules, comment formats and macros, bylines,
+# sites): they all fit, with room for a config that names other files.
+_MAX_CACHED = 1024
+# Parse trees are large (the comment formats' 62 patterns: 4.8 MB) and read only while one
+# file's patterns are compiled and indexed: a file's worth is kept, and `forget_parse_trees`
+# lets go of them once its reader is done.
+_MAX_PARSED = 128
+
+
+def compile_once(pattern: str, flags: int = 0) -> re.Pattern[str]:
+    """`re.compile(pattern, flags)`, once per process (raises re.error)."""
+    return _compiled(pattern, int(flags))  # (lru_cache keys on the arguments as passed)
+
+
+def parse_once(pattern: str, flags: int = 0) -> Any:
+    """`pattern`'s parse tree (re's parser), once per process (raises re.error). Shared:
+    readers must not change it."""
+    return _parsed(pattern, int(flags))
+
+
+def forget_parse_trees() -> None:
+    """Drop the cached parse trees (a few MB a forked worker would otherwise carry)."""
+    _parsed.cache_clear()
+
+
+@functools.lru_cache(maxsize=_MAX_CACHED)
+def _compiled(pattern: str, flags: int) -> re.Pattern[str]:
+    return re.compile(pattern, flags)
+
+
+@functools.lru_cache(maxsize=_MAX_PARSED)
+def _parsed(pattern: str, flags: int) -> Any:
+    return _sre_parser.parse(pattern, flags)
 
 
 # --- static check for super-linear backtracking shapes ------------------------------------
@@ -331,12 +373,12 @@ def risky_shape(pattern: str, flags: int = 0, search: bool = False) -> str | Non
     check sees (the adversarial test covers those).
     """
     try:
-        parsed = _sre_parser.parse(pattern, flags)
+        tree = parse_once(pattern, flags)
     except re.error:
         return "not parseable by re"
-    shape = _Shape(parsed.state, parsed.state.flags | flags)
-    shape.walk(list(parsed))
-    if search and not shape.found and _leading_run(list(parsed)):
+    shape = _Shape(tree.state, tree.state.flags | flags)
+    shape.walk(list(tree))
+    if search and not shape.found and _leading_run(list(tree)):
         shape.found.append("leading run rescanned by search")
     return shape.found[0] if shape.found else None
 

@@ -19,6 +19,21 @@ def test_every_command_has_help(command: list[str], capsys: pytest.CaptureFixtur
     assert "usage:" in capsys.readouterr().out
 
 
+def test_help_imports_no_stage() -> None:
+    # The stage modules take ~0.5 s to import (pipeline.stages): the parser needs their names only.
+    code = ("import sys; from pipeline.cli import build_parser; build_parser().format_help(); "
+            "print(sorted(m for m in sys.modules if m.startswith('pipeline.stages.')))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=True)
+    assert result.stdout.split() == ["[]"]
+
+
+def test_stage_names_are_those_of_the_stages_table() -> None:
+    from pipeline.stages import NAMES, STAGES
+
+    assert tuple(STAGES) == NAMES
+    assert all(module.NAME == name for name, module in STAGES.items())
+
+
 def test_config_error_is_one_line_without_traceback(tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text("boilerplate:\n  template_min_page: 3\n", encoding="utf-8")

@@ -51,7 +51,7 @@ import yaml
 
 from pipeline.document import Line
 from pipeline.extract.dates import folded
-from pipeline.patterns import compile_pattern
+from pipeline.patterns import compile_once, compile_pattern, forget_parse_trees, parse_once
 
 # --- constants ---------------------------------------------------------------
 
@@ -217,9 +217,10 @@ def _expand_macros(pattern: str, macros: dict[str, str], where: str) -> str:
 
 
 def _check_pattern(path: Path, original: str, expanded: str) -> None:
-    """Compile one pattern so a bad regex fails at load time with its file."""
+    """Compile one pattern so a bad regex fails at load time with its file (kept compiled:
+    `_compile` does not compile it again)."""
     try:
-        re.compile(expanded)
+        compile_once(expanded)
     except re.error as err:
         raise ValueError(f"{path}: invalid pattern {original!r}: {err}") from err
 
@@ -267,15 +268,20 @@ def _formats_from_text(path: str, text: str) -> CommentFormats:
             expanded.append(full)
         lists[key] = tuple(expanded)
     for pattern in lists["mention_patterns"]:
-        groups = re.compile(pattern).groupindex
+        groups = compile_once(pattern).groupindex
         if "number" not in groups and "name" not in groups:
             raise ValueError(f"{path}: invalid pattern {pattern!r}: needs a 'number' or 'name' group")
     return CommentFormats(**lists)
 
 
-DEFAULT_FORMATS: CommentFormats = load_formats(
-    Path(__file__).resolve().parents[2] / "configs" / "comments" / "formats.yaml"
-)
+DEFAULT_FORMATS_PATH = Path(__file__).resolve().parents[2] / "configs" / "comments" / "formats.yaml"
+
+
+def default_formats() -> CommentFormats:
+    """The shipped formats, loaded on first use rather than at import: validating them
+    compiles every pattern (0.2 s), which a process that reads no comments (the CLI's
+    `--help`, `verify`) need not pay, and the split stage loads its configured file anyway."""
+    return load_formats(DEFAULT_FORMATS_PATH)
 
 
 # --- compiled patterns and their prefilters ----------------------------------
@@ -536,7 +542,7 @@ def literal_needs(pattern: re.Pattern[str]) -> tuple[tuple[tuple[str, ...], ...]
     if not _PARSER_AS_EXPECTED:
         return (), ()
     try:
-        needs = _needs(re_parser.parse(pattern.pattern, pattern.flags), pattern.flags)
+        needs = _needs(parse_once(pattern.pattern, pattern.flags), pattern.flags)
     except Exception:  # noqa: BLE001 - re's parser is private: any surprise means no needs
         return (), ()
     plain = tuple(tuple(sorted(t for t, _ in need)) for need in set(needs)
@@ -633,20 +639,20 @@ def _rule(pattern: re.Pattern[str], kind: str = "", prefix_only: bool = False) -
 
 def _derive_rule(pattern: re.Pattern[str], kind: str, prefix_only: bool) -> _Rule:
     try:
-        parsed = re_parser.parse(pattern.pattern, pattern.flags)
+        tree = parse_once(pattern.pattern, pattern.flags)  # (compile_pattern's, for a config pattern)
         flags = pattern.flags
-        min_len, max_len = parsed.getwidth()
+        min_len, max_len = tree.getwidth()
         if prefix_only:
-            first, _ = _affix_check(parsed, flags, False, prefix=True)
+            first, _ = _affix_check(tree, flags, False, prefix=True)
             return _Rule(pattern, kind, min_len, first=first)
-        first, prefix = _affix_check(parsed, flags, from_end=False)
-        last, suffix = _affix_check(parsed, flags, from_end=True)
-        needs = sorted(set(_needs(parsed, flags)), key=_need_cost)[:_MAX_NEEDS]
+        first, prefix = _affix_check(tree, flags, from_end=False)
+        last, suffix = _affix_check(tree, flags, from_end=True)
+        needs = sorted(set(_needs(tree, flags)), key=_need_cost)[:_MAX_NEEDS]
         # A need mixing the digit with strings, or cased with case-insensitive strings, is dropped.
         plain = [need for need in needs if all(not ci and text is not _DIGIT for text, ci in need)]
         folded = [need for need in needs if all(ci for _text, ci in need)]
         # Searching costs about what a fullmatch does: only for patterns no strings filter.
-        search = None if plain or folded else _search_need(parsed, flags)
+        search = None if plain or folded else _search_need(tree, flags)
     except Exception:  # noqa: BLE001 - re's parser is private: any surprise means no prefilter
         return _Rule(pattern, kind)
     return _Rule(
@@ -879,6 +885,10 @@ def _compile_cached(formats: CommentFormats) -> _Patterns:
     listed = [(kind, p) for kind, name in order for p in compiled[name]]
     rules = [_rule(p, kind) for kind, p in listed]
     replies = [rule for rule in rules if rule.kind == REPLY]  # (in the order of reply_link_patterns)
+    item_rules = tuple(_rule(p, prefix_only=True) for p in compiled["item_patterns"])
+    mention_needs = tuple((p, *literal_needs(p)) for p in compiled["mention_patterns"])
+    # The patterns' parse trees (compile_pattern's, read again by the prefilters) are done with.
+    forget_parse_trees()
 
     return _Patterns(
         header=compiled["header_patterns"],
@@ -895,12 +905,12 @@ def _compile_cached(formats: CommentFormats) -> _Patterns:
         byline=compiled["byline_patterns"],
         trackback=compiled["trackback_patterns"],
         rules=_Rules(rules, [kind == HEADER for kind, _ in listed]),
-        item_rules=tuple(_rule(p, prefix_only=True) for p in compiled["item_patterns"]),
+        item_rules=item_rules,
         item_by_first={},
         classified={},
         reply_rules=_Rules(replies, [False] * len(replies)),
         marker_flags={},
-        mention_needs=tuple((p, *literal_needs(p)) for p in compiled["mention_patterns"]),
+        mention_needs=mention_needs,
     )
 
 
@@ -1880,7 +1890,7 @@ def _edge_other(start: int, end: int, infos: Sequence[_Info], other: list[tuple[
 def find_comment_section(
     lines: Sequence[Line],
     markers: Sequence[tuple[int, str] | tuple[int, str, str]] = (),
-    formats: CommentFormats = DEFAULT_FORMATS,
+    formats: CommentFormats | None = None,
     min_comments: int = 1,
 ) -> CommentSection | None:
     """Find the comment section of a page's lines and split it into comments.
@@ -1889,10 +1899,10 @@ def find_comment_section(
     lines the boilerplate stage removed just before `line_index`; they bound
     the section like the lines they stood for (with texts given, a removed
     comments heading opens a thread of bare names only if it counts comments,
-    and a removed "Reply" is a reply link). Returns None when no thread of at
-    least `min_comments` comments is found.
+    and a removed "Reply" is a reply link). `formats` defaults to the shipped ones.
+    Returns None when no thread of at least `min_comments` comments is found.
     """
-    pats = _compile(formats)
+    pats = _compile(default_formats() if formats is None else formats)
     texts = [line.text.strip() for line in lines]
     known = pats.classified  # (_classify's cache, looked up here first: most lines were seen)
     infos = _signatures_as_headers(_reject_quoted_signatures([known.get(text) or _classify(text, pats)

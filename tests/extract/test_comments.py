@@ -9,6 +9,8 @@ here (so numbering stays that of the file) and a marker is passed at the
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -17,10 +19,11 @@ import pytest
 
 from pipeline.document import Line, split_lines
 from pipeline.extract.comments import (
-    DEFAULT_FORMATS,
+    DEFAULT_FORMATS_PATH,
     REQUIRED_KEYS,
     CommentFormats,
     CommentSection,
+    default_formats,
     find_comment_section,
     load_formats,
 )
@@ -274,9 +277,37 @@ def test_load_formats_requires_the_six_keys(tmp_path: Path) -> None:
         load_formats(path)
 
 
+def test_formats_load_on_first_use_and_warm_up_parses_each_pattern_once_more() -> None:
+    # A fresh process: importing compiles nothing; loading (validation) compiles each pattern,
+    # and split's warm-up (compile_pattern's shape check, the prefilters) parses it once more,
+    # even when re's own cache has forgotten it.
+    code = (
+        "import collections, re._parser as p\n"
+        "count = collections.Counter()\n"
+        "parse = p.parse\n"
+        "def counted(text, flags=0, state=None):\n"
+        "    count[text] += 1\n"
+        "    return parse(text, flags, state)\n"
+        "p.parse = counted\n"
+        "from dataclasses import fields\n"
+        "import re, pipeline.extract.comments as c, pipeline.stages.split as s\n"
+        "print(c._formats_from_text.cache_info().currsize)\n"
+        "c.default_formats()\n"
+        "re.purge()\n"  # (as a run's other stages do: re's own cache forgets)
+        "s.warm(s.Config())\n"
+        "formats = c.default_formats()\n"
+        "texts = {t for f in fields(formats) for t in getattr(formats, f.name)}\n"
+        "print(len(texts), max(count[t] for t in texts))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO)
+    loaded, patterns, parses = map(int, out.stdout.split())
+    assert (loaded, parses) == (0, 2) and patterns > 40
+
+
 def test_default_formats_come_from_the_config_file() -> None:
-    assert load_formats(REPO / "configs" / "comments" / "formats.yaml") == DEFAULT_FORMATS
-    assert all(getattr(DEFAULT_FORMATS, key) for key in REQUIRED_KEYS)
+    assert DEFAULT_FORMATS_PATH == REPO / "configs" / "comments" / "formats.yaml"
+    assert load_formats(REPO / "configs" / "comments" / "formats.yaml") == default_formats()
+    assert all(getattr(default_formats(), key) for key in REQUIRED_KEYS)
 
 
 def test_custom_formats_are_used() -> None:
@@ -285,7 +316,7 @@ def test_custom_formats_are_used() -> None:
     lines = split_lines(text)
     assert find_comment_section(lines) is None  # "writes in:" is no default header
     formats = CommentFormats(**{
-        **{f: getattr(DEFAULT_FORMATS, f) for f in DEFAULT_FORMATS.__dataclass_fields__},
+        **{f: getattr(default_formats(), f) for f in CommentFormats.__dataclass_fields__},
         "header_patterns": (r"^(?P<author>\w+) writes in:$",),
     })
     section = find_comment_section(lines, formats=formats)
