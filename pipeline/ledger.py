@@ -53,9 +53,11 @@ stage's input text) where the rebuilt text and the real one differ.
 from __future__ import annotations
 
 import gc
+import io
 import json
+import mmap
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from operator import itemgetter
@@ -517,15 +519,32 @@ LINE_KEY_CHARS = 256
 whole lines (10 KB and more) cost more than the look-up saves; equal keys are then compared."""
 
 
-class _Lines:
-    """A JSONL file read a record at a time, with one record of look-ahead. A line equal to
-    one in `known` (the stage before's lines of the same pages, by LINE_KEY_CHARS) is not
-    parsed again."""
+def _invalid(path: Path, offset: int, lines: int, err: json.JSONDecodeError) -> ValueError:
+    """The error for a line that is not JSON: `lines` lines after byte `offset` of `path`
+    (the line number is counted here, in text mode as the file is read, only for the message)."""
+    with path.open("rb") as raw:
+        before = raw.read(offset)
+    number = sum(1 for _ in io.TextIOWrapper(io.BytesIO(before), encoding="utf-8")) + lines
+    return ValueError(f"{path}:{number}: not valid JSON ({err.msg})")
 
-    def __init__(self, path: Path) -> None:
+
+class _Lines:
+    """The lines of a JSONL file from byte `start` to byte `end` (line starts), read a
+    record at a time with one record of look-ahead. The range is read
+    as text mode reads the whole file (universal newlines), so it holds the same lines. A
+    line equal to one in `known` (the stage before's lines of the same pages, by
+    LINE_KEY_CHARS) is not parsed again."""
+
+    def __init__(self, path: Path, start: int, end: int) -> None:
         self.path = path
-        self._handle = path.open("r", encoding="utf-8") if path.is_file() else None
-        self._number = 0
+        self._start = start
+        self._handle: io.TextIOWrapper | None = None
+        if end > start:
+            with path.open("rb") as raw:
+                raw.seek(start)
+                data = raw.read(end - start)
+            self._handle = io.TextIOWrapper(io.BytesIO(data), encoding="utf-8")
+        self._number = 0  # lines read from the range
         self.line: str | None = None
         self.record: Record | None = None
 
@@ -543,7 +562,7 @@ class _Lines:
                     try:
                         record = json.loads(line)
                     except json.JSONDecodeError as err:
-                        raise ValueError(f"{self.path}:{self._number}: not valid JSON ({err.msg})") from err
+                        raise _invalid(self.path, self._start, self._number, err) from err
                 self.line, self.record = line, record
         return self.record
 
@@ -577,51 +596,247 @@ def _shared_record(line: str, before_line: str, before: Record) -> Record | None
     return {**before, **added} if added else None  # none: a trailing comma, an error
 
 
-def iter_run(output_dir: Path, pages_per_batch: int) -> Iterator[list[StageData]]:
-    """The run a batch of pages at a time: every stage of the chain, holding the records and
-    span entries of `pages_per_batch` consecutive input pages only, so memory does not grow
-    with the run. The runner writes each stage's records and entries in input page order,
-    a page's together; a run whose files are not (`RunOutOfOrder`) must be read whole."""
-    chain = stage_folders(output_dir)
-    if not chain:
+# --- a run cut into groups of pages -----------------------------------------------------------
+#
+# The runner writes every stage file in input page order, a page's lines together, so the
+# lines of consecutive pages are one byte range of each file. `cut_run` finds the ranges
+# without parsing the files: it walks the first stage's records (the page order) and, in
+# every other file, binary-searches the first line of each group, reading a line's page
+# from its leading members as `io.dumps` writes them (a line written otherwise is parsed
+# whole). `read_group` then parses a group's ranges as a batch was always read, and what
+# the cut got wrong it cannot miss: every line of every file lies in exactly one group's
+# ranges, and a line there that is not of the group's pages raises RunOutOfOrder.
+
+_JSON_STRING = rb'"[^"\\]*(?:\\.[^"\\]*)*"'
+_LEAD_ID = re.compile(rb'\{"id":(' + _JSON_STRING + rb')')
+_LEAD_PAGE_ID = re.compile(rb'\{"id":(' + _JSON_STRING + rb')(?:,' + _JSON_STRING + rb':(?:' + _JSON_STRING
+                           + rb'|[-+.\w]+))*?,"page_id":(' + _JSON_STRING + rb'|null)')
+"""The id and page_id of a line whose members before page_id are strings, numbers, true,
+false or null (split's records and those after it start: id, kind, page_id)."""
+_NOT_BLANK = re.compile(rb"\S")
+
+
+@dataclass(frozen=True)
+class PageGroup:
+    """Consecutive input pages, and the byte range (start, end) of their lines in each
+    stage's records.jsonl and spans.jsonl, in chain order."""
+
+    pages: tuple[str, ...]
+    records: tuple[tuple[int, int], ...]
+    entries: tuple[tuple[int, int], ...]
+
+
+@dataclass(frozen=True)
+class RunCut:
+    """A run's chain of stages, and its pages cut into groups in input order."""
+
+    chain: list[tuple[str, Path]]
+    stats: list[dict[str, Any]]
+    groups: list[PageGroup]
+
+    @property
+    def order(self) -> list[str]:
+        """The run's pages in input order (the first stage's records)."""
+        return [page for group in self.groups for page in group.pages]
+
+
+def _string(literal: bytes) -> str:
+    """The value of a JSON string literal (quotes included)."""
+    return literal[1:-1].decode("utf-8") if b"\\" not in literal else str(json.loads(literal))
+
+
+def _line_page(data: Any, start: int, end: int) -> str:
+    """`page_of` the record on `data[start:end]`, from its leading members where they tell."""
+    if data.find(b'"page_id"', start, end) < 0:  # no such member (an escaped key: the worker sees it)
+        match = _LEAD_ID.match(data, start, end)
+        if match:
+            return _string(match.group(1))
+    else:
+        match = _LEAD_PAGE_ID.match(data, start, end)
+        if match:
+            page = _string(match.group(2)) if match.group(2) != b"null" else ""
+            return page or _string(match.group(1))
+    return page_of(json.loads(data[start:end]))
+
+
+def _line_id(data: Any, start: int, end: int) -> str:
+    """`str(entry.get("id"))` of the span entry on `data[start:end]`."""
+    match = _LEAD_ID.match(data, start, end)
+    return _string(match.group(1)) if match else str(json.loads(data[start:end]).get("id"))
+
+
+@contextmanager
+def _mapped(path: Path) -> Iterator[Any]:
+    """The bytes of a file (b"" if it is empty or missing), mapped rather than read."""
+    if not path.is_file() or path.stat().st_size == 0:
+        yield b""
         return
+    with path.open("rb") as handle, mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as data:
+        yield data
+
+
+def _lines(data: Any, start: int, end: int) -> Iterator[tuple[int, int]]:
+    """(start, end) of the lines of data[start:end] that are not blank; `start` a line start."""
+    while start < end:
+        newline = data.find(b"\n", start, end)
+        stop = end if newline < 0 else newline + 1
+        if _NOT_BLANK.search(data, start, stop):
+            yield start, stop
+        start = stop
+
+
+def _first_line_from(data: Any, lo: int, hi: int, index: int, place: Callable[[int, int], int]) -> int:
+    """The start of the first line of data[lo:hi] (`lo` a line start) whose page comes at
+    `index` of the order or later (`place` of a line: its page's index), or `hi`: a binary
+    search, as the lines are in page order. A blank line counts as the line after it."""
+    while lo < hi:
+        mid = (lo + hi) // 2
+        start = data.rfind(b"\n", lo, mid) + 1 or lo  # of the line that holds `mid`
+        line = next(_lines(data, start, hi), None)
+        if line is None or place(*line) >= index:
+            hi = start
+        else:
+            lo = line[1]
+    return lo
+
+
+def _cut_first(data: Any, path: Path, pages_per_group: int, bytes_per_group: int | None
+               ) -> tuple[list[list[str]], list[int]]:
+    """The pages of the first stage's records cut into groups, and where each group's lines
+    start (then the end of the file)."""
+    groups: list[list[str]] = []
+    bounds = [0]
+    seen: set[str] = set()
+    page: str | None = None
+    for start, end in _lines(data, 0, len(data)):
+        try:
+            found = _line_page(data, start, end)
+        except json.JSONDecodeError as err:
+            raise _invalid(path, start, 1, err) from err
+        if found == page:
+            continue
+        if found in seen:
+            raise RunOutOfOrder(f"{path}: the lines of page {found!r} are not together")
+        seen.add(found)
+        page = found
+        if not groups or len(groups[-1]) >= pages_per_group or (
+                bytes_per_group is not None and start - bounds[-1] >= bytes_per_group):
+            if groups:
+                bounds.append(start)
+            groups.append([])
+        groups[-1].append(page)
+    bounds.append(len(data))
+    return groups, bounds
+
+
+def _cut_file(path: Path, firsts: list[int], page_at: Callable[[Any, int, int], str],
+              position: dict[str, int]) -> list[int]:
+    """Where each group's lines start in a stage file (then the end of the file); `firsts`:
+    the place in the order of each group's first page, `page_at` the page of a line."""
+    with _mapped(path) as data:
+        def place(start: int, end: int) -> int:
+            try:
+                page = page_at(data, start, end)
+            except json.JSONDecodeError as err:
+                raise _invalid(path, start, 1, err) from err
+            if page not in position:
+                raise RunOutOfOrder(f"{path}: a line of page {page!r}, which the first stage does not hold")
+            return position[page]
+
+        bounds = [0]
+        for index in firsts[1:]:
+            bounds.append(_first_line_from(data, bounds[-1], len(data), index, place))
+        bounds.append(len(data))
+        if not firsts and next(_lines(data, 0, len(data)), None) is not None:
+            raise RunOutOfOrder(f"{path}: lines of pages the first stage does not hold")
+        return bounds
+
+
+def cut_run(output_dir: Path, pages_per_group: int, bytes_per_group: int | None = None) -> RunCut:
+    """The run's pages cut into groups of consecutive pages, of at most `pages_per_group`
+    pages and, if given, about `bytes_per_group` bytes of the first stage's records each,
+    with the byte ranges of their lines in every stage file. Raises RunOutOfOrder where a
+    file is seen not to be in input page order (`read_group` sees what this does not)."""
+    chain = stage_folders(output_dir)
     stats = [_read_json(folder / "stats.json") for _, folder in chain]
-    records = [_Lines(folder / "records.jsonl") for _, folder in chain]
-    entries = [_Lines(folder / "spans.jsonl") for _, folder in chain]
+    if not chain:
+        return RunCut(chain, stats, [])
+    first = chain[0][1] / "records.jsonl"
+    with _mapped(first) as data:
+        pages, first_bounds = _cut_first(data, first, pages_per_group, bytes_per_group)
+    position = {page: i for i, page in enumerate(page for group in pages for page in group)}
+    firsts = [position[group[0]] for group in pages]
+
+    def entry_page(data: Any, start: int, end: int) -> str:
+        # Span entries name the stage before's records: a page's own id, or <page>#rN, <page>#cN.
+        entry_id = _line_id(data, start, end)
+        return entry_id if entry_id in position else page_of_id(entry_id)
+
+    def first_entry_page(data: Any, start: int, end: int) -> str:
+        return page_of_id(_line_id(data, start, end))  # no stage before: as read_group does
+
+    records: list[list[int]] = []
+    entries: list[list[int]] = []
+    for number, (_, folder) in enumerate(chain):
+        entries.append(_cut_file(folder / "spans.jsonl", firsts, entry_page if number else first_entry_page,
+                                 position))
+        records.append(first_bounds if not number else _cut_file(folder / "records.jsonl", firsts, _line_page,
+                                                                  position))
+    groups = [PageGroup(tuple(group), tuple((bounds[i], bounds[i + 1]) for bounds in records),
+                        tuple((bounds[i], bounds[i + 1]) for bounds in entries))
+              for i, group in enumerate(pages)]
+    return RunCut(chain, stats, groups)
+
+
+def read_group(cut: RunCut, group: PageGroup) -> list[StageData]:
+    """Every stage of the chain holding the records and span entries of one group's pages,
+    read from the group's byte ranges. Raises RunOutOfOrder if a line there is not of those
+    pages, or the first stage's lines there are not those pages in that order."""
+    batch = [StageData(name, folder, stats=stat) for (name, folder), stat in zip(cut.chain, cut.stats)]
+    records = [_Lines(folder / "records.jsonl", *span) for (_, folder), span in zip(cut.chain, group.records)]
+    entries = [_Lines(folder / "spans.jsonl", *span) for (_, folder), span in zip(cut.chain, group.entries)]
+    pages = set(group.pages)
     try:
-        while records[0].peek({}) is not None:
-            batch = [StageData(name, folder, stats=stat) for (name, folder), stat in zip(chain, stats)]
-            pages: set[str] = set()
-            known: dict[str, tuple[str, Record]] = {}
-            while (first := records[0].peek({})) is not None and (
-                    len(pages) < pages_per_batch or page_of(first) in pages):
-                pages.add(page_of(first))
-                line, first = records[0].take()
-                known[line[:LINE_KEY_CHARS]] = line, first
-                batch[0].records.setdefault(page_of(first), []).append(first)
-            before_ids: dict[str, str] = {}
-            for position, stage in enumerate(batch):
-                while (entry := entries[position].peek({})) is not None:
-                    entry_id = str(entry.get("id"))
-                    page = before_ids.get(entry_id) or page_of_id(entry_id)
-                    if page not in pages:
-                        break
-                    stage.entries.setdefault(page, []).append(entries[position].take()[1])
-                if position:
-                    read: dict[str, tuple[str, Record]] = {}
-                    while (record := records[position].peek(known)) is not None and page_of(record) in pages:
-                        line, record = records[position].take()
-                        read[line[:LINE_KEY_CHARS]] = line, record
-                        stage.records.setdefault(page_of(record), []).append(record)
-                    known = read
-                before_ids = {str(r["id"]): page for page, found in stage.records.items() for r in found}
-            yield batch
+        known: dict[str, tuple[str, Record]] = {}
+        while (first := records[0].peek({})) is not None and page_of(first) in pages:
+            line, first = records[0].take()
+            known[line[:LINE_KEY_CHARS]] = line, first
+            batch[0].records.setdefault(page_of(first), []).append(first)
+        if tuple(batch[0].records) != group.pages:
+            raise RunOutOfOrder(f"{records[0].path}: the pages of a group are not in input order")
+        before_ids: dict[str, str] = {}
+        for position, stage in enumerate(batch):
+            while (entry := entries[position].peek({})) is not None:
+                entry_id = str(entry.get("id"))
+                page = before_ids.get(entry_id) or page_of_id(entry_id)
+                if page not in pages:
+                    break
+                stage.entries.setdefault(page, []).append(entries[position].take()[1])
+            if position:
+                read: dict[str, tuple[str, Record]] = {}
+                while (record := records[position].peek(known)) is not None and page_of(record) in pages:
+                    line, record = records[position].take()
+                    read[line[:LINE_KEY_CHARS]] = line, record
+                    stage.records.setdefault(page_of(record), []).append(record)
+                known = read
+            before_ids = {str(r["id"]): page for page, found in stage.records.items() for r in found}
         for stream in records + entries:
             if stream.peek({}) is not None:
                 raise RunOutOfOrder(f"{stream.path}: records of pages not in input order")
     finally:
         for stream in records + entries:
             stream.close()
+    return batch
+
+
+def iter_run(output_dir: Path, pages_per_batch: int) -> Iterator[list[StageData]]:
+    """The run a batch of pages at a time: every stage of the chain, holding the records and
+    span entries of `pages_per_batch` consecutive input pages only, so memory does not grow
+    with the run. The runner writes each stage's records and entries in input page order,
+    a page's together; a run whose files are not (`RunOutOfOrder`) must be read whole."""
+    cut = cut_run(output_dir, pages_per_batch)
+    for group in cut.groups:
+        yield read_group(cut, group)
 
 
 # --- undoing stages --------------------------------------------------------------------------

@@ -121,7 +121,7 @@ def config_patterns() -> dict[str, Any]:
     for number, pattern in enumerate([*rules.patterns, *rules.keep_regexes]):
         found[f"configs/boilerplate #{number}"] = pattern
     for field in fields(comments.CommentFormats):
-        for number, text in enumerate(getattr(comments.DEFAULT_FORMATS, field.name)):
+        for number, text in enumerate(getattr(comments.default_formats(), field.name)):
             found[f"configs/comments/formats.yaml {field.name} #{number}"] = compile_pattern(text, "formats")
     for field in fields(bylines.BylineConfig):
         value = getattr(bylines.CONFIG, field.name)
@@ -161,6 +161,7 @@ REVIEWED = {
     '^((facebook|twitter|google\\+?|google plus|linkedin': 'bounded engine; lines over boilerplate.pattern_max_chars skip it',
     '^\\s*(?:\\d{1,4}[.)]|[•·*▪◦‣●○■□–-])?\\s*': 'always matches (every part optional): linear',
     '^\\s*(\\d+(?:\\.\\d+)?)\\s*([kmg]?)b?\\s*$': 'a CLI size argument, a few characters',
+    b'\\{"id":("[^"\\\\]*(?:\\\\.[^"\\\\]*)*")(?:,"[^"\\\\]*(?:\\\\': 'JSON strings as unrolled loops (a run, then escape-and-run): each character has one way to match; linear',
 }
 REVIEW_KEY = 50  # REVIEWED keys are the patterns' first this many characters
 
@@ -190,12 +191,15 @@ GENERIC = ["a" * N + "!", " " * N + "!", "1" * N + "x", "a " * (N // 2) + "!", "
 LITERAL = re.compile(r"(?<![\\])[a-z]{2,}")
 
 
-def adversarial(pattern: str) -> list[str]:
-    """Generic runs, then runs of the pattern's own words (what its repeats want to eat)."""
-    words = sorted(set(LITERAL.findall(pattern)))[:12]
+def adversarial(pattern: str | bytes) -> list[str] | list[bytes]:
+    """Generic runs, then runs of the pattern's own words (what its repeats want to eat);
+    as UTF-8 bytes for a bytes pattern (the ledger's line readers)."""
+    text = pattern.decode("utf-8", "replace") if isinstance(pattern, bytes) else pattern
+    words = sorted(set(LITERAL.findall(text)))[:12]
     built = [(word + " ") * (N // (len(word) + 1)) + "!" for word in words]
     built += [(word + ", ") * (N // (len(word) + 2)) + "1" for word in words[:4]]
-    return GENERIC + built
+    subjects = GENERIC + built
+    return [subject.encode() for subject in subjects] if isinstance(pattern, bytes) else subjects
 
 
 def test_shipped_patterns_on_adversarial_input() -> None:

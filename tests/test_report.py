@@ -11,6 +11,7 @@ import shutil
 import struct
 import subprocess
 import tempfile
+import time
 from collections import Counter
 from html.parser import HTMLParser
 from pathlib import Path
@@ -162,17 +163,16 @@ def test_report_made_a_few_pages_at_a_time_is_byte_identical(report: Path, tmp_p
     shutil.copytree(report, out)
     shutil.rmtree(out / "audit")
     monkeypatch.setattr("pipeline.report.PAGES_PER_BATCH", pages_per_batch)
-    batches = []
-    real = pipeline.ledger.iter_run
+    cuts = []
+    real = pipeline.ledger.cut_run
 
-    def counted(output_dir: Path, size: int):  # type: ignore[no-untyped-def]
-        for batch in real(output_dir, size):
-            batches.append(sorted(batch[0].records))
-            yield batch
+    def counted(output_dir: Path, pages: int, size: int | None = None) -> pipeline.ledger.RunCut:
+        cuts.append(real(output_dir, pages, size))
+        return cuts[-1]
 
-    monkeypatch.setattr("pipeline.report.iter_run", counted)
+    monkeypatch.setattr("pipeline.report.cut_run", counted)
     write_report(out, workers=2)
-    assert len(batches) == -(-5 // pages_per_batch)  # the five seeds, a batch at a time
+    assert len(cuts[0].groups) == -(-5 // pages_per_batch)  # the five seeds, a group at a time
     assert _audit_files(out) == _audit_files(report)
 
 
@@ -217,6 +217,16 @@ def test_fork_map_keeps_the_order_and_uses_other_processes() -> None:
     assert [square for square, _ in results] == [n * n for n in range(40)]
     assert parent not in {pid for _, pid in results}
     assert set(fork_map(lambda n: os.getpid(), range(5), workers=1)) == {parent}
+
+
+def test_fork_map_runs_a_chunk_of_the_given_size_in_one_process() -> None:
+    def pid(n: int) -> tuple[int, int]:
+        time.sleep(0.01)  # so that, cut smaller, the items would be shared out
+        return n, os.getpid()
+
+    results = fork_map(pid, range(16), workers=2, chunk=16)
+    assert [n for n, _ in results] == list(range(16)) and len({p for _, p in results}) == 1
+    assert [n for n, _ in fork_map(pid, range(5), workers=2, chunk=1)] == list(range(5))
 
 
 def test_fork_map_raises_what_a_worker_raised() -> None:

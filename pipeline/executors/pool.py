@@ -52,14 +52,17 @@ def _run_chunk(start: int, end: int) -> list[Any]:
     return [function(items[i]) for i in range(start, end)]
 
 
-def fork_map(function: Callable[[Item], Out], items: Sequence[Item], workers: int = 1) -> list[Out]:
+def fork_map(function: Callable[[Item], Out], items: Sequence[Item], workers: int = 1,
+             chunk: int | None = None) -> list[Out]:
     """`function` over `items`, results in the order of `items`; serial with one worker
-    (or where processes cannot be forked)."""
+    (or where processes cannot be forked). A worker runs `chunk` items at a time; by
+    default the items are cut into CHUNKS_PER_WORKER chunks per worker (items that are
+    already sizeable, such as groups of pages, are better run one at a time)."""
     global _JOB
     workers = min(workers, len(items))
     if workers <= 1 or "fork" not in multiprocessing.get_all_start_methods():
         return [function(item) for item in items]
-    size = -(-len(items) // (workers * CHUNKS_PER_WORKER))
+    size = chunk or -(-len(items) // (workers * CHUNKS_PER_WORKER))
     results: list[Out] = []
     _JOB = (function, items)  # set before the pool forks its workers, which happens on the first submit
     pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"), initializer=_init)
