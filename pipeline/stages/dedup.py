@@ -172,7 +172,9 @@ index: 128 x 4 = 512 bytes of signature per article, 529 bytes with the text
 hash and counts as loaded arrays (plus the ids as Python strings); the file
 takes ~578 bytes per article (bench/dedup.md).
 
-The export side, once a version's articles.jsonl is written in its folder:
+The export side makes the index as it writes the rows: `index_entry` of each
+article row where the row is made (a worker process), then `assemble_index` of
+the entries in row order. That is the index of a written articles.jsonl:
 
     index = dedup.build_index(read_jsonl(folder / "articles.jsonl"), config.stage("dedup"))
     dedup.save_index(index, folder / "dedup-index.npz")
@@ -1026,6 +1028,51 @@ def _index_meta(config: Config) -> dict[str, Any]:
             "min_words": config.min_words}
 
 
+class IndexEntry(NamedTuple):
+    """What the index keeps of one kept article (`index_entry`): computed where the article
+    is (an export worker), put together with the others by `assemble_index`."""
+
+    id: str
+    published: Any
+    role: str
+    text_hash: int
+    words: int
+    length: int
+    signature: bytes | None  # None: too short for one (a row of zeros, `has_signature` False)
+
+
+def index_entry(record: Record, config: Config) -> IndexEntry | None:
+    """The index entry of `record` if it is a kept article, else None (see `build_index`).
+    The article is read through `summarize`, as `learn` reads it."""
+    kind = record.get("kind") or ("comment" if "article_id" in record else "article")
+    if kind != "article" or record.get("duplicate_of"):
+        return None
+    summary = summarize({**record, "kind": "article"}, config)
+    return IndexEntry(summary.id, record.get("published"), record.get("role") or "main",
+                      _text_hash(summary.digest), summary.words, summary.length, summary.signature)
+
+
+def assemble_index(entries: Iterable[IndexEntry], config: Config,
+                   texts: str | None = "articles.jsonl") -> dict[str, Any]:
+    """The index of `entries`, in their order (`build_index`)."""
+    entries = list(entries)
+    empty = bytes(4 * config.num_perm)
+    meta = _index_meta(config) | {"count": len(entries), "texts": texts}
+    matrix = np.frombuffer(b"".join([entry.signature or empty for entry in entries]),
+                           dtype="<u4").reshape(len(entries), config.num_perm)
+    return {
+        "meta": meta,
+        "ids": [entry.id for entry in entries],
+        "published": [entry.published for entry in entries],
+        "role": [entry.role for entry in entries],
+        "signatures": matrix.astype(np.uint32),
+        "has_signature": np.array([entry.signature is not None for entry in entries], dtype=bool),
+        "text_hash": np.array([entry.text_hash for entry in entries], dtype=np.uint64),
+        "n_words": np.array([entry.words for entry in entries], dtype=np.uint32),
+        "length": np.array([entry.length for entry in entries], dtype=np.uint32),
+    }
+
+
 def build_index(records: Iterable[Record], config: Config, texts: str | None = "articles.jsonl") -> dict[str, Any]:
     """Signatures of the kept articles among `records`, for a later run's `against`.
 
@@ -1033,39 +1080,11 @@ def build_index(records: Iterable[Record], config: Config, texts: str | None = "
     comments (a `kind` of comment, or an `article_id`) and records with
     `duplicate_of` are skipped. `texts` names the file
     beside the index that holds these articles' text (for verification), or None.
-    Each article is read through `summarize`, as `learn` reads it.
+    `index_entry` per record and `assemble_index` are the same in two steps, for
+    entries made in several processes (pipeline/corpus.py).
     """
-    ids: list[str] = []
-    published: list[Any] = []
-    role: list[str] = []
-    columns: dict[str, list[int]] = {"text_hash": [], "n_words": [], "length": []}
-    signatures: list[bytes] = []
-    empty = bytes(4 * config.num_perm)
-    for record in records:
-        kind = record.get("kind") or ("comment" if "article_id" in record else "article")
-        if kind != "article" or record.get("duplicate_of"):
-            continue
-        summary = summarize({**record, "kind": "article"}, config)
-        ids.append(summary.id)
-        published.append(record.get("published"))
-        role.append(record.get("role") or "main")
-        columns["text_hash"].append(_text_hash(summary.digest))
-        columns["n_words"].append(summary.words)
-        columns["length"].append(summary.length)
-        signatures.append(summary.signature or empty)
-    meta = _index_meta(config) | {"count": len(ids), "texts": texts}
-    matrix = np.frombuffer(b"".join(signatures), dtype="<u4").reshape(len(ids), config.num_perm)
-    return {
-        "meta": meta,
-        "ids": ids,
-        "published": published,
-        "role": role,
-        "signatures": matrix.astype(np.uint32),
-        "has_signature": np.array([value is not empty for value in signatures], dtype=bool),
-        "text_hash": np.array(columns["text_hash"], dtype=np.uint64),
-        "n_words": np.array(columns["n_words"], dtype=np.uint32),
-        "length": np.array(columns["length"], dtype=np.uint32),
-    }
+    entries = (entry for record in records if (entry := index_entry(record, config)) is not None)
+    return assemble_index(entries, config, texts)
 
 
 _INDEX_ARRAYS = ("signatures", "has_signature", "text_hash", "n_words", "length")
