@@ -28,7 +28,7 @@ import time
 from collections import Counter, deque
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
 from types import ModuleType
@@ -40,8 +40,8 @@ from pipeline import __version__
 from pipeline.config import ConfigBase, section_fingerprint
 from pipeline.corpus import write_version
 from pipeline.errors import InputError, PatternTimeout
-from pipeline.executors import (PARENT_ONLY_FDS, PROCESS, SUMMARIZE, Collect, Executor, Line, RecordLines, Task,
-                                 failed_lines, make_executor, record_lines)
+from pipeline.executors import (PARENT_ONLY_FDS, PROCESS, SUMMARIZE, Collect, Computed, Executor, Line, RecordLines,
+                                 Task, cache_entries, failed_lines, make_executor, record_lines)
 from pipeline.executors.cache import MISSING, RecordCache
 from pipeline.report import write_report
 from pipeline.io import (JsonlWriter, dumps, read_jsonl, remove_stale_temps, sha256_text, staging_dir,
@@ -416,10 +416,11 @@ def _map_records(task: Task, source: Path, execution: _Execution, cache: RecordC
                  state_sha: str, counts: Counter[str]) -> Iterator[Any]:
     """The value of every record of `source`, in order (`RecordLines` for `process`, the
     summary for `summarize`): from the cache when it has the record, else computed by the
-    executor a chunk at a time (and then cached). The executor's `in_flight` chunks are
-    submitted before the oldest is collected, so the workers are busy while this process
-    writes."""
+    executor a chunk at a time (and then cached: the workers make the entries). The
+    executor's `in_flight` chunks are submitted before the oldest is collected, so the
+    workers are busy while this process writes."""
     label = "records" if task.phase == PROCESS else "summaries"
+    task = replace(task, cache=cache is not None)
     lines = _progress(_read_lines(source), f"{task.stage} ({task.phase})", execution.progress)
     window: deque[tuple[list[str], list[Any], Collect | None]] = deque()
     with execution.executor.start(task) as submit:
@@ -439,15 +440,21 @@ def _map_records(task: Task, source: Path, execution: _Execution, cache: RecordC
 
 def _collected(keys: list[str], found: list[Any], collect: Collect | None, cache: RecordCache | None,
                counts: Counter[str], label: str) -> list[Any]:
-    """A chunk's values in order: its cache hits, and the rest from the executor (cached now)."""
-    computed = iter(collect() if collect is not None else [])
+    """A chunk's values in order: its cache hits, and the rest from the executor (cached now,
+    with the entries the executor made, or made here if it returned values alone)."""
+    result = collect() if collect is not None else Computed([])
+    done = result if isinstance(result, Computed) else Computed(result)
+    entries = done.entries
+    if cache is not None and entries is None:
+        entries = cache_entries(done.values)
+    computed = iter(zip(done.values, entries or [None] * len(done.values)))
     values: list[Any] = []
-    fresh: list[tuple[str, Any]] = []
+    fresh: list[tuple[str, bytes]] = []
     for number, value in enumerate(found):
         if value is MISSING:
-            value = next(computed)
-            if cache is not None and not (isinstance(value, RecordLines) and value.error is not None):
-                fresh.append((keys[number], value))
+            value, entry = next(computed)
+            if entry is not None:
+                fresh.append((keys[number], entry))
         values.append(value)
     computed_count = sum(1 for value in found if value is MISSING)
     if computed_count:

@@ -4,6 +4,7 @@ document stages compute; a torn or corrupt entry is recomputed; the cache stays 
 from __future__ import annotations
 
 import json
+import pickle
 import shutil
 import sqlite3
 from contextlib import closing
@@ -15,7 +16,7 @@ import pytest
 from pipeline.config import load_config
 from pipeline.executors import RecordLines
 from pipeline.runner import code_fingerprint  # the real one: a fixture below stands in for it
-from pipeline.executors.cache import DATABASE, MISSING, RecordCache
+from pipeline.executors.cache import DATABASE, MISSING, RecordCache, entry
 from pipeline.io import read_jsonl
 from pipeline.runner import run
 from tests.test_workers import CONFIG, SEEDS, assert_same, write_pages
@@ -163,7 +164,7 @@ def test_bulk_lookups_keep_key_order(tmp_path: Path, monkeypatch: pytest.MonkeyP
     cache = RecordCache(tmp_path / "c", "stage", "config", "code")
     keys = [cache.key("process", str(number)) for number in range(10)]
     assert cache.get_many(keys) == [MISSING] * 10
-    cache.put_many([(key, number) for number, key in enumerate(keys) if number % 3])
+    cache.put_many([(key, entry(pickle.dumps(number))) for number, key in enumerate(keys) if number % 3])
     cache.close()
     reread = RecordCache(tmp_path / "c", "stage", "config", "code")
     assert reread.get_many(list(reversed(keys))) == [
@@ -199,3 +200,75 @@ def test_the_code_fingerprint_covers_run_code_only(tmp_path: Path, monkeypatch: 
     assert code_fingerprint() == before
     (package / "stages" / "clean.py").write_text("# cleans differently\n", encoding="utf-8")
     assert code_fingerprint() != before
+
+
+def test_prune_keeps_exactly_what_the_run_read_or_wrote(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("pipeline.executors.cache.BATCH", 3)  # marks span several transactions
+    cache = RecordCache(tmp_path / "c", "stage", "config", "code")
+    keys = [cache.key("process", str(number)) for number in range(10)]
+    cache.put_many([(key, entry(pickle.dumps(number))) for number, key in enumerate(keys)])
+    cache.prune()
+    again = RecordCache(tmp_path / "c", "stage", "config", "code")
+    assert again.get_many(keys[:4]) == [0, 1, 2, 3]
+    new = again.key("process", "new")
+    again.put(new, "new")
+    again.prune()
+    assert sorted(_entries(tmp_path / "c")) == sorted([*keys[:4], new])
+
+
+def test_a_killed_runs_marks_do_not_keep_entries(tmp_path: Path) -> None:
+    """A run killed after reading entries leaves its marks behind; the next run does not
+    count them as its own, so its prune removes what it did not use itself."""
+    cache = RecordCache(tmp_path / "c", "stage", "config", "code")
+    keys = [cache.key("process", str(number)) for number in range(4)]
+    cache.put_many([(key, entry(pickle.dumps(number))) for number, key in enumerate(keys)])
+    cache.close()  # killed before its prune: the marks are committed, not acted on
+    killed = RecordCache(tmp_path / "c", "stage", "config", "code")
+    assert killed.get_many(keys) == [0, 1, 2, 3]
+    killed.close()
+    after = RecordCache(tmp_path / "c", "stage", "config", "code")
+    assert after.get(keys[0]) == 0
+    after.prune()
+    assert list(_entries(tmp_path / "c")) == [keys[0]]
+
+
+def test_an_entry_whose_digest_matches_but_does_not_unpickle_is_a_miss(tmp_path: Path) -> None:
+    import hashlib
+
+    cache = RecordCache(tmp_path / "c", "stage", "config", "code")
+    good, truncated, not_pickle = (cache.key("process", name) for name in ("good", "truncated", "not pickle"))
+    cut = pickle.dumps("value" * 100)[:-10]  # its digest matches: only unpickling can tell
+    plain = b"not a pickle"
+    cache.put_many([(good, entry(pickle.dumps("value"))),
+                    (truncated, hashlib.sha256(cut).digest() + cut),
+                    (not_pickle, hashlib.sha256(plain).digest() + plain)])
+    cache.close()
+    reread = RecordCache(tmp_path / "c", "stage", "config", "code")
+    assert reread.get_many([good, truncated, not_pickle]) == ["value", MISSING, MISSING]
+    assert reread.hits == 1
+    reread.close()
+
+
+def test_what_the_run_used_is_not_held_in_memory(tmp_path: Path) -> None:
+    """The memory the cache keeps (Python objects) is the same after 300 or 3000 records."""
+    import tracemalloc
+
+    def kept(count: int) -> int:
+        cache = RecordCache(tmp_path / str(count), "stage", "config", "code")
+        keys = [cache.key("process", str(number)) for number in range(count)]
+        rows = [(key, entry(pickle.dumps(number))) for number, key in enumerate(keys)]
+        cache.put_many(rows)
+        cache.close()
+        cache = RecordCache(tmp_path / str(count), "stage", "config", "code")
+        tracemalloc.start()
+        before = tracemalloc.get_traced_memory()[0]
+        for start in range(0, count, 100):  # as the runner does: a chunk of hits, a chunk stored
+            cache.get_many(keys[start:start + 50])
+            cache.put_many(rows[start + 50:start + 100])
+        grown = tracemalloc.get_traced_memory()[0] - before
+        tracemalloc.stop()
+        cache.prune()
+        return grown
+
+    small, large = kept(300), kept(3000)
+    assert large < small + 20_000, (small, large)  # a set of the keys used grew by 128 kB more

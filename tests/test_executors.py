@@ -1,10 +1,12 @@
 """The executors' batch hook: a stage's `process_batch` is used when it has one, and a
 failing batch falls back to one record at a time. What a worker returns for raw record
-lines: the stage folder's lines already serialised, or a summary object."""
+lines: the stage folder's lines already serialised, or a summary object, and the cache
+entries made from them."""
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -12,7 +14,8 @@ import pytest
 
 from pipeline.document import Span
 from pipeline.errors import StageError
-from pipeline.executors import PROCESS, SUMMARIZE, Task, run_lines, run_many
+from pipeline.executors import PROCESS, SUMMARIZE, Task, run_batch, run_here, run_lines, run_many, unpickled
+from pipeline.executors.cache import RecordCache
 from pipeline.stage import Outcome, StageConfig
 from pipeline.stages import STAGES
 
@@ -120,3 +123,25 @@ def test_a_line_that_is_not_json_is_named_by_file_and_line(fake: list[int]) -> N
 def test_summaries_come_back_as_objects(fake: list[int]) -> None:
     records = [{"id": "a", "text": "one"}, {"id": "b", "text": "three"}]
     assert run_lines(Task("fake", SUMMARIZE, StageConfig()), _lines(records)) == [("a", 3), ("b", 5)]
+
+
+
+def test_workers_return_pickles_and_the_cache_entries_made_from_them(fake: list[int], tmp_path: Path) -> None:
+    """The runner loads the values and only inserts the entries; a failed record has none."""
+    records = [{"id": "a", "text": "  fine"}, {"id": "b", "text": "bad"}, {"id": "c", "text": "plain"}]
+    task = Task("fake", PROCESS, StageConfig(), cache=True)
+    pickles, entries, cpu = run_batch(task, _lines(records))
+    values = unpickled(pickles)
+    assert values == run_lines(task, _lines(records)) and cpu >= 0
+    assert entries is not None and entries[1] is None and values[1].error is not None
+    assert run_here(task, _lines(records)) == (values, entries)
+    summaries = run_here(Task("fake", SUMMARIZE, StageConfig(), cache=True), _lines(records))
+    cache = RecordCache(tmp_path / "c", "fake")
+    keys = [cache.key(PROCESS, "a"), cache.key(PROCESS, "c"), *(cache.key(SUMMARIZE, r["id"]) for r in records)]
+    cache.put_many(list(zip(keys, [entries[0], entries[2], *(summaries.entries or [])])))
+    cache.close()
+    cache = RecordCache(tmp_path / "c", "fake")
+    assert cache.get_many(keys) == [values[0], values[2], ("a", 6), ("b", 3), ("c", 5)]
+    cache.close()
+    assert run_batch(Task("fake", PROCESS, StageConfig()), _lines(records))[1] is None
+    assert run_here(Task("fake", SUMMARIZE, StageConfig()), _lines(records)).entries is None

@@ -9,7 +9,9 @@ in the order given, so the output does not depend on how the work was spread.
 The workers do the JSON work too: they parse the lines and, for `process`, return
 what the stage folder takes already serialised (`RecordLines`: the records.jsonl
 lines, the spans.jsonl entry, the counts), which is also what the cache keeps; a
-`summarize` returns the stage's summary object.
+`summarize` returns the stage's summary object. A worker pickles each value once: the
+pickle goes to the runner, and (when the task says the cache is on) so does the cache
+entry made from it (`Computed`), so the runner only inserts what workers computed.
 
 - `local.py`: serial (`--workers 1`) or a process pool over batches of records.
 - `ray.py`: Ray Data batch maps, and corpus stages in distributed (group-by) form.
@@ -18,6 +20,7 @@ lines, the spans.jsonl entry, the counts), which is also what the cache keeps; a
 from __future__ import annotations
 
 import json
+import pickle
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
@@ -25,6 +28,7 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple, Protocol
 
 from pipeline.errors import InputError, StageError
+from pipeline.executors.cache import entry
 from pipeline.io import dumps
 from pipeline.stage import Outcome, Record, StageConfig
 from pipeline.stages import STAGES
@@ -44,6 +48,7 @@ class Task:
     config: StageConfig
     state: Any = None
     source: str = ""  # the file the lines come from, for error messages
+    cache: bool = False  # the per-record cache is on: workers also return each value's entry
 
 
 @dataclass(frozen=True)
@@ -74,8 +79,18 @@ class RecordLines(NamedTuple):
 Line = tuple[int, bytes]
 """A record as the runner reads it: its line number in the file and the line's bytes."""
 
-Collect = Callable[[], list[Any]]
-"""Waits for a submitted chunk and returns its values, in order."""
+
+class Computed(NamedTuple):
+    """A chunk's values, in order, and the cache entry of each (`cache.entry` of its pickle;
+    None for a value that is not cached), when the task asked for them (`Task.cache`)."""
+
+    values: list[Any]
+    entries: list[bytes | None] | None = None
+
+
+Collect = Callable[[], "Computed | list[Any]"]
+"""Waits for a submitted chunk and returns its values, in order: a `Computed`, or the
+values alone (the runner then makes their cache entries itself)."""
 
 Submit = Callable[[Sequence[Line]], Collect]
 
@@ -95,7 +110,8 @@ class Executor(Protocol):
 
     def start(self, task: Task) -> AbstractContextManager[Submit]:
         """Get ready to run `task`; submitting a chunk of lines starts it (or queues it),
-        collecting waits for its values: `run_lines`'s, in order."""
+        collecting waits for its values: `run_lines`'s, in order, with their cache entries
+        (`run_here`, or `run_batch` in a worker)."""
         ...
 
     def learn(self, stage: str, config: StageConfig, summaries: Iterable[Any]) -> Any:
@@ -197,11 +213,36 @@ def _parse(task: Task, number: int, line: bytes) -> Record:
     return record
 
 
-def run_batch(task: Task, lines: Sequence[Line]) -> tuple[list[Any], float]:
-    """`run_lines` for a batch, and the CPU seconds it took in this process."""
+def cacheable(value: Any) -> bool:
+    """A record the stage failed on is not cached: the next run tries it again."""
+    return not (isinstance(value, RecordLines) and value.error is not None)
+
+
+def cache_entries(values: Sequence[Any]) -> list[bytes | None]:
+    """Each value's cache entry, None for one that is not cached."""
+    return [entry(pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)) if cacheable(value) else None
+            for value in values]
+
+
+def run_here(task: Task, lines: Sequence[Line]) -> Computed:
+    """`run_lines` in this process, with the values' cache entries if the task wants them."""
+    values = run_lines(task, lines)
+    return Computed(values, cache_entries(values) if task.cache else None)
+
+
+def run_batch(task: Task, lines: Sequence[Line]) -> tuple[list[bytes], list[bytes | None] | None, float]:
+    """`run_lines` for a batch in a worker: each value's pickle (`unpickled` reads them), its
+    cache entry made from that pickle if the task wants them, and the CPU seconds it took."""
     started = time.process_time()
     values = run_lines(task, lines)
-    return values, time.process_time() - started
+    pickles = [pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL) for value in values]
+    entries = ([entry(data) if cacheable(value) else None for value, data in zip(values, pickles)]
+               if task.cache else None)
+    return pickles, entries, time.process_time() - started
+
+
+def unpickled(pickles: Iterable[bytes]) -> list[Any]:
+    return [pickle.loads(data) for data in pickles]
 
 
 def batches(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:

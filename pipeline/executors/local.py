@@ -5,8 +5,10 @@ they go (pattern rules, language profiles, boilerplate's line verdicts) from one
 phase and stage to the next. Each task (and so a corpus stage's state) is written
 once to a private temp file; jobs name the file and a worker reads it once. Each
 job is a batch of raw record lines, and values are collected in submission order, so
-the output is the same as a serial run's. A chunk's jobs are queued when it is
-submitted: the pool works on the next chunks while the runner writes this one's.
+the output is the same as a serial run's. A job returns its values pickled, one by
+one, and the cache entries made from those pickles (`run_batch`): the runner loads the
+values and inserts the entries. A chunk's jobs are queued when it is submitted: the
+pool works on the next chunks while the runner writes this one's.
 """
 
 from __future__ import annotations
@@ -26,7 +28,8 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from pipeline.executors import PARENT_ONLY_FDS, Collect, Line, Submit, Task, batches, run_batch, run_lines
+from pipeline.executors import (PARENT_ONLY_FDS, Collect, Computed, Line, Submit, Task, batches, run_batch,
+                                 run_here, unpickled)
 from pipeline.stage import StageConfig
 from pipeline.stages import STAGES
 
@@ -54,7 +57,7 @@ def _init() -> None:
             pass
 
 
-def _work(path: str, lines: Sequence[Line]) -> tuple[list[Any], float]:
+def _work(path: str, lines: Sequence[Line]) -> tuple[list[bytes], list[bytes | None] | None, float]:
     task = _TASKS.get(path)
     if task is None:
         with open(path, "rb") as handle:
@@ -62,6 +65,11 @@ def _work(path: str, lines: Sequence[Line]) -> tuple[list[Any], float]:
         _TASKS.clear()
         _TASKS[path] = task
     return run_batch(task, lines)
+
+
+def _joined(first: Computed, rest: Computed) -> Computed:
+    entries = None if first.entries is None or rest.entries is None else first.entries + rest.entries
+    return Computed(first.values + rest.values, entries)
 
 
 class LocalExecutor:
@@ -90,20 +98,20 @@ class LocalExecutor:
     @contextmanager
     def start(self, task: Task) -> Iterator[Submit]:
         if self.workers == 1:
-            yield lambda lines: partial(run_lines, task, lines)
+            yield lambda lines: partial(run_here, task, lines)
             return
         path: Path | None = None
 
         def submit(lines: Sequence[Line]) -> Collect:
             nonlocal path
-            first: list[Any] = []
+            first = Computed([], [] if task.cache else None)
             if self._pool is None and lines:
                 # The first record runs here: it loads what the stage needs (rules, models)
                 # once, and forked workers inherit it instead of each loading it again.
-                first, lines = run_lines(task, lines[:1]), lines[1:]
+                first, lines = run_here(task, lines[:1]), lines[1:]
             if len(lines) < MIN_POOL_RECORDS:
-                values = first + run_lines(task, lines)
-                return lambda: values
+                done = _joined(first, run_here(task, lines))
+                return lambda: done
             if self._pool is None:  # started on first use: a fully cached run forks nothing
                 if self._warm is not None:
                     self._warm()  # every stage's rules and models, loaded once for all workers
@@ -116,13 +124,15 @@ class LocalExecutor:
             size = max(1, min(MAX_BATCH, -(-len(lines) // (self.workers * JOBS_PER_WORKER))))
             futures = [self._pool.submit(_work, str(path), batch) for batch in batches(lines, size)]
 
-            def collect() -> list[Any]:
-                values = first
+            def collect() -> Computed:
+                values, entries = first
                 for future in futures:
-                    part, cpu = future.result()
-                    values.extend(part)
+                    pickles, part, cpu = future.result()
+                    values.extend(unpickled(pickles))
+                    if entries is not None and part is not None:
+                        entries.extend(part)
                     self.cpu_seconds += cpu
-                return values
+                return Computed(values, entries)
 
             return collect
 

@@ -1,10 +1,10 @@
 """Run the per-record work on Ray (`--executor ray`; `pip install '.[ray]'`).
 
 Records go to Ray Data as their raw lines, with their position; `map_batches` runs
-the task on them (parsing and serialising there), and the values are put back in
-position order, so the output is byte-identical to the local executor's. The task
-(a corpus stage's state) goes to the object store once and is loaded once per Ray
-worker process.
+the task on them (parsing and serialising there, and making the cache entries), and the
+values are put back in position order, so the output is byte-identical to the local
+executor's. The task (a corpus stage's state) goes to the object store once and is
+loaded once per Ray worker process.
 
 Corpus stages learn in distributed form: the boilerplate stage's templates come from
 a group-by on (site, line) and a count; the dedup stage's candidate pairs from the
@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from pipeline.errors import InputError, StageError
-from pipeline.executors import Collect, Line, Submit, Task, run_batch
+from pipeline.executors import Collect, Computed, Line, Submit, Task, run_batch
 from pipeline.stage import StageConfig
 from pipeline.stages import STAGES, boilerplate, dedup
 
@@ -51,10 +51,13 @@ def _task(holder: list[Any]) -> Task:
 
 def _map_batch(batch: dict[str, np.ndarray], holder: list[Any]) -> dict[str, np.ndarray]:
     lines = [(int(number), bytes(line)) for number, line in zip(batch["n"], batch["line"])]
-    values, cpu = run_batch(_task(holder), lines)
-    blobs = np.empty(len(values), dtype=object)
-    blobs[:] = [pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL) for value in values]
-    return {"i": batch["i"], "blob": blobs, "cpu": np.full(len(values), cpu / max(1, len(values)))}
+    pickles, entries, cpu = run_batch(_task(holder), lines)
+    blobs = np.empty(len(pickles), dtype=object)
+    blobs[:] = pickles
+    stored = np.empty(len(pickles), dtype=object)
+    stored[:] = [b""] * len(pickles) if entries is None else [data or b"" for data in entries]  # b"": not cached
+    return {"i": batch["i"], "blob": blobs, "entry": stored,
+            "cpu": np.full(len(pickles), cpu / max(1, len(pickles)))}
 
 
 def _explode_lines(row: dict[str, Any]) -> list[dict[str, Any]]:
@@ -121,22 +124,24 @@ class RayExecutor:
         finally:
             del holder[:]
 
-    def _run(self, task: Task, holder: list[Any], lines: Sequence[Line]) -> list[Any]:
-        """The task's values for `lines`, in order."""
+    def _run(self, task: Task, holder: list[Any], lines: Sequence[Line]) -> Computed:
+        """The task's values for `lines`, in order, with their cache entries."""
         if not lines:
-            return []
+            return Computed([], [] if task.cache else None)
         rows = [{"i": position, "n": number, "line": line} for position, (number, line) in enumerate(lines)]
         dataset = ray.data.from_items(rows).map_batches(
             _map_batch, fn_args=(holder,), batch_size=BATCH_SIZE, batch_format="numpy")
         values: list[Any] = [None] * len(lines)
+        entries: list[bytes | None] = [None] * len(lines)
         done = 0
         for row in dataset.iter_rows():  # Ray may reorder: each value goes back to its place
             values[int(row["i"])] = pickle.loads(row["blob"])
+            entries[int(row["i"])] = row["entry"] or None
             self.cpu_seconds += float(row["cpu"])
             done += 1
         if done != len(lines):
             raise StageError(f"stage {task.stage}: Ray returned {len(lines)} records' results incompletely")
-        return values
+        return Computed(values, entries if task.cache else None)
 
     def learn(self, stage: str, config: StageConfig, summaries: Iterable[Any]) -> Any:
         self._connect()
