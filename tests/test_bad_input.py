@@ -203,11 +203,13 @@ def small_input(root: Path) -> Path:
 
 
 def fill_disk_at(monkeypatch: pytest.MonkeyPatch, file_name: str, code: int = errno.ENOSPC) -> None:
-    """The next write to a file called `file_name` fails as a full disk would."""
+    """The next write to a file called `file_name`, or to a worker's part of it (export's
+    workers write `.part-N-articles.jsonl`, then the parts are joined), fails as a full
+    disk would."""
     real = pipeline_io._write
 
     def write(handle: Any, data: str, path: Path) -> None:
-        if path.name == file_name:
+        if path.name == file_name or (path.name.startswith(".part-") and path.name.endswith("-" + file_name)):
             raise OSError(code, os.strerror(code))
         real(handle, data, path)
 
