@@ -37,7 +37,9 @@ Every removed line becomes a span (its reason, its newline) and a marker
 `[index of the next kept output line, reason, text]` for the split stage.
 
 Speed: lines repeat across the pages of a site, so a line's context-free verdict is
-computed once per distinct text and kept in a per-config cache. `process_batch` looks up
+computed once per distinct text and kept in a per-config memo of bounded size (two
+generations: the lines in use stay, see `GENERATION`; it is a speed cache, not corpus state,
+so what it keeps never changes a verdict). `process_batch` looks up
 a whole batch of pages and classifies the lines not seen yet together, column by column
 (`_classify_many`: one C-level call per step over all of them, or one scan over them joined
 by newlines, the same verdicts as `_classify` line by line). The regexes are not tried one by one: each is indexed by the
@@ -61,7 +63,7 @@ import re
 import unicodedata
 import weakref
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import accumulate, compress, repeat
 from pathlib import Path
@@ -818,25 +820,67 @@ BLANK = Verdict(None, "blank", None, 0, 0, 0)
 """The verdict on a blank line (in every cache under the key ""); compared by identity."""
 
 
-class _Cache(dict):  # type: ignore[type-arg]
-    """Verdicts by stripped line: a hit is one dict lookup in C; a miss classifies the line."""
+GENERATION = 1 << 16
+"""Entries of one generation of each per-process memo (`_Memo`): verdicts by line, template keys by
+line. A speed cache, not corpus state, so it must not grow with the corpus: the verdict memo holds
+at most two generations plus one batch's new lines, where the bound before (2^19 lines, cleared
+when full) reached 522,000 lines and ~300 MB at 200 MB. Measured with one worker, up to the
+boilerplate stage, the stage's peak RSS at 20 MB / 200 MB: 209 / 518 MB with the old bound, 199 /
+256 MB with 2^15, 269 MB at 200 MB with 2^16. 2^15 loses dev-set speed: dragnet-train has 78,766
+distinct lines, more than two generations of 2^15, so a warm pass fell from 6.5 to 2.8 MB/s (4.05
+with 2^16) and a cold one ~12%. 2^16 holds the dev set, and its ~130 MB at most stays under the
+whole run's peak at 20 MB (~350 MB), which export and dedup set. On the bench corpora the hits
+lost to the bound are mostly long prose lines repeated far apart (syndicated copies)."""
 
-    def __init__(self, context: _Context) -> None:
-        super().__init__({"": BLANK})
-        self.context = context
 
-    def __missing__(self, text: str) -> Verdict:
-        if len(self) >= _Context.MAX_CACHE:
-            self.clear()
-            self[""] = BLANK
-        found = self[text] = _classify(text, self.context)
+class _Memo(dict):  # type: ignore[type-arg]
+    """`compute(key)` by key, in two generations: this dict (the young one) and `old`. A hit in the
+    young generation is one dict lookup in C; a key found only in the old one moves back, a key in
+    neither is computed. When the young generation is full it becomes the old one and the old one is
+    dropped: what was used in the last generation stays, the rest goes (least recently used, in
+    halves), and memory stays bounded whatever the corpus. Values depend on the key alone, so what
+    is kept changes the work, never the results."""
+
+    def __init__(self, compute: Callable[[str], Any], pinned: Mapping[str, Any]) -> None:
+        super().__init__(pinned)
+        self.compute = compute
+        self.pinned = dict(pinned)  # kept in every generation (the blank line's verdict)
+        self.old: dict[str, Any] = {}
+
+    def __missing__(self, key: str) -> Any:
+        found = self.old.get(key)
+        if found is None:
+            found = self.compute(key)
+        self.make_room(1)
+        self[key] = found
         return found
+
+    def make_room(self, count: int) -> bool:
+        """Start a new generation unless `count` more keys fit in this one; whether it did."""
+        if len(self) + count <= GENERATION:
+            return False
+        self.old = dict(self)
+        self.clear()
+        self.update(self.pinned)
+        return True
+
+    def forget(self) -> None:
+        """Drop both generations (a cold start)."""
+        self.old = {}
+        self.clear()
+        self.update(self.pinned)
+
+
+def _plain_key(line: str) -> str:
+    """`normalise` of a stripped line; plain lines (ASCII, printable, single spaces) need only case
+    folding."""
+    if line.isascii() and line.isprintable() and "  " not in line:
+        return line.casefold()
+    return normalise(line)
 
 
 class _Context:
-    """Per-config state: compiled rules, stopwords, pins and the verdict cache."""
-
-    MAX_CACHE = 1 << 19  # distinct lines kept; the cache starts over beyond (memory stays bounded)
+    """Per-config state: compiled rules, stopwords, pins and the per-process memos."""
 
     def __init__(self, config: Config) -> None:
         self.config = config
@@ -847,14 +891,14 @@ class _Context:
         # A line longer than this is neither a learnable template nor a pin: its key is not needed.
         self.key_max_chars = max([config.pattern_max_chars, *map(len, self.pins)])
         self.good_min_count = min(config.good_min_words, config.sentence_min_words)  # of a sentence
-        self.cache = _Cache(self)
+        self.cache = _Memo(functools.partial(_classify, context=self), {"": BLANK})
         self.verdict = self.cache.__getitem__  # the verdict on a stripped line, cached
-        self.keys: dict[str, str] = {}
+        self.keys = _Memo(_plain_key, {})
         self.learnable: dict[str, bool] = {}  # template key -> neither a keep-rule line nor prose
 
     def verdicts(self, pages: list[list[str]]) -> list[list[Verdict]]:
-        """The verdict on each stripped line of each page; the lines not cached yet are classified
-        together (`_classify_many`), or one by one when they are few."""
+        """The verdict on each stripped line of each page; the lines in neither generation are
+        classified together (`_classify_many`), or one by one when they are few."""
         cache = self.cache
         get = cache.get
         found = [list(map(get, lines)) for lines in pages]
@@ -862,41 +906,25 @@ class _Context:
                    for line in itertools.compress(lines, map(operator.not_, verdicts))}
         if not missing:
             return found
-        if len(missing) < BULK_MIN_LINES:
-            return [list(map(cache.__getitem__, lines)) for lines in pages]
-        if len(cache) + len(missing) > self.MAX_CACHE:
-            cache.clear()
-            cache[""] = BLANK
+        if cache.make_room(len(missing)):  # the batch's lines found so far are in the old generation now
             missing = {line for lines in pages for line in lines if line}
-        fresh = list(missing)
-        cache.update(zip(fresh, _classify_many(fresh, self)))
+        old = cache.old
+        promoted = {line: old[line] for line in missing if line in old}
+        cache.update(promoted)
+        fresh = [line for line in missing if line not in promoted]
+        if len(fresh) < BULK_MIN_LINES:
+            cache.update(zip(fresh, map(cache.compute, fresh)))
+        else:
+            cache.update(zip(fresh, _classify_many(fresh, self)))
         return [verdicts if None not in verdicts else list(map(cache.__getitem__, lines))
                 for lines, verdicts in zip(pages, found)]
 
     def keys_of(self, lines: list[str]) -> list[str]:
-        """`normalise` of each stripped line, memoised; plain lines (ASCII, printable, single
-        spaces) need only case folding."""
-        keys = self.keys
-        found = list(map(keys.get, lines))
+        """`normalise` of each stripped line, memoised."""
+        found = list(map(self.keys.get, lines))
         if None not in found:
             return found  # type: ignore[return-value]
-        if len(keys) >= self.MAX_CACHE:
-            keys.clear()
-        for position in itertools.compress(range(len(lines)), map(operator.not_, found)):
-            line = lines[position]
-            if line.isascii() and line.isprintable() and "  " not in line:
-                found[position] = keys[line] = line.casefold()
-            else:
-                found[position] = keys[line] = normalise(line)
-        return found  # type: ignore[return-value]
-
-    def key(self, text: str) -> str:
-        found = self.keys.get(text)
-        if found is None:
-            if len(self.keys) >= self.MAX_CACHE:
-                self.keys.clear()
-            found = self.keys[text] = normalise(text)
-        return found
+        return list(map(self.keys.__getitem__, lines))
 
 
 _LIVE: weakref.WeakSet[_Context] = weakref.WeakSet()
@@ -917,9 +945,8 @@ def warm(config: Config) -> None:
 def clear_caches() -> None:
     """Forget every cached verdict (a cold start, as in a fresh process; the rules stay compiled)."""
     for context in list(_LIVE):
-        context.cache.clear()
-        context.cache[""] = BLANK
-        context.keys.clear()
+        context.cache.forget()
+        context.keys.forget()
         context.learnable.clear()
 
 
@@ -1711,7 +1738,7 @@ def templates_from_counts(counts: Mapping[tuple[str, str], int], config: Config)
             continue
         found = learnable.get(key)
         if found is None:
-            if len(learnable) >= context.MAX_CACHE:
+            if len(learnable) >= GENERATION:  # a speed cache: bounded, as the memos are
                 learnable.clear()
             found = learnable[key] = not (is_protected(line_forms(key), rules)
                                           or is_good(line_signals(key, stopwords), config))

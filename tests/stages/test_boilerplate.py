@@ -282,6 +282,43 @@ def test_verdicts_are_cached_per_line_and_can_be_cleared() -> None:
     assert again is not first and (again.cls, again.reason, again.key) == (first.cls, first.reason, first.key)
 
 
+@pytest.mark.parametrize("bulk_min_lines", [1, 10**9], ids=["bulk", "line by line"])
+def test_outcomes_do_not_depend_on_the_memo_bound(monkeypatch: pytest.MonkeyPatch, bulk_min_lines: int) -> None:
+    """With generations of a few lines (many turnovers inside one batch and from one batch to
+    the next), the learned state and every outcome are those of the default bound."""
+    config = Config(template_min_pages=3, pin=("Sponsored  FEATURE",), veto=("Contact the newsroom",))
+    pages = synthetic_site() + seed_records()
+    batches = [pages[start:start + 3] for start in range(0, len(pages), 3)]
+    monkeypatch.setattr(boilerplate, "BULK_MIN_LINES", bulk_min_lines)
+    boilerplate.clear_caches()
+    state = learn(pages, config)
+    expected = [boilerplate.process_batch(batch, config, state) for batch in batches]
+    context = boilerplate._context(config)
+    assert len(context.cache) > 50 and not context.cache.old  # the default bound: one generation so far
+    monkeypatch.setattr(boilerplate, "GENERATION", 5)
+    boilerplate.clear_caches()
+    assert learn(pages, config) == state
+    small = [boilerplate.process_batch(batch, config, state) for batch in batches]
+    assert [[(o.records, o.spans, o.notes) for o in batch] for batch in small] == \
+           [[(o.records, o.spans, o.notes) for o in batch] for batch in expected]
+    largest_batch = max(len({line.strip() for page in batch for line in page["text"].split("\n")}) for batch in batches)
+    assert 0 < len(context.cache.old) <= 5 + largest_batch and len(context.cache) <= 5 + largest_batch
+    assert len(context.keys) <= 5 and context.keys.old
+
+
+def test_memo_keeps_what_each_generation_used() -> None:
+    """A key looked up in every generation stays (one lookup in the young generation, or moved back
+    from the old one); a key left unused for a whole generation is dropped."""
+    computed: list[str] = []
+    memo = boilerplate._Memo(lambda key: computed.append(key) or key.upper(), {"": ""})
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(boilerplate, "GENERATION", 3)
+        for key in ["hot", "a", "hot", "b", "c", "hot", "d", "e", "hot", "a"]:
+            assert memo[key] == key.upper()
+    assert computed == ["hot", "a", "b", "c", "d", "e", "a"]  # "hot" once; "a" again after two turnovers
+    assert memo[""] == "" and len(memo) <= 3 and len(memo.old) <= 3
+
+
 def test_long_lines_read_their_signals_from_their_start() -> None:
     prose = "The council voted on Tuesday to close the old bridge for repairs that will take a year, "
     tail = "Home Sport Weather Travel " * 20
