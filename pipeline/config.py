@@ -16,6 +16,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator
 
 from pipeline.errors import ConfigError
+from pipeline.io import load_yaml
 from pipeline.stage import StageConfig
 from pipeline.stages import STAGES
 
@@ -71,7 +72,7 @@ def load_config(path: Path | None, overrides: list[str] | None = None) -> Config
         except OSError as err:
             raise ConfigError(f"{path}: cannot read config ({err.strerror})") from err
         try:
-            loaded = yaml.safe_load(text)
+            loaded = load_yaml(text)
         except yaml.YAMLError as err:
             mark = getattr(err, "problem_mark", None)
             where = f":{mark.line + 1}" if mark is not None else ""
@@ -110,7 +111,7 @@ def _apply_override(data: dict[str, Any], override: str) -> None:
             raise ConfigError(f"--set {override!r}: {section} is not a section")
         node = child
     try:
-        node[leaf] = yaml.safe_load(raw)
+        node[leaf] = load_yaml(raw)
     except yaml.YAMLError:
         node[leaf] = raw
 

@@ -11,10 +11,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from pipeline.extract.comments import prefix_rule
 from pipeline.extract.dates import MONTHS, WEEKDAYS, find_date, find_date_at_start, strip_weekday
+from pipeline.io import load_yaml
 from pipeline.patterns import Pattern, compile_pattern
 
 # The shipped pattern file; tests may load another through load_byline_config.
@@ -105,7 +104,7 @@ def _joined(path: Path, section: str, patterns: list[str], flags: int = re.IGNOR
 
 def load_byline_config(path: Path = BYLINES_CONFIG) -> BylineConfig:
     """Load and validate a bylines.yaml; every error names the file and the bad entry."""
-    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    data = load_yaml(path.read_text(encoding="utf-8"))
     if not isinstance(data, dict):
         raise ValueError(f"{path}: expected a mapping at the top level")
     raw_prefixes = data.get("prefixes")

@@ -47,10 +47,9 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, NamedTuple
 
-import yaml
-
 from pipeline.document import Line
 from pipeline.extract.dates import folded
+from pipeline.io import load_yaml
 from pipeline.patterns import compile_once, compile_pattern, forget_parse_trees, parse_once
 
 # --- constants ---------------------------------------------------------------
@@ -237,7 +236,7 @@ def load_formats(path: Path) -> CommentFormats:
 @functools.lru_cache(maxsize=16)
 def _formats_from_text(path: str, text: str) -> CommentFormats:
     """The formats a file named `path` with content `text` defines (errors name `path`)."""
-    data: Any = yaml.safe_load(text)
+    data: Any = load_yaml(text)
     if not isinstance(data, dict):
         raise ValueError(f"{path}: expected a mapping at the top level")
     known = set(REQUIRED_KEYS) | set(OPTIONAL_KEYS) | {"macros"}

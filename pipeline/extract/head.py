@@ -21,13 +21,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from pipeline.document import Line
 from pipeline.extract.bylines import CONFIG as BYLINE_CONFIG
 from pipeline.extract.bylines import Byline, BylineConfig, looks_like_name, parse_byline
 from pipeline.extract.comments import literal_needs
 from pipeline.extract.dates import find_date, folded, parse_date
+from pipeline.io import load_yaml
 from pipeline.patterns import compile_pattern
 
 # The shipped site-widget patterns; find_site takes others as an argument.
@@ -461,7 +460,7 @@ class SiteConfig:
 
 def load_site_config(path: Path = SITES_CONFIG) -> SiteConfig:
     """Load and validate a sites.yaml; every error names the file and the bad entry."""
-    data: Any = yaml.safe_load(path.read_text(encoding="utf-8"))
+    data: Any = load_yaml(path.read_text(encoding="utf-8"))
     if not isinstance(data, dict) or not isinstance(data.get("patterns"), list):
         raise ValueError(f"{path}: expected a mapping with a 'patterns' list")
     compiled: list[re.Pattern[str]] = []

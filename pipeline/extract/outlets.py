@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
+from pipeline.io import load_yaml
 
 OUTLETS_CONFIG = Path(__file__).resolve().parents[2] / "configs" / "metadata" / "outlets.yaml"
 
@@ -56,8 +56,7 @@ def _is_specific(name: str) -> bool:
 
 def load_outlets(path: Path = OUTLETS_CONFIG) -> Outlets:
     """Load and check an outlets.yaml; an error names the file and the entry."""
-    # libyaml's safe loader when PyYAML was built with it: the same result, ~10x less time.
-    data: Any = yaml.load(path.read_text(encoding="utf-8"), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    data: Any = load_yaml(path.read_text(encoding="utf-8"))
     if not isinstance(data, dict) or not isinstance(data.get("outlets"), list):
         raise ValueError(f"{path}: expected a mapping with an 'outlets' list")
     names: dict[str, str] = {}

@@ -70,9 +70,9 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
-import yaml
 
 from pipeline.document import Line, Span
+from pipeline.io import load_yaml
 from pipeline.patterns import BoundedPattern, Pattern, compile_pattern
 from pipeline.stage import ConfigPath, Outcome, Record, StageConfig
 
@@ -627,7 +627,7 @@ def load_rules(paths: tuple[Path, ...]) -> Rules:
     regexes: list[tuple[re.Pattern[str], Rule]] = []
     keep_regexes: list[re.Pattern[str]] = []
     for path in paths:
-        entries = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or []
+        entries = load_yaml(Path(path).read_text(encoding="utf-8")) or []
         if not isinstance(entries, list):
             raise ValueError(f"{path}: expected a list of entries")
         for number, entry in enumerate(entries, 1):
@@ -669,7 +669,7 @@ def load_rules(paths: tuple[Path, ...]) -> Rules:
 @functools.lru_cache(maxsize=4)
 def load_stopwords(path: Path) -> tuple[frozenset[str], ...]:
     """One frozenset of function words per language in the stopword file."""
-    data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+    data = load_yaml(Path(path).read_text(encoding="utf-8")) or {}
     if not isinstance(data, dict) or not data:
         raise ValueError(f"{path}: expected a mapping of language to word list")
     languages: list[frozenset[str]] = []
