@@ -39,8 +39,8 @@ from pipeline import __version__
 from pipeline.config import ConfigBase, resolved_config
 from pipeline.errors import InputError, PipelineError, VersionExistsError
 from pipeline.executors.pool import fork_map
-from pipeline.io import (CHUNK, JsonlWriter, disk_full, dumps, read_jsonl, replace_dir, sha256_file, sha256_text,
-                         write_json, write_text)
+from pipeline.io import (CHUNK, JsonlWriter, disk_full, dump_line, loads, read_jsonl, replace_dir, sha256_file,
+                         sha256_text, write_json, write_text)
 from pipeline.ledger import collector_paused, page_of
 from pipeline.provenance import SourceIndex
 from pipeline.stage import Record
@@ -192,7 +192,7 @@ def _parse(line: bytes, path: Path, offset: int) -> Record:
     """The record on the line that starts at byte `offset`; a malformed line raises
     ValueError naming file and line, as `read_jsonl` does."""
     try:
-        record: Record = json.loads(line.decode("utf-8"))
+        record: Record = loads(line.decode("utf-8"))
     except json.JSONDecodeError as err:
         raise ValueError(f"{path}:{_line_number(path, offset)}: not valid JSON ({err.msg})") from err
     return record
@@ -307,22 +307,22 @@ def _range_rows(records_path: Path, config: export.Config, dedup_config: dedup.C
     comments = JsonlWriter(comments_path)
     index: list[dedup.IndexEntry] = []
     for segment in segments:
-        article_lines: list[str] = []
-        comment_lines: list[str] = []
+        article_lines: list[bytes] = []
+        comment_lines: list[bytes] = []
         for record in _read_range(records_path, segment.start, segment.end):
             record["source_lines"], record["source_offsets"] = sources.locate(
                 record.get("source", ""), record.get("source_sha256", ""), record.get("line_numbers", []))
             if record.get("kind") == "comment":
-                comment_lines.append(dumps(export.comment_row(record, config)) + "\n")
+                comment_lines.append(dump_line(export.comment_row(record, config)))
                 continue
             row = export.article_row(record, segment.n_comments[record["id"]], config)
-            article_lines.append(dumps(row) + "\n")
+            article_lines.append(dump_line(row))
             # The row as articles.jsonl holds it: `build_index` of the written file.
             entry = dedup.index_entry(row, dedup_config)
             if entry is not None:
                 index.append(entry)
-        comments.write_lines("".join(comment_lines), len(comment_lines))
-        articles.write_lines("".join(article_lines), len(article_lines))
+        comments.write_lines(b"".join(comment_lines), len(comment_lines))
+        articles.write_lines(b"".join(article_lines), len(article_lines))
     return _RangeRows(articles.close(), articles.count, comments.close(), comments.count, index)
 
 

@@ -1,12 +1,24 @@
-"""pipeline.io's YAML loader: libyaml's where PyYAML has it, with the pure-Python loader's data."""
+"""pipeline.io's YAML loader: libyaml's where PyYAML has it, with the pure-Python loader's data;
+its JSON: orjson's speed with `json`'s bytes and values, on every edge case where the two differ."""
 
 from __future__ import annotations
 
+import collections
+import datetime
+import enum
+import json
+import math
+import uuid
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from pipeline import corpus, executors, io
+from pipeline.executors import Task
 from pipeline.io import YAML_LOADER, load_yaml
 
 REPO = Path(__file__).resolve().parents[1]
@@ -39,3 +51,144 @@ def test_no_python_objects() -> None:
     with pytest.raises(yaml.YAMLError):
         load_yaml("!!python/object/apply:os.system ['true']")
     assert YAML_LOADER in (getattr(yaml, "CSafeLoader", None), yaml.SafeLoader)
+
+
+# --- JSON: orjson's speed, `json`'s bytes and values (pipeline/io.py) ---
+
+class Text(str):
+    pass
+
+
+class Number(int):
+    pass
+
+
+class Reordered(dict):  # `json` writes a dict subclass through its items()
+    def items(self):  # type: ignore[override]
+        return reversed(list(super().items()))
+
+
+class Colour(enum.Enum):
+    RED = 1
+
+
+class Level(enum.IntEnum):
+    HIGH = 3
+
+
+class Tag(enum.StrEnum):
+    NEWS = "news"
+
+
+Pair = collections.namedtuple("Pair", "a b")
+
+ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+SURROGATES = st.text(st.sampled_from(["\ud800", "\udcff", "a", "é", "\x00", "\u2028", '"', "\\", "😀"]))
+SCALARS = (st.none() | st.booleans() | st.integers() | st.floats() | st.text() | SURROGATES
+           | st.sampled_from([1e-5, -9.99e-5, 1e-7, 1e-10, 1e16, 5e-324, -0.0, 2**63, 2**64, -2**63 - 1,
+                              Text("s"), Number(7), Level.HIGH, Tag.NEWS]))
+KEYS = st.text() | SURROGATES | st.integers() | st.floats() | st.booleans() | st.none() | st.just(Text("k"))
+VALUES = st.recursive(SCALARS, lambda inner: (st.lists(inner, max_size=5) | st.tuples(inner, inner)
+                                              | st.dictionaries(KEYS, inner, max_size=5)
+                                              | st.dictionaries(st.text(), inner, max_size=3).map(Reordered)
+                                              | st.builds(Pair, inner, inner)), max_leaves=20)
+
+
+def outcome(function: Any, *args: Any) -> tuple[str, Any]:
+    """What a call returns, or the type and message of what it raises (NaN compared by repr)."""
+    try:
+        return "value", repr(function(*args))
+    except Exception as err:  # noqa: BLE001 - the error is the outcome compared
+        return type(err).__name__, str(err)
+
+
+EDGE_CASES = [1e-5, -1e-5, 9.99e-5, 1e-6, 1.5e-9, 1e-4, 1e16, 1.5e300, float("nan"), float("inf"), -float("inf"),
+              [{"a": (1, [float("nan")])}], {"x": [1e-7]}, "\ud800", {"\udc80": 1}, {"a": "b\udcffc"},
+              2**64, -2**63 - 1, 2**64 - 1, {1: 2}, {True: 1, None: 2, 1.5: 3, 1e-5: 4}, Text("s"),
+              {Text("k"): 1}, Number(3), Reordered(a=1, b=2), Level.HIGH, Tag.NEWS, Colour.RED,
+              uuid.UUID(int=1), (1, "a"), Pair(1, 2), [datetime.date(2026, 11, 21)], {"a": {1, 2}}]
+
+
+@pytest.mark.parametrize("value", EDGE_CASES, ids=repr)
+def test_dumps_writes_what_json_writes_on_each_edge_case(value: Any) -> None:
+    assert outcome(io.dumps, value) == outcome(ENCODER.encode, value)
+    assert outcome(io.dump_line, value) == outcome(lambda v: (ENCODER.encode(v) + "\n").encode("utf-8"), value)
+
+
+def test_dumps_writes_what_json_writes_on_recursive_and_deep_values() -> None:
+    loop: list[Any] = []
+    loop.append(loop)
+    deep: list[Any] = []
+    for _ in range(300):  # orjson stops at 255 levels
+        deep = [deep, 1e-5]
+    for value in (loop, deep):
+        assert outcome(io.dumps, value) == outcome(ENCODER.encode, value)
+
+
+@settings(max_examples=600, deadline=None)
+@given(VALUES)
+def test_dumps_is_json_on_generated_values(value: Any) -> None:
+    assert outcome(io.dumps, value) == outcome(ENCODER.encode, value)
+    assert outcome(io.dump_line, value) == outcome(lambda v: (ENCODER.encode(v) + "\n").encode("utf-8"), value)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.floats() | st.floats(min_value=-1e-3, max_value=1e-3) | st.floats(min_value=1e14, max_value=1e18))
+def test_dumps_writes_every_float_as_json_does(number: float) -> None:
+    assert io.dumps([number, {"f": number}]) == ENCODER.encode([number, {"f": number}])
+
+
+LOAD_CASES = ["NaN", "[Infinity,-Infinity]", "1e400", "[-1e400]", "1e-400", "123456789012345678901234567890",
+              "-9223372036854775809", "18446744073709551615", "18446744073709551616", '"\\ud800"', '"\\udc80x"',
+              '{"a":1,"a":2,"b":[1.5,-0.0,-0]}', "\ufeff{}", "[01]", "[1.]", '"\x01"', "1 x", "", " \t\r\n[]\n",
+              "0.1000000000000000055511151231257827021181583404541015625", "2.4703282292062328e-324"]
+
+
+@pytest.mark.parametrize("text", LOAD_CASES, ids=repr)
+def test_loads_reads_what_json_reads_on_each_edge_case(text: str) -> None:
+    assert outcome(io.loads, text) == outcome(json.loads, text)
+    for data in (text.encode("utf-8"), text.encode("utf-8-sig"), text.encode("utf-16"), text.encode("utf-8") + b"\xff"):
+        assert outcome(io.loads, data) == outcome(json.loads, data)
+
+
+@settings(max_examples=600, deadline=None)
+@given(VALUES, st.booleans())
+def test_loads_is_json_on_generated_texts(value: Any, ascii_only: bool) -> None:
+    try:
+        text = json.dumps(value, ensure_ascii=ascii_only)
+    except (TypeError, ValueError):
+        return
+    assert outcome(io.loads, text) == outcome(json.loads, text)
+    data = text.encode("utf-8", "surrogatepass")
+    assert outcome(io.loads, data) == outcome(json.loads, data)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.text(st.sampled_from('[]{}":, 0123456789.eE+-trufalsnNIiy\\u\t\n')))
+def test_loads_is_json_on_generated_near_json(text: str) -> None:
+    assert outcome(io.loads, text) == outcome(json.loads, text)
+
+
+def test_a_malformed_line_still_names_file_and_line(tmp_path: Path) -> None:
+    path = tmp_path / "records.jsonl"
+    path.write_text('{"id":"a","score":NaN}\n\n{"id":"b",}\n', encoding="utf-8")
+    with pytest.raises(ValueError, match=r"records\.jsonl:3: not valid JSON \(Expecting property name"):
+        list(io.read_jsonl(path))
+    assert math.isnan(next(io.read_jsonl(path))["score"])
+    task = Task(stage="clean", phase="process", config=None, source=str(path))  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=r"records\.jsonl:7: not valid JSON \(Expecting property name"):
+        executors._parse(task, 7, b'{"id":"b",}')
+    with pytest.raises(ValueError, match=r"records\.jsonl:3: not valid JSON \(Expecting property name"):
+        corpus._parse(b'{"id":"b",}\n', path, len('{"id":"a","score":NaN}\n\n'))
+
+
+def test_jsonl_writer_writes_records_and_lines_alike(tmp_path: Path) -> None:
+    records = [{"id": "a", "text": "café\n\"x\"", "score": 1e-5}, {"id": "b", "n": [1, 2.5, None]}]
+    one, two = io.JsonlWriter(tmp_path / "one.jsonl"), io.JsonlWriter(tmp_path / "two.jsonl")
+    one.write_all(records)
+    two.write_lines(io.dumps(records[0]) + "\n", 1)
+    two.write_lines(io.dump_line(records[1]), 1)
+    assert one.close() == two.close() == io.sha256_file(tmp_path / "one.jsonl")
+    expected = "".join(ENCODER.encode(record) + "\n" for record in records).encode("utf-8")
+    assert (tmp_path / "one.jsonl").read_bytes() == (tmp_path / "two.jsonl").read_bytes() == expected
+    assert one.count == two.count == 2

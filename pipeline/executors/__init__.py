@@ -29,7 +29,7 @@ from typing import Any, NamedTuple, Protocol
 
 from pipeline.errors import InputError, StageError
 from pipeline.executors.cache import entry
-from pipeline.io import dumps
+from pipeline.io import dumps, loads
 from pipeline.stage import Outcome, Record, StageConfig
 from pipeline.stages import STAGES
 
@@ -207,7 +207,7 @@ def run_lines(task: Task, lines: Sequence[Line]) -> list[Any]:
 
 def _parse(task: Task, number: int, line: bytes) -> Record:
     try:
-        record: Record = json.loads(line)
+        record: Record = loads(line)
     except json.JSONDecodeError as err:
         raise ValueError(f"{task.source}:{number}: not valid JSON ({err.msg})") from None
     return record
