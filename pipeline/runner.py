@@ -422,7 +422,7 @@ def _map_records(task: Task, source: Path, execution: _Execution, cache: RecordC
     label = "records" if task.phase == PROCESS else "summaries"
     task = replace(task, cache=cache is not None)
     lines = _progress(_read_lines(source), f"{task.stage} ({task.phase})", execution.progress)
-    window: deque[tuple[list[str], list[Any], Collect | None]] = deque()
+    window: deque[tuple[list[bytes], list[Any], Collect | None]] = deque()
     with execution.executor.start(task) as submit:
         for chunk in _chunks(lines, execution.executor.chunk_size):
             if cache is None:
@@ -438,7 +438,7 @@ def _map_records(task: Task, source: Path, execution: _Execution, cache: RecordC
             yield from _collected(*window.popleft(), cache, counts, label)
 
 
-def _collected(keys: list[str], found: list[Any], collect: Collect | None, cache: RecordCache | None,
+def _collected(keys: list[bytes], found: list[Any], collect: Collect | None, cache: RecordCache | None,
                counts: Counter[str], label: str) -> list[Any]:
     """A chunk's values in order: its cache hits, and the rest from the executor (cached now,
     with the entries the executor made, or made here if it returned values alone)."""
@@ -449,7 +449,7 @@ def _collected(keys: list[str], found: list[Any], collect: Collect | None, cache
         entries = cache_entries(done.values)
     computed = iter(zip(done.values, entries or [None] * len(done.values)))
     values: list[Any] = []
-    fresh: list[tuple[str, bytes]] = []
+    fresh: list[tuple[bytes, bytes]] = []
     for number, value in enumerate(found):
         if value is MISSING:
             value, entry = next(computed)

@@ -6,8 +6,6 @@ from __future__ import annotations
 import json
 import pickle
 import shutil
-import sqlite3
-from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +14,9 @@ import pytest
 from pipeline.config import load_config
 from pipeline.executors import RecordLines
 from pipeline.runner import code_fingerprint  # the real one: a fixture below stands in for it
-from pipeline.executors.cache import DATABASE, MISSING, RecordCache, entry
+import numpy as np
+
+from pipeline.executors.cache import MISSING, RecordCache, entry
 from pipeline.io import read_jsonl
 from pipeline.runner import run
 from tests.test_workers import CONFIG, SEEDS, assert_same, write_pages
@@ -83,15 +83,32 @@ def test_a_new_page_is_the_only_page_computed(first: tuple[Path, Path], tmp_path
     assert_same(again, fresh)
 
 
-def _entries(cache_dir: Path) -> dict[str, bytes]:
-    with closing(sqlite3.connect(cache_dir / DATABASE)) as db:
-        return dict(db.execute("SELECT key, value FROM entries"))
+def _locations(cache_dir: Path) -> dict[bytes, tuple[Path, int, int]]:
+    """Where each key's entry lies: (data file, offset, length), from the sorted indexes."""
+    found: dict[bytes, tuple[Path, int, int]] = {}
+    for index in sorted(cache_dir.glob("*.sorted")):
+        high, low, offsets, lengths = np.load(index)
+        for row in range(len(high)):
+            key = int(high[row]).to_bytes(8, "big") + int(low[row]).to_bytes(8, "big")
+            found[key] = (index.with_suffix(".data"), int(offsets[row]), int(lengths[row]))
+    return found
 
 
-def _damage(cache_dir: Path, key: str, value: bytes) -> None:
-    with closing(sqlite3.connect(cache_dir / DATABASE)) as db:
-        db.execute("UPDATE entries SET value = ? WHERE key = ?", (value, key))
-        db.commit()
+def _entries(cache_dir: Path) -> dict[bytes, bytes]:
+    entries = {}
+    for key, (data, offset, length) in _locations(cache_dir).items():
+        with data.open("rb") as handle:
+            handle.seek(offset)
+            entries[key] = handle.read(length)
+    return entries
+
+
+def _damage(cache_dir: Path, key: bytes, value: bytes) -> None:
+    """Overwrite the entry in place (its length stays: the index still says where it is)."""
+    data, offset, length = _locations(cache_dir)[key]
+    with data.open("r+b") as handle:
+        handle.seek(offset)
+        handle.write(value.ljust(length, b"\0")[:length])
 
 
 def test_a_process_entry_holds_the_stage_folder_lines(first: tuple[Path, Path], tmp_path: Path) -> None:
@@ -129,15 +146,19 @@ def test_corrupt_entries_are_recomputed_and_unused_ones_removed(first: tuple[Pat
     assert_same(again, fresh)
 
 
-def test_a_cache_file_that_is_not_a_database_is_started_afresh(first: tuple[Path, Path], tmp_path: Path) -> None:
+def test_an_unreadable_index_drops_its_generation(first: tuple[Path, Path], tmp_path: Path) -> None:
     pages, out = first
     again = tmp_path / "out"
     shutil.copytree(out, again)
-    (again / "cache" / "clean" / DATABASE).write_bytes(b"not a database" * 100)
+    folder = again / "cache" / "clean"
+    (folder / "sqlite-era-entries.sqlite").write_bytes(b"an older cache's file")
+    [index] = folder.glob("*.sorted")
+    index.write_bytes(b"not an index" * 100)
     (again / "stages" / "02-clean" / "stage.json").unlink()  # the stage runs again, reading its cache
     run(load_config(CONFIG), pages, again, progress=False, workers=1, force=True)
     assert timing(again, "02-clean")["records_computed"] == 20
-    assert len(_entries(again / "cache" / "clean")) == 20
+    assert len(_entries(folder)) == 20
+    assert sorted(path.suffix for path in folder.iterdir()) == [".data", ".sorted"]  # one generation, nothing else
 
 
 def test_record_cache_round_trip(tmp_path: Path) -> None:
@@ -145,27 +166,65 @@ def test_record_cache_round_trip(tmp_path: Path) -> None:
     key = cache.key("process", "abc")
     assert cache.get(key) is MISSING
     cache.put(key, {"value": [1, "two"]})
-    cache.close()
+    cache.prune()
     reread = RecordCache(tmp_path / "c", "stage", "config", "code")
     assert reread.get(key) == {"value": [1, "two"]}
     assert RecordCache(tmp_path / "c", "stage", "other config", "code").key("process", "abc") != key
     assert reread.key("process", "abc", state_sha="s") != key
-    reread.close()
-    _damage(tmp_path / "c", key, _entries(tmp_path / "c")[key][:-1])
+    reread.prune()  # the hit was carried into the new generation
+    _damage(tmp_path / "c", key, _entries(tmp_path / "c")[key][:-1] + b"x")
+    assert RecordCache(tmp_path / "c", "stage", "config", "code").get(key) is MISSING
+    _damage(tmp_path / "c", key, b"")  # zeros
     assert RecordCache(tmp_path / "c", "stage", "config", "code").get(key) is MISSING
     unused = RecordCache(tmp_path / "c", "stage", "config", "code")
     unused.prune()
     assert _entries(tmp_path / "c") == {}
 
 
-def test_bulk_lookups_keep_key_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("pipeline.executors.cache.LOOKUP", 3)  # several queries per lookup
-    monkeypatch.setattr("pipeline.executors.cache.BATCH", 4)  # several transactions per store
+def test_hits_are_carried_over_and_unused_entries_pruned(tmp_path: Path) -> None:
+    cache = RecordCache(tmp_path / "c", "stage")
+    keys = [cache.key("process", str(number)) for number in range(10)]
+    cache.put_many([(key, entry(pickle.dumps(number))) for number, key in enumerate(keys)])
+    cache.put_many([(keys[0], entry(pickle.dumps(0)))])  # stored twice in a run: kept once
+    cache.prune()
+    assert sorted(_entries(tmp_path / "c")) == sorted(keys)
+    again = RecordCache(tmp_path / "c", "stage")
+    assert again.get_many(keys[:4]) == [0, 1, 2, 3]
+    again.put_many([(keys[9], entry(pickle.dumps("new")))])
+    again.prune()
+    assert sorted(_entries(tmp_path / "c")) == sorted(keys[:4] + [keys[9]])
+    assert len(list((tmp_path / "c").glob("*.data"))) == 1
+    assert RecordCache(tmp_path / "c", "stage").get_many([keys[9], keys[5]]) == ["new", MISSING]
+
+
+def test_a_killed_runs_entries_are_still_found(tmp_path: Path) -> None:
+    """A run that never reached `prune` (killed, or its stage failed) leaves an unsorted
+    generation: read next time, cut at its last whole row, then pruned with the rest."""
+    first = RecordCache(tmp_path / "c", "stage")
+    keys = [first.key("process", str(number)) for number in range(6)]
+    first.put_many([(key, entry(pickle.dumps(number))) for number, key in enumerate(keys[:3])])
+    first.prune()
+    killed = RecordCache(tmp_path / "c", "stage")
+    assert killed.get_many(keys[:1]) == [0]
+    killed.put_many([(key, entry(pickle.dumps(number))) for number, key in enumerate(keys) if number >= 3])
+    killed.close()  # no prune: as if killed here
+    [index] = (tmp_path / "c").glob("*.index")
+    index.write_bytes(index.read_bytes()[:-5])  # the last row torn
+    data = index.with_suffix(".data")
+    data.write_bytes(data.read_bytes())
+    later = RecordCache(tmp_path / "c", "stage")
+    assert later.get_many(keys) == [0, 1, 2, 3, 4, MISSING]
+    later.prune()
+    assert sorted(_entries(tmp_path / "c")) == sorted(keys[:5])
+    assert not list((tmp_path / "c").glob("*.index"))
+
+
+def test_bulk_lookups_keep_key_order(tmp_path: Path) -> None:
     cache = RecordCache(tmp_path / "c", "stage", "config", "code")
     keys = [cache.key("process", str(number)) for number in range(10)]
     assert cache.get_many(keys) == [MISSING] * 10
     cache.put_many([(key, entry(pickle.dumps(number))) for number, key in enumerate(keys) if number % 3])
-    cache.close()
+    cache.prune()
     reread = RecordCache(tmp_path / "c", "stage", "config", "code")
     assert reread.get_many(list(reversed(keys))) == [
         number if number % 3 else MISSING for number in reversed(range(10))]
@@ -173,17 +232,33 @@ def test_bulk_lookups_keep_key_order(tmp_path: Path, monkeypatch: pytest.MonkeyP
     reread.close()
 
 
+def test_keys_sharing_their_high_half_are_told_apart(tmp_path: Path) -> None:
+    cache = RecordCache(tmp_path / "c", "stage")
+    keys = [bytes(8) + number.to_bytes(8, "big") for number in (5, 1, 3)]
+    cache.put_many([(key, entry(pickle.dumps(number))) for number, key in enumerate(keys)])
+    cache.prune()
+    again = RecordCache(tmp_path / "c", "stage")
+    assert again.get_many(keys + [bytes(16)]) == [0, 1, 2, MISSING]
+    again.close()
+
+
 def test_a_full_disk_while_caching_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import errno
+
     from pipeline.errors import DiskFullError
 
-    class Full:
-        def execute(self, *args: Any) -> Any:
-            raise sqlite3.OperationalError("database or disk is full")
-
     cache = RecordCache(tmp_path / "cache", "stage", "fingerprint")
-    monkeypatch.setattr(cache, "_connect", lambda: Full())
-    with pytest.raises(DiskFullError, match="disk full while writing"):
-        cache.put("key", {"records": []})
+    cache.get(cache.key("process", "a"))  # opens the run's files
+
+    class Full:
+        name = str(tmp_path / "cache" / "000001.data")
+
+        def write(self, data: bytes) -> int:
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(cache, "_data", Full())
+    with pytest.raises(DiskFullError, match="disk full while writing .*000001.data"):
+        cache.put(cache.key("process", "a"), {"records": []})
 
 
 def test_the_code_fingerprint_covers_run_code_only(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -202,8 +277,7 @@ def test_the_code_fingerprint_covers_run_code_only(tmp_path: Path, monkeypatch: 
     assert code_fingerprint() != before
 
 
-def test_prune_keeps_exactly_what_the_run_read_or_wrote(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("pipeline.executors.cache.BATCH", 3)  # marks span several transactions
+def test_prune_keeps_exactly_what_the_run_read_or_wrote(tmp_path: Path) -> None:
     cache = RecordCache(tmp_path / "c", "stage", "config", "code")
     keys = [cache.key("process", str(number)) for number in range(10)]
     cache.put_many([(key, entry(pickle.dumps(number))) for number, key in enumerate(keys)])
@@ -250,7 +324,8 @@ def test_an_entry_whose_digest_matches_but_does_not_unpickle_is_a_miss(tmp_path:
 
 
 def test_what_the_run_used_is_not_held_in_memory(tmp_path: Path) -> None:
-    """The memory the cache keeps (Python objects) is the same after 300 or 3000 records."""
+    """The memory the cache keeps (Python objects) is the same after 300 or 3000 records:
+    what the run used is in its generation's files, not in a set of keys."""
     import tracemalloc
 
     def kept(count: int) -> int:
@@ -258,7 +333,7 @@ def test_what_the_run_used_is_not_held_in_memory(tmp_path: Path) -> None:
         keys = [cache.key("process", str(number)) for number in range(count)]
         rows = [(key, entry(pickle.dumps(number))) for number, key in enumerate(keys)]
         cache.put_many(rows)
-        cache.close()
+        cache.prune()  # sorted: looked up on a memory map, not read into memory
         cache = RecordCache(tmp_path / str(count), "stage", "config", "code")
         tracemalloc.start()
         before = tracemalloc.get_traced_memory()[0]
