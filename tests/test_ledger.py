@@ -124,16 +124,16 @@ def test_reading_a_batch_at_a_time_reads_what_reading_whole_does(seeds_run: Path
 
 
 def test_a_line_with_members_added_is_read_from_the_line_before() -> None:
-    before_line = '{"id":"p#c1","text":"a \\"b\\"","origin":[[0,5]]}\n'
+    before_line = b'{"id":"p#c1","text":"a \\"b\\"","origin":[[0,5]]}\n'
     before = json.loads(before_line)
     assert _shared_record(before_line, before_line, before) is before
-    added = '{"id":"p#c1","text":"a \\"b\\"","origin":[[0,5]],"language":"en","score":{"x":1}}\n'
+    added = b'{"id":"p#c1","text":"a \\"b\\"","origin":[[0,5]],"language":"en","score":{"x":1}}\n'
     assert json.dumps(_shared_record(added, before_line, before)) == json.dumps(json.loads(added))
-    for other in ('{"id":"p#c1","text":"a \\"b\\"","origin":[[0,5]]}  \n',  # same record, not the same line
-                  '{"id":"p#c1","text":"a \\"b\\"","origin":[[0,5],[6,7]]}\n',
-                  '{"id":"p#c1","text":"a \\"b\\"","origin":[[0,5]],}\n'):
+    for other in (b'{"id":"p#c1","text":"a \\"b\\"","origin":[[0,5]]}  \n',  # same record, not the same line
+                  b'{"id":"p#c1","text":"a \\"b\\"","origin":[[0,5],[6,7]]}\n',
+                  b'{"id":"p#c1","text":"a \\"b\\"","origin":[[0,5]],}\n'):
         assert _shared_record(other, before_line, before) is None
-    assert _shared_record('{,"id":"x"}', "{}", {}) is None
+    assert _shared_record(b'{,"id":"x"}', b"{}", {}) is None
 
 
 def test_verify_reconstruct_command(seeds_run: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -137,6 +137,27 @@ def test_the_groups_read_what_reading_whole_reads(tricky: Path) -> None:
                 assert json.dumps(merged) == json.dumps(getattr(stage, field)), (stage.name, field)
 
 
+def test_the_groups_read_lines_as_text_mode_does(tricky: Path) -> None:
+    # read_group splits a range's bytes itself: "\r\n" and "\r" end a line as "\n" does, blank
+    # lines are skipped, and a line the stage before wrote alike is still shared.
+    for path in sorted((tricky / "stages").glob("*/*.jsonl")):
+        lines = path.read_bytes().splitlines(keepends=True)
+        end = b"\r" if path.parent.name == "02-split" and path.name == "records.jsonl" else b"\r\n"
+        path.write_bytes(b"".join(line.replace(b"\n", end) for line in lines[:1]) + b" \t\r\n"
+                         + b"".join(lines[1:]))
+    whole = load_run(tricky)
+    assert sum(len(found) for found in whole[0].records.values()) == len(PAGES)
+    cut = cut_run(tricky, 2)
+    batches = [read_group(cut, group) for group in cut.groups]
+    for position, stage in enumerate(whole):
+        for field in ("records", "entries"):
+            merged = {page: found for batch in batches for page, found in getattr(batch[position], field).items()}
+            assert json.dumps(merged) == json.dumps(getattr(stage, field)), (stage.name, field)
+    for batch in batches:  # split and metadata wrote the same lines: one record for both
+        for page, found in batch[2].records.items():
+            assert [id(r) for r in found] == [id(r) for r in batch[1].records[page]], page
+
+
 def test_a_range_holding_another_groups_line_is_caught(tricky: Path) -> None:
     cut = cut_run(tricky, 1)
     first, second = cut.groups[0], cut.groups[1]  # 'a"b', then "café/ü"
