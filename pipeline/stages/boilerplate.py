@@ -37,9 +37,9 @@ Every removed line becomes a span (its reason, its newline) and a marker
 `[index of the next kept output line, reason, text]` for the split stage.
 
 Speed: lines repeat across the pages of a site, so a line's context-free verdict is
-computed once per distinct text and kept in a per-config memo of bounded size (two
-generations: the lines in use stay, see `GENERATION`; it is a speed cache, not corpus state,
-so what it keeps never changes a verdict). `process_batch` looks up
+computed once per distinct text and kept in a per-config memo of bounded size (when full,
+the lines in use stay, see `MEMO_LINES`; it is a speed cache, not corpus state, so what it
+keeps never changes a verdict). `process_batch` looks up
 a whole batch of pages and classifies the lines not seen yet together, column by column
 (`_classify_many`: one C-level call per step over all of them, or one scan over them joined
 by newlines, the same verdicts as `_classify` line by line). The regexes are not tried one by one: each is indexed by the
@@ -820,55 +820,65 @@ BLANK = Verdict(None, "blank", None, 0, 0, 0)
 """The verdict on a blank line (in every cache under the key ""); compared by identity."""
 
 
-GENERATION = 1 << 16
-"""Entries of one generation of each per-process memo (`_Memo`): verdicts by line, template keys by
-line. A speed cache, not corpus state, so it must not grow with the corpus: the verdict memo holds
-at most two generations plus one batch's new lines, where the bound before (2^19 lines, cleared
-when full) reached 522,000 lines and ~300 MB at 200 MB. Measured with one worker, up to the
-boilerplate stage, the stage's peak RSS at 20 MB / 200 MB: 209 / 518 MB with the old bound, 199 /
-256 MB with 2^15, 269 MB at 200 MB with 2^16. 2^15 loses dev-set speed: dragnet-train has 78,766
-distinct lines, more than two generations of 2^15, so a warm pass fell from 6.5 to 2.8 MB/s (4.05
-with 2^16) and a cold one ~12%. 2^16 holds the dev set, and its ~130 MB at most stays under the
-whole run's peak at 20 MB (~350 MB), which export and dedup set. On the bench corpora the hits
-lost to the bound are mostly long prose lines repeated far apart (syndicated copies)."""
+MEMO_LINES = 1 << 17
+"""Entries of each per-process memo (`_Memo`) at most, plus one batch's new lines: verdicts by line,
+template keys by line. A speed cache, not corpus state, so it must not grow with the corpus; the bound
+before (2^19 lines, cleared when full) reached 522,000 lines and ~300 MB at 200 MB. Measured with one
+worker, up to the boilerplate stage, the stage's peak RSS at 20 MB / 200 MB: 209 / 518 MB with the old
+bound, 199 / 256 MB with two generations of 2^15, 269 MB at 200 MB with two of 2^16 (as many lines as
+this bound); this memo against those two generations, run side by side: 306 / 311 MB at 200 MB
+(`parent_peak_rss_mb`), and the same output. It holds dragnet-train's 78,766 distinct lines, so a
+warm pass over the dev set classifies nothing again, where two generations of 2^16 (the young one
+turning over at 2^16 lines in use) re-classified ~13,000 lines a pass and moved the others back one by
+one. On the bench corpora the hits lost to the bound are mostly long prose lines repeated far apart
+(syndicated copies)."""
 
 
 class _Memo(dict):  # type: ignore[type-arg]
-    """`compute(key)` by key, in two generations: this dict (the young one) and `old`. A hit in the
-    young generation is one dict lookup in C; a key found only in the old one moves back, a key in
-    neither is computed. When the young generation is full it becomes the old one and the old one is
-    dropped: what was used in the last generation stays, the rest goes (least recently used, in
-    halves), and memory stays bounded whatever the corpus. Values depend on the key alone, so what
-    is kept changes the work, never the results."""
+    """`compute(key)` by key, at most `MEMO_LINES` keys plus one batch's. `lookup` finds a batch's
+    keys and marks the ones found (one C call each); a key found since the memo was last full has
+    proved reusable, one computed and never found again (most prose lines) has not. When full, the
+    memo keeps the reusable keys if they are at most half of it, else it starts over: what is in use
+    stays (a second chance, as a clock cache gives; no key is moved one by one) and memory stays
+    bounded whatever the corpus. Values depend on the key alone, so what is kept changes the work,
+    never the results."""
 
     def __init__(self, compute: Callable[[str], Any], pinned: Mapping[str, Any]) -> None:
         super().__init__(pinned)
         self.compute = compute
-        self.pinned = dict(pinned)  # kept in every generation (the blank line's verdict)
-        self.old: dict[str, Any] = {}
+        self.pinned = dict(pinned)  # kept whatever the use (the blank line's verdict)
+        self.used: set[str] = set()  # keys found by `lookup` since the memo was last full
 
     def __missing__(self, key: str) -> Any:
-        found = self.old.get(key)
-        if found is None:
-            found = self.compute(key)
+        found = self.compute(key)
         self.make_room(1)
         self[key] = found
         return found
 
+    def lookup(self, keys: list[str]) -> list[Any]:
+        """The value of each key, None for the keys not in the memo; the others are marked in use."""
+        found = list(map(self.get, keys))
+        self.used.update(compress(keys, map(operator.is_not, found, repeat(None))))
+        return found
+
     def make_room(self, count: int) -> bool:
-        """Start a new generation unless `count` more keys fit in this one; whether it did."""
-        if len(self) + count <= GENERATION:
+        """Keep only the keys in use (or none, when they are too many) unless `count` more keys fit;
+        whether it did (the keys in use are unmarked then)."""
+        if len(self) + count <= MEMO_LINES:
             return False
-        self.old = dict(self)
+        kept = self.used if len(self.used) <= MEMO_LINES // 2 else ()  # found keys are in the memo
+        survivors = dict(zip(kept, map(self.__getitem__, kept)))
         self.clear()
         self.update(self.pinned)
+        self.update(survivors)
+        self.used = set()
         return True
 
     def forget(self) -> None:
-        """Drop both generations (a cold start)."""
-        self.old = {}
+        """Drop every key (a cold start)."""
         self.clear()
         self.update(self.pinned)
+        self.used = set()
 
 
 def _plain_key(line: str) -> str:
@@ -897,21 +907,16 @@ class _Context:
         self.learnable: dict[str, bool] = {}  # template key -> neither a keep-rule line nor prose
 
     def verdicts(self, pages: list[list[str]]) -> list[list[Verdict]]:
-        """The verdict on each stripped line of each page; the lines in neither generation are
-        classified together (`_classify_many`), or one by one when they are few."""
+        """The verdict on each stripped line of each page; the lines not in the memo are classified
+        together (`_classify_many`), or one by one when they are few."""
         cache = self.cache
-        get = cache.get
-        found = [list(map(get, lines)) for lines in pages]
+        found = list(map(cache.lookup, pages))
         missing = {line for lines, verdicts in zip(pages, found) if None in verdicts
                    for line in itertools.compress(lines, map(operator.not_, verdicts))}
         if not missing:
             return found
-        if cache.make_room(len(missing)):  # the batch's lines found so far are in the old generation now
-            missing = {line for lines in pages for line in lines if line}
-        old = cache.old
-        promoted = {line: old[line] for line in missing if line in old}
-        cache.update(promoted)
-        fresh = [line for line in missing if line not in promoted]
+        fresh = list(missing)
+        cache.make_room(len(fresh))  # what the batch found may go: the pages with a miss look up again
         if len(fresh) < BULK_MIN_LINES:
             cache.update(zip(fresh, map(cache.compute, fresh)))
         else:
@@ -921,7 +926,7 @@ class _Context:
 
     def keys_of(self, lines: list[str]) -> list[str]:
         """`normalise` of each stripped line, memoised."""
-        found = list(map(self.keys.get, lines))
+        found = self.keys.lookup(lines)
         if None not in found:
             return found  # type: ignore[return-value]
         return list(map(self.keys.__getitem__, lines))
@@ -1738,7 +1743,7 @@ def templates_from_counts(counts: Mapping[tuple[str, str], int], config: Config)
             continue
         found = learnable.get(key)
         if found is None:
-            if len(learnable) >= GENERATION:  # a speed cache: bounded, as the memos are
+            if len(learnable) >= MEMO_LINES:  # a speed cache: bounded, as the memos are
                 learnable.clear()
             found = learnable[key] = not (is_protected(line_forms(key), rules)
                                           or is_good(line_signals(key, stopwords), config))

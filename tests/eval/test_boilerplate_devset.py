@@ -11,9 +11,12 @@ and update the pin, with both figures in the commit message.
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from pipeline.eval import boilerplate_devset as bd
+from pipeline.stage import Record
 from pipeline.stages import boilerplate
 
 # Pinned on 2026-11-21 from line (b): main-article F1 0.8658 over 965 pages (0.8567 before the
@@ -28,10 +31,15 @@ KEPT_F1_MIN = 0.70
 
 
 @pytest.fixture(scope="module")
-def quality() -> bd.Quality:
+def devset() -> tuple[list[Record], dict[str, dict[str, Any]]]:
     if not bd.DEFAULT_DEVSET.is_dir():
         pytest.skip(f"dev set not found at {bd.DEFAULT_DEVSET}: the boilerplate quality gate needs it")
-    records, gold = bd.load_devset(bd.DEFAULT_DEVSET)
+    return bd.load_devset(bd.DEFAULT_DEVSET)
+
+
+@pytest.fixture(scope="module")
+def quality(devset: tuple[list[Record], dict[str, dict[str, Any]]]) -> bd.Quality:
+    records, gold = devset
     return bd.measure_quality(records, gold, boilerplate.Config())
 
 
@@ -46,3 +54,20 @@ def test_main_article_f1_is_pinned(quality: bd.Quality) -> None:
 def test_the_stage_keeps_the_article(quality: bd.Quality) -> None:
     assert bd.mean(score.recall for score in quality.kept if score.gold_tokens) >= KEPT_RECALL_MIN
     assert bd.mean(score.f1 for score in quality.kept) >= KEPT_F1_MIN
+
+
+def test_a_warm_pass_classifies_no_line_again(devset: tuple[list[Record], dict[str, dict[str, Any]]],
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """The line memo holds the dev set's distinct lines: the warm throughput of line (c) is a pass
+    that classifies nothing (`boilerplate.MEMO_LINES`)."""
+    records, _ = devset
+    config = boilerplate.Config()
+    boilerplate.clear_caches()
+    bd.run_stage(records, config)
+    classified: list[str] = []
+    context = boilerplate._context(config)
+    monkeypatch.setattr(context.cache, "compute", lambda line: classified.append(line) or boilerplate.BLANK)
+    monkeypatch.setattr(boilerplate, "_classify_many",
+                        lambda lines, _: classified.extend(lines) or [boilerplate.BLANK] * len(lines))
+    bd.run_stage(records, config)
+    assert classified == []

@@ -294,29 +294,41 @@ def test_outcomes_do_not_depend_on_the_memo_bound(monkeypatch: pytest.MonkeyPatc
     state = learn(pages, config)
     expected = [boilerplate.process_batch(batch, config, state) for batch in batches]
     context = boilerplate._context(config)
-    assert len(context.cache) > 50 and not context.cache.old  # the default bound: one generation so far
-    monkeypatch.setattr(boilerplate, "GENERATION", 5)
+    assert len(context.cache) > 50  # the default bound: nothing dropped
+    monkeypatch.setattr(boilerplate, "MEMO_LINES", 5)
     boilerplate.clear_caches()
     assert learn(pages, config) == state
     small = [boilerplate.process_batch(batch, config, state) for batch in batches]
     assert [[(o.records, o.spans, o.notes) for o in batch] for batch in small] == \
            [[(o.records, o.spans, o.notes) for o in batch] for batch in expected]
     largest_batch = max(len({line.strip() for page in batch for line in page["text"].split("\n")}) for batch in batches)
-    assert 0 < len(context.cache.old) <= 5 + largest_batch and len(context.cache) <= 5 + largest_batch
-    assert len(context.keys) <= 5 and context.keys.old
+    assert len(context.cache) <= 5 + largest_batch and len(context.keys) <= 5
 
 
-def test_memo_keeps_what_each_generation_used() -> None:
-    """A key looked up in every generation stays (one lookup in the young generation, or moved back
-    from the old one); a key left unused for a whole generation is dropped."""
+def _memo_lookup(memo: boilerplate._Memo, keys: list[str]) -> list[str]:
+    """A batch's lookup as the stage does it: the keys found are marked in use, the others computed."""
+    found = memo.lookup(keys)
+    return [value if value is not None else memo[key] for key, value in zip(keys, found)]
+
+
+def test_memo_keeps_the_keys_in_use() -> None:
+    """When the memo is full, a key found since it was last full stays; a key computed and not found
+    again goes. When most keys were in use, the memo starts over: its size stays bounded."""
     computed: list[str] = []
     memo = boilerplate._Memo(lambda key: computed.append(key) or key.upper(), {"": ""})
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(boilerplate, "GENERATION", 3)
-        for key in ["hot", "a", "hot", "b", "c", "hot", "d", "e", "hot", "a"]:
-            assert memo[key] == key.upper()
-    assert computed == ["hot", "a", "b", "c", "d", "e", "a"]  # "hot" once; "a" again after two turnovers
-    assert memo[""] == "" and len(memo) <= 3 and len(memo.old) <= 3
+        patch.setattr(boilerplate, "MEMO_LINES", 4)
+        for keys in [["hot"], ["hot", "a"], ["b"], ["c"], ["hot", "a"]]:
+            assert _memo_lookup(memo, keys) == [key.upper() for key in keys]
+            assert len(memo) <= 4
+        assert computed == ["hot", "a", "b", "c", "a"]  # "hot" once; "a" again after the memo was full
+        memo.forget()
+        computed.clear()
+        for keys in [["x", "y", "z"], ["x", "y", "z"], ["w"], ["x"]]:
+            assert _memo_lookup(memo, keys) == [key.upper() for key in keys]
+            assert len(memo) <= 4
+        assert computed == ["x", "y", "z", "w", "x"]  # three of four in use: too many to keep
+    assert memo[""] == ""
 
 
 def test_long_lines_read_their_signals_from_their_start() -> None:
