@@ -181,6 +181,18 @@ def test_record_cache_round_trip(tmp_path: Path) -> None:
     assert _entries(tmp_path / "c") == {}
 
 
+def test_keys_of_lines_are_one_per_line_and_differ_by_every_part(tmp_path: Path) -> None:
+    cache = RecordCache(tmp_path / "c", "stage", "config", "code")
+    lines = [b'{"id":"a"}\n', b'{"id":"b"}\n', b'{"id":"a"}\n']
+    keys = cache.keys("process", lines)
+    assert keys == [cache.key("process", line) for line in lines]
+    assert keys[0] == keys[2] != keys[1] and {len(key) for key in keys} == {16}
+    assert cache.key("process", '{"id":"a"}\n') == keys[0]  # text stands for its UTF-8 bytes
+    others = [cache.keys("summarize", lines[:1]), cache.keys("process", lines[:1], state_sha="s"),
+              RecordCache(tmp_path / "c", "stage", "config", "other code").keys("process", lines[:1])]
+    assert len({keys[0], *(key for [key] in others)}) == 4
+
+
 def test_hits_are_carried_over_and_unused_entries_pruned(tmp_path: Path) -> None:
     cache = RecordCache(tmp_path / "c", "stage")
     keys = [cache.key("process", str(number)) for number in range(10)]

@@ -16,6 +16,7 @@ from pipeline.document import Span
 from pipeline.errors import StageError
 from pipeline.executors import PROCESS, SUMMARIZE, Task, run_batch, run_here, run_lines, run_many, unpickled
 from pipeline.executors.cache import RecordCache
+from pipeline.runner import _StageWriter
 from pipeline.stage import Outcome, StageConfig
 from pipeline.stages import STAGES
 
@@ -131,9 +132,11 @@ def test_workers_return_pickles_and_the_cache_entries_made_from_them(fake: list[
     records = [{"id": "a", "text": "  fine"}, {"id": "b", "text": "bad"}, {"id": "c", "text": "plain"}]
     task = Task("fake", PROCESS, StageConfig(), cache=True)
     pickles, entries, cpu = run_batch(task, _lines(records))
-    values = unpickled(pickles)
+    values = unpickled(pickles, entries)
     assert values == run_lines(task, _lines(records)) and cpu >= 0
     assert entries is not None and entries[1] is None and values[1].error is not None
+    # A value with an entry is sent once, inside it; the failed record's pickle is sent as is.
+    assert pickles[0] == pickles[2] == b"" and pickles[1] and all(entries[i] for i in (0, 2))
     assert run_here(task, _lines(records)) == (values, entries)
     summaries = run_here(Task("fake", SUMMARIZE, StageConfig(), cache=True), _lines(records))
     cache = RecordCache(tmp_path / "c", "fake")
@@ -143,5 +146,25 @@ def test_workers_return_pickles_and_the_cache_entries_made_from_them(fake: list[
     cache = RecordCache(tmp_path / "c", "fake")
     assert cache.get_many(keys) == [values[0], values[2], ("a", 6), ("b", 3), ("c", 5)]
     cache.close()
-    assert run_batch(Task("fake", PROCESS, StageConfig()), _lines(records))[1] is None
+    uncached = run_batch(Task("fake", PROCESS, StageConfig()), _lines(records))
+    assert uncached[1] is None and unpickled(uncached[0]) == values
     assert run_here(Task("fake", SUMMARIZE, StageConfig()), _lines(records)).entries is None
+
+
+def test_a_chunk_written_at_once_is_written_as_record_by_record(fake: list[int], tmp_path: Path) -> None:
+    """`_StageWriter.add_many` (what the runner does per chunk) makes the same files and
+    counts as `add_lines` one record at a time, quarantined and dropped records included."""
+    records = [{"id": "a", "text": "  fine", "source": "a.txt"}, {"id": "b", "text": "bad", "source": "b.txt"},
+               {"id": "c", "text": "gone"}, {"id": "d", "text": "plain"}, {"id": "e", "text": " two"}]
+    values = run_lines(Task("fake", PROCESS, StageConfig()), _lines(records))
+    stats = []
+    for name, write in (("one", lambda w: [w.add_lines(v) for v in values]), ("all", lambda w: w.add_many(values))):
+        (tmp_path / name).mkdir()
+        writer = _StageWriter(tmp_path / name, STAGES["fake"])
+        write(writer)
+        stats.append(writer.finish(1.0, {}))
+    assert stats[0] == stats[1] and stats[0][0]["documents_in"] == 5 and stats[0][0]["dropped_by_reason"]
+    for file in ("records.jsonl", "spans.jsonl", "quarantine.jsonl"):
+        assert (tmp_path / "one" / file).read_bytes() == (tmp_path / "all" / file).read_bytes()
+    assert (tmp_path / "all" / "quarantine.jsonl").read_bytes().count(b"\n") == 1
+    assert (tmp_path / "all" / "spans.jsonl").read_bytes().count(b"\n") == sum(1 for v in values if v.spans) >= 3

@@ -10,8 +10,8 @@ The workers do the JSON work too: they parse the lines and, for `process`, retur
 what the stage folder takes already serialised (`RecordLines`: the records.jsonl
 lines, the spans.jsonl entry, the counts), which is also what the cache keeps; a
 `summarize` returns the stage's summary object. A worker pickles each value once: the
-pickle goes to the runner, and (when the task says the cache is on) so does the cache
-entry made from it (`Computed`), so the runner only inserts what workers computed.
+pickle goes to the runner, inside the cache entry made from it when the task says the
+cache is on (`Computed`), so the runner only inserts what workers computed.
 
 - `local.py`: serial (`--workers 1`) or a process pool over batches of records.
 - `ray.py`: Ray Data batch maps, and corpus stages in distributed (group-by) form.
@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple, Protocol
 
 from pipeline.errors import InputError, StageError
-from pipeline.executors.cache import entry
+from pipeline.executors.cache import entry, payload
 from pipeline.io import dumps, loads
 from pipeline.stage import Outcome, Record, StageConfig
 from pipeline.stages import STAGES
@@ -231,18 +231,24 @@ def run_here(task: Task, lines: Sequence[Line]) -> Computed:
 
 
 def run_batch(task: Task, lines: Sequence[Line]) -> tuple[list[bytes], list[bytes | None] | None, float]:
-    """`run_lines` for a batch in a worker: each value's pickle (`unpickled` reads them), its
-    cache entry made from that pickle if the task wants them, and the CPU seconds it took."""
+    """`run_lines` for a batch in a worker: each value's pickle, its cache entry made from
+    that pickle if the task wants them, and the CPU seconds it took. A value with an entry
+    travels in the entry alone (its pickle is b""), not twice; `unpickled` reads both forms."""
     started = time.process_time()
     values = run_lines(task, lines)
     pickles = [pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL) for value in values]
-    entries = ([entry(data) if cacheable(value) else None for value, data in zip(values, pickles)]
-               if task.cache else None)
+    entries = None
+    if task.cache:
+        entries = [entry(data) if cacheable(value) else None for value, data in zip(values, pickles)]
+        pickles = [b"" if made is not None else data for data, made in zip(pickles, entries)]
     return pickles, entries, time.process_time() - started
 
 
-def unpickled(pickles: Iterable[bytes]) -> list[Any]:
-    return [pickle.loads(data) for data in pickles]
+def unpickled(pickles: Sequence[bytes], entries: Sequence[bytes | None] | None = None) -> list[Any]:
+    """The values `run_batch` sent, in order."""
+    if entries is None:
+        return [pickle.loads(data) for data in pickles]
+    return [pickle.loads(data if made is None else payload(made)) for data, made in zip(pickles, entries)]
 
 
 def batches(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:

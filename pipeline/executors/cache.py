@@ -1,8 +1,8 @@
 """Per-record cache: a stage's result for a record it has seen before is not recomputed.
 
-An entry's key is the sha256 of the stage name, the phase, the stage's config section
-fingerprint, the code fingerprint, a corpus stage's state (for `process`) and the
-record's own content hash (its first 16 bytes: a collision among a corpus's keys has
+An entry's key is the first 16 bytes of a sha256 over the stage name, the phase, the
+stage's config section fingerprint, the code fingerprint, a corpus stage's state (for
+`process`) and the record's own line (a collision among a corpus's keys has
 probability ~n²/2^129); so any change to one of them is a miss, never a stale hit.
 An entry is made where its value was computed (`entry`, in the worker): the value's
 pickle behind its sha256; so this process only stores it. A hit is checked and
@@ -59,7 +59,7 @@ import hashlib
 import os
 import pickle
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -77,6 +77,11 @@ _NAME = re.compile(r"(\d{6})\.(index|sorted|data)")
 def entry(payload: bytes) -> bytes:
     """What the cache stores for a value's pickle `payload`: the pickle behind its sha256."""
     return hashlib.sha256(payload).digest() + payload
+
+
+def payload(made: bytes) -> memoryview:
+    """The pickle inside an entry `entry` made in this run (not checked: it was not stored)."""
+    return memoryview(made)[_DIGEST:]
 
 
 class _Generation:
@@ -155,8 +160,22 @@ class RecordCache:
         self._index: BinaryIO | None = None
         self._size = 0  # bytes in this run's data file
 
-    def key(self, phase: str, record_sha: str, state_sha: str = "") -> bytes:
-        return hashlib.sha256("\0".join([self.prefix, phase, state_sha, record_sha]).encode()).digest()[:KEY_BYTES]
+    def key(self, phase: str, record: bytes | str, state_sha: str = "") -> bytes:
+        """The key of one record (its raw line, or any text that stands for it)."""
+        data = record.encode("utf-8", "surrogatepass") if isinstance(record, str) else record
+        return self.keys(phase, [data], state_sha)[0]
+
+    def keys(self, phase: str, records: Iterable[bytes], state_sha: str = "") -> list[bytes]:
+        """The keys of records given as their raw lines: the sha256 of what every key of the
+        phase shares (hashed once, a fixed 32 bytes) followed by the line, so one hash a
+        record (hashing the line and then its digest with the rest took twice the time)."""
+        shared = hashlib.sha256(hashlib.sha256("\0".join([self.prefix, phase, state_sha]).encode()).digest())
+        found = []
+        for record in records:
+            digest = shared.copy()
+            digest.update(record)
+            found.append(digest.digest()[:KEY_BYTES])
+        return found
 
     def _open(self) -> list[_Generation]:
         """The older generations (newest first), and this run's files, made on first use."""

@@ -128,7 +128,7 @@ class LocalExecutor:
                 values, entries = first
                 for future in futures:
                     pickles, part, cpu = future.result()
-                    values.extend(unpickled(pickles))
+                    values.extend(unpickled(pickles, part))
                     if entries is not None and part is not None:
                         entries.extend(part)
                     self.cpu_seconds += cpu

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from pipeline.errors import InputError, StageError
-from pipeline.executors import Collect, Computed, Line, Submit, Task, run_batch
+from pipeline.executors import Collect, Computed, Line, Submit, Task, run_batch, unpickled
 from pipeline.stage import StageConfig
 from pipeline.stages import STAGES, boilerplate, dedup
 
@@ -135,8 +135,9 @@ class RayExecutor:
         entries: list[bytes | None] = [None] * len(lines)
         done = 0
         for row in dataset.iter_rows():  # Ray may reorder: each value goes back to its place
-            values[int(row["i"])] = pickle.loads(row["blob"])
-            entries[int(row["i"])] = row["entry"] or None
+            made = row["entry"] or None
+            values[int(row["i"])] = unpickled([row["blob"]], [made])[0]
+            entries[int(row["i"])] = made
             self.cpu_seconds += float(row["cpu"])
             done += 1
         if done != len(lines):
