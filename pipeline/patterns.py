@@ -20,12 +20,16 @@ can start alike, back-references. tests/test_patterns.py runs it over every ship
 
 Each config pattern is compiled once per process (`compile_once`): a file's loader validates
 it and the stage's warm-up compiles it again, and `re`'s own cache (512 patterns, first in
-first out) may have forgotten it in between. Its parse tree is read once too (`parse_once`):
-by `risky_shape` here, then by the prefilter index the comment formats build on it.
+first out) may have forgotten it in between. Its parse tree is made once too (`parse_once`):
+`re`'s code generator compiles it, then `risky_shape` here and the prefilter indexes of the
+comment formats and boilerplate rules read it. Parsing is most of what compiling costs (the
+comment formats' 62 patterns, macros expanded up to 5,000 characters: 0.13 s of CPU to parse,
+0.05 s to generate code), and `re.compile` would parse a second time what the readers parse.
 """
 
 from __future__ import annotations
 
+import _sre  # re's engine: builds a pattern from generated code (see _compile_tree)
 import functools
 import re
 from collections.abc import Callable, Iterator, Sequence
@@ -149,36 +153,73 @@ def compile_pattern(pattern: object, where: str, flags: int = 0,
 # A run compiles ~270 config patterns (boilerplate rules, comment formats and macros, bylines,
 # sites): they all fit, with room for a config that names other files.
 _MAX_CACHED = 1024
-# Parse trees are large (the comment formats' 62 patterns: 4.8 MB) and read only while one
-# file's patterns are compiled and indexed: a file's worth is kept, and `forget_parse_trees`
-# lets go of them once its reader is done.
-_MAX_PARSED = 128
+# Parse trees are large (the comment formats' 62 patterns: 4.8 MB) and read only while a
+# stage's files are compiled and indexed: the boilerplate rules (135 patterns) and the comment
+# formats (74 with their macros) are kept, each tree under at most two keys (see parse_once),
+# and `forget_parse_trees` lets go of them once their readers are done.
+_MAX_PARSED_KEYS = 512
+_TREES: dict[tuple[str, int], Any] = {}  # (pattern, flags) -> parse tree, oldest first
 
 
 def compile_once(pattern: str, flags: int = 0) -> re.Pattern[str]:
-    """`re.compile(pattern, flags)`, once per process (raises re.error)."""
+    """`re.compile(pattern, flags)`, once per process (raises re.error), from `parse_once`'s tree."""
     return _compiled(pattern, int(flags))  # (lru_cache keys on the arguments as passed)
 
 
 def parse_once(pattern: str, flags: int = 0) -> Any:
     """`pattern`'s parse tree (re's parser), once per process (raises re.error). Shared:
-    readers must not change it."""
-    return _parsed(pattern, int(flags))
+    readers must not change it.
+
+    The tree is also kept under the flags of the pattern compiled from it (`flags` plus
+    re.UNICODE and the pattern's inline global flags), which readers given the compiled
+    pattern ask with: parsing with those gives the same tree (tests/test_patterns.py)."""
+    flags = int(flags)
+    tree = _TREES.get((pattern, flags))
+    if tree is None:
+        tree = _sre_parser.parse(pattern, flags)
+        while len(_TREES) > _MAX_PARSED_KEYS - 2:
+            del _TREES[next(iter(_TREES))]
+        _TREES[(pattern, flags)] = _TREES[(pattern, flags | tree.state.flags)] = tree
+    return tree
 
 
 def forget_parse_trees() -> None:
     """Drop the cached parse trees (a few MB a forked worker would otherwise carry)."""
-    _parsed.cache_clear()
+    _TREES.clear()
+
+
+def _compile_tree(pattern: str, flags: int, tree: Any) -> re.Pattern[str]:
+    """`re.compile(pattern, flags)` given its parse tree `tree`: what `re._compiler.compile`
+    does after parsing (its private steps, checked at import: _TREE_COMPILE_AS_EXPECTED)."""
+    groupindex = tree.state.groupdict
+    indexgroup: list[str | None] = [None] * tree.state.groups
+    for name, number in groupindex.items():
+        indexgroup[number] = name
+    return _sre.compile(pattern, flags | tree.state.flags, _sre_compiler._code(tree, flags),  # type: ignore[no-any-return]
+                        tree.state.groups - 1, groupindex, tuple(indexgroup))
+
+
+def _tree_compile_as_expected() -> bool:
+    """Whether `_compile_tree` gives what `re.compile` does (same code, flags and groups) on
+    a sample with named groups, inline flags and a lookbehind; if not, `re.compile` is used
+    (and parses a second time)."""
+    sample = r"(?i)(?P<a>[Oo]n\s)?(?<![q])(?:says|said)\s(?P<b>\d{1,2}[:.]\d\d)+?(?=z)$"
+    try:
+        built = _compile_tree(sample, 0, _sre_parser.parse(sample, 0))
+    except Exception:  # noqa: BLE001 - re's internals are private: any surprise means re.compile
+        return False
+    expected = re.compile(sample)
+    return built == expected and built.groupindex == expected.groupindex and built.groups == expected.groups
+
+
+_TREE_COMPILE_AS_EXPECTED = _tree_compile_as_expected()
 
 
 @functools.lru_cache(maxsize=_MAX_CACHED)
 def _compiled(pattern: str, flags: int) -> re.Pattern[str]:
-    return re.compile(pattern, flags)
-
-
-@functools.lru_cache(maxsize=_MAX_PARSED)
-def _parsed(pattern: str, flags: int) -> Any:
-    return _sre_parser.parse(pattern, flags)
+    if not _TREE_COMPILE_AS_EXPECTED:
+        return re.compile(pattern, flags)
+    return _compile_tree(pattern, flags, parse_once(pattern, flags))
 
 
 # --- static check for super-linear backtracking shapes ------------------------------------

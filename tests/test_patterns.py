@@ -253,3 +253,61 @@ def test_a_pattern_timeout_survives_the_trip_from_a_worker() -> None:
     error = pickle.loads(pickle.dumps(PatternTimeout("(a+)+b", 0.5)))
     assert isinstance(error, PatternTimeout)
     assert (error.pattern, error.seconds, str(error)) == ("(a+)+b", 0.5, "pattern '(a+)+b' ran past its 0.5 s bound")
+
+
+# --- one parse per pattern --------------------------------------------------------------------
+
+
+def test_compile_once_builds_what_re_compile_does_for_every_shipped_pattern() -> None:
+    """The compiled code, flags and groups from the shared parse tree are `re.compile`'s."""
+    assert patterns._TREE_COMPILE_AS_EXPECTED
+    for where, pattern in config_patterns().items():
+        for flags in {0, pattern.flags}:
+            built = patterns._compile_tree(pattern.pattern, flags, re._parser.parse(pattern.pattern, flags))
+            expected = re.compile(pattern.pattern, flags)
+            assert (built, built.groupindex, built.groups) == (expected, expected.groupindex, expected.groups), where
+
+
+def test_a_tree_parsed_with_the_given_flags_is_the_one_for_the_compiled_flags() -> None:
+    """parse_once files a tree under the compiled pattern's flags as well: parsing with those
+    gives the same tree (inline flags and re.UNICODE added change nothing)."""
+    def shape(tree: Any) -> tuple[Any, ...]:
+        return repr(tree.data), tree.state.flags, tree.state.groupdict, tree.state.groups, tree.getwidth()
+
+    for where, pattern in config_patterns().items():
+        for flags in (0, int(re.IGNORECASE)):
+            given = re._parser.parse(pattern.pattern, flags)
+            compiled_flags = re.compile(pattern.pattern, flags).flags
+            assert compiled_flags == flags | given.state.flags
+            assert shape(given) == shape(re._parser.parse(pattern.pattern, compiled_flags)), where
+
+
+def test_a_config_pattern_is_parsed_once_for_compiling_and_reading(monkeypatch: pytest.MonkeyPatch) -> None:
+    parses: list[tuple[str, int]] = []
+    real_parse = patterns._sre_parser.parse
+
+    def counting_parse(pattern: str, flags: int = 0) -> Any:
+        parses.append((pattern, flags))
+        return real_parse(pattern, flags)
+
+    monkeypatch.setattr(patterns._sre_parser, "parse", counting_parse)
+    patterns.forget_parse_trees()
+    text = r"(?i)^(?P<author>\w{1,20}) says\s?:$"  # an inline flag: compiled flags differ from 0
+    compiled = compile_pattern(text, "test")  # compiles, then risky_shape reads the tree
+    assert compiled.flags != 0
+    tree = patterns.parse_once(compiled.pattern, compiled.flags)  # as the prefilter readers ask
+    assert tree is patterns.parse_once(text, 0)
+    assert parses == [(text, 0)]
+    patterns.forget_parse_trees()
+    patterns.parse_once(text, 0)
+    assert parses == [(text, 0), (text, 0)]
+
+
+def test_parse_trees_kept_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(patterns, "_MAX_PARSED_KEYS", 6)
+    patterns.forget_parse_trees()
+    for number in range(10):
+        patterns.parse_once(f"(?i)x{number}", 0)  # two keys each: flags 0 and the compiled ones
+    assert len(patterns._TREES) <= 6
+    assert ("(?i)x9", 0) in patterns._TREES and ("(?i)x0", 0) not in patterns._TREES
+    patterns.forget_parse_trees()

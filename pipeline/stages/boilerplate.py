@@ -73,15 +73,13 @@ import numpy as np
 
 from pipeline.document import Line, Span
 from pipeline.io import load_yaml
-from pipeline.patterns import BoundedPattern, Pattern, compile_pattern
+from pipeline.patterns import BoundedPattern, Pattern, compile_pattern, forget_parse_trees, parse_once
 from pipeline.stage import ConfigPath, Outcome, Record, StageConfig
 
-try:  # the regex parser behind `re`; only used to index the pattern files' regexes
+try:  # the opcodes of the regex parser behind `re`; only used to index the pattern files' regexes
     from re import _constants as _sre_c  # type: ignore[attr-defined]
-    from re import _parser as _sre_parser  # type: ignore[attr-defined]
 except ImportError:  # pragma: no cover - Python < 3.11
     import sre_constants as _sre_c  # type: ignore[no-redef]
-    import sre_parse as _sre_parser  # type: ignore[no-redef]
 
 NAME = "boilerplate"
 
@@ -553,7 +551,7 @@ def _index_regexes(patterns: Sequence[re.Pattern[str]]) -> _Index:
     needs: list[tuple[str, ...] | None] = []
     for number, compiled in enumerate(patterns):
         try:
-            parsed = _sre_parser.parse(compiled.pattern, compiled.flags)
+            parsed = parse_once(compiled.pattern, compiled.flags)  # compile_pattern's parse, read only
             low, high = parsed.getwidth()
             items = list(parsed)
             anchored = bool(items) and items[-1][0] is _sre_c.AT and items[-1][1] in _ENDS
@@ -939,6 +937,7 @@ _LIVE: weakref.WeakSet[_Context] = weakref.WeakSet()
 def _context(config: Config) -> _Context:
     context = _Context(config)
     _LIVE.add(context)
+    forget_parse_trees()  # the rules' trees are indexed: the forked workers need not carry them
     return context
 
 
