@@ -128,6 +128,17 @@ pairs as `combine` would, and `combine(summaries, config, candidate_pairs)`
 then skips its own banding. `combine` orders what it reads by id wherever
 order matters, so no order of summaries or pairs changes the state.
 
+`combine` looks for quotes while the summaries arrive, not after them: with workers,
+what is left once the last summary is in runs alone, before `process` can start. The
+comments of a page arrive in one run (in file order an article is followed by its
+comments), so a page is taken as complete when a comment of another page comes, and
+its quotes are looked for with a few other such pages (`_Records.find_closed_quotes`).
+Should a comment of a page come after that, the page's quotes are dropped and looked
+for again at the end, with all its comments: the state is the same for any order.
+On the 20 MB benchmark corpus (29,815 records) the CPU of `combine` after its last
+summary fell from ~0.85 s to ~0.45 s this way (and with a cheaper `compare`; 2.7 to
+1.2 G instructions; all of `combine`: 3.3 to 2.8 G).
+
 Most texts are ASCII, or ASCII plus punctuation (curly quotes, dashes, "…"):
 `summarize` reads those as bytes (one `bytes.translate` gives the words of
 `normalize` at the text's offsets), the others through the regular expressions;
@@ -149,7 +160,7 @@ digest, offsets). Measured with tracemalloc on the generated 5 MB corpus
 (628 articles of ~360 words, 6,928 comments of ~72 words): `combine` keeps
 2.26 KB per article and 1.0 KB per comment once all are read (3.5 and 3.0 KB
 when summaries were dicts, all held until `combine` ended); the runner streams
-the summaries into `combine` (held as a list instead: 2.5 and 1.35 KB). Quotes are then
+the summaries into `combine` (held as a list instead: 2.5 and 1.35 KB). Quotes are
 looked for a few pages at a time (`QUOTE_BATCH_WORDS`, ~1 MB of arrays); the
 state itself is small unless many records are copies (~1.2 KB per record on
 the syndication benchmark, where most are, with their measures). On its
@@ -232,6 +243,16 @@ MINHASH_SCHEME = "affine32"  # datasketch >= 2.0: uint32 values, a bijective per
 # Words of comments whose quotes are looked for in one pass (a few pages): bounds its
 # arrays (~60 bytes a word, 1 MB) while sparing most pages a pass of their own.
 QUOTE_BATCH_WORDS = 1 << 14
+# What `combine` knows of a page while the summaries arrive (`_Records.page_state`).
+PAGE_OPEN = 0  # its comments may still be arriving
+PAGE_CLOSED = 1  # its comments came in one run, which has ended: its quotes can be looked for
+PAGE_DONE = 2  # its quotes were looked for (`_Records.page_quotes`)
+PAGE_REOPENED = 3  # a comment came after its run had ended: looked for once all have arrived
+# Least buckets per gram (a power of two at or above) when `_shared_grams` drops the grams found
+# once in a batch: at most ~12% of those share a bucket and go on to the sort. Measured on 16k
+# grams: the prefilter and sort take ~0.6 of the sort alone with 8 or 16 (1 or 2 MB of counts),
+# as much with 2, more with 32 (the counts no longer fit the cache).
+GRAM_BUCKETS = 8
 # Buckets larger than this get a star plus a chain of candidate pairs, not all pairs
 # (a cluster of hundreds of copies would otherwise cost n^2/2 verifications).
 MAX_BUCKET_PAIRS = 32
@@ -322,7 +343,6 @@ NORM_BYTES = {fold: _byte_table({**{c: c.lower() for c in ASCII if c.isupper()},
                                  **{c: " " for c in ASCII if c.isspace()},
                                  **({c: "0" for c in ASCII if DIGITS.match(c)} if fold else {})})
               for fold in (False, True)}
-GATHER_CLASSES = np.uint32(1 << 24 | 1 << 18 | 1 << 12 | 1 << 6)  # `_pack_shape`
 # Word characters 1, sentence punctuation 2 ("…" stands in as "."), the rest 0: for word offsets.
 CLASS_BYTES = _byte_table({c: "\1" if WORD.match(c) else "\2" if c in SENTENCE_PUNCT else "\0" for c in ASCII})
 
@@ -410,12 +430,16 @@ def _shape(text: str) -> bytes:
 
 def _pack_shape(shape: bytes) -> bytes:
     """A shape at 2 bits a character (its classes are 0-2), 4 characters a byte: a quarter
-    of the memory a comment's shape takes until `combine` is done. Each 4 characters are
-    read as a little-endian uint32 (a class at bits 0, 8, 16, 24); one product moves them
-    to bits 24, 26, 28, 30 (`GATHER_CLASSES`; the other partial products land on distinct
-    bits below 24 or overflow, so nothing carries into the top byte)."""
-    quads = np.frombuffer(shape + bytes(-len(shape) % 4), dtype="<u4")
-    return ((quads * GATHER_CLASSES) >> np.uint32(24)).astype(np.uint8).tobytes()
+    of the memory a comment's shape takes until `combine` is done. The shape is read as one
+    little-endian integer (a class at bits 0, 8, 16, 24 of every 4 bytes); OR-ing in its
+    shifts by 6, 12 and 18 brings a group's 4 classes to bits 0-1, 2-3, 4-5, 6-7 of its
+    first byte (the other bits shifted there are 0: a class has 2 bits), and every 4th byte
+    is kept. Python's integers do this in a few C passes: on the ~400 characters of a
+    comment, 3.4 microseconds against 7.9 for the same with numpy arrays (their per-call
+    cost dominates)."""
+    packed = int.from_bytes(shape, "little")
+    packed |= packed >> 6 | packed >> 12 | packed >> 18
+    return packed.to_bytes(-(-len(shape) // 4) * 4, "little")[::4]
 
 
 def _unpack_shape(packed: bytes) -> bytes:
@@ -839,12 +863,17 @@ class Similarity:
 
 def _coverage(seq: np.ndarray, other_set: np.ndarray, size: int) -> float:
     """Share of the words of a document inside at least one shingle found in the other
-    (`other_set`: the other's shingles, sorted and unique)."""
-    where = np.minimum(np.searchsorted(other_set, seq), len(other_set) - 1)
-    hit = (other_set[where] == seq).astype(np.int32)
-    words = len(seq) + size - 1
-    covered = np.convolve(hit, np.ones(size, dtype=np.int32))[:words] > 0
-    return float(np.count_nonzero(covered)) / words
+    (`other_set`: the other's shingles, sorted and unique). A shingle found there covers
+    its `size` words, or up to the next such shingle: the sum of those over the hits."""
+    hits = np.flatnonzero(_found_in(seq, other_set))
+    if not len(hits):
+        return 0.0
+    return float(np.minimum(np.diff(hits), size).sum() + size) / (len(seq) + size - 1)
+
+
+def _found_in(values: np.ndarray, ordered: np.ndarray) -> np.ndarray:
+    """Per value, whether the sorted, non-empty `ordered` holds it."""
+    return ordered.take(np.searchsorted(ordered, values), mode="clip") == values
 
 
 def compare(seq_a: np.ndarray, seq_b: np.ndarray, size: int) -> Similarity:
@@ -852,7 +881,7 @@ def compare(seq_a: np.ndarray, seq_b: np.ndarray, size: int) -> Similarity:
     if len(seq_a) == 0 or len(seq_b) == 0:
         return Similarity(0.0, 0.0, 0.0)
     set_a, set_b = _unique(seq_a), _unique(seq_b)
-    shared = len(np.intersect1d(set_a, set_b, assume_unique=True))
+    shared = int(np.count_nonzero(_found_in(set_a, set_b)))
     union = len(set_a) + len(set_b) - shared
     words_a, words_b = len(seq_a) + size - 1, len(seq_b) + size - 1
     containment = max(_coverage(seq_a, set_b, size), _coverage(seq_b, set_a, size))
@@ -875,7 +904,7 @@ class _Comment:
     id: str
     parent: str | None
     tokens: np.ndarray  # 64-bit hashes of normalised words
-    shape: bytes | memoryview  # packed (`_pack_shape`): word offsets, for the few comments that quote
+    shape: bytes  # packed (`_pack_shape`): word offsets, for the few comments that quote
 
 
 def _comment_tokens(text: str, config: Config) -> tuple[bytes, bytes]:
@@ -898,29 +927,31 @@ def find_quotes(comments: list[_Comment], config: Config) -> dict[str, list[dict
     counts = np.array([len(c.tokens) for c in comments], dtype=np.int64)
     [marks] = _shared_grams(np.concatenate([c.tokens for c in comments]), counts, [len(comments)],
                             config.quote_min_words)
-    return _page_quotes(comments, marks, config.quote_min_words)
+    return _page_quotes([c.id for c in comments], [c.parent for c in comments], comments.__getitem__, marks,
+                        config.quote_min_words)
 
 
-def _page_quotes(comments: list[_Comment], marks: dict[int, dict[int, list[int]]],
-                 size: int) -> dict[str, list[dict[str, Any]]]:
-    """The quotes of one page's comments, from where each shares grams with earlier ones."""
-    by_id = {c.id: c for c in comments}
+def _page_quotes(ids: list[str], parents: list[str | None], comment_at: Callable[[int], _Comment],
+                 marks: dict[int, dict[int, list[int]]], size: int) -> dict[str, list[dict[str, Any]]]:
+    """The quotes of one page's comments (their ids and parents in page order), from where
+    each shares grams with earlier ones; `comment_at` gives a comment's words and shape,
+    wanted only for the few that quote."""
+    parent_of = dict(zip(ids, parents))
     found: dict[str, list[dict[str, Any]]] = {}
     for order, sources in sorted(marks.items()):
-        comment = comments[order]
+        comment = comment_at(order)
         chain, node, seen = [], comment.parent, set()
-        while node is not None and node in by_id and node not in seen:
+        while node is not None and node in parent_of and node not in seen:
             seen.add(node)
             chain.append(node)
-            node = by_id[node].parent
+            node = parent_of[node]
         words = len(comment.tokens)
         candidates = []
         for source, starts in sources.items():
             hit = np.zeros(words - size + 1, dtype=np.int32)
             hit[starts] = 1
             mask = np.convolve(hit, np.ones(size, dtype=np.int32))[:words] > 0  # the words of those grams
-            earlier = comments[source]
-            rank = chain.index(earlier.id) if earlier.id in chain else len(chain)
+            rank = chain.index(ids[source]) if ids[source] in chain else len(chain)
             for first, last in _runs(mask):
                 candidates.append((-(last - first), rank, source, first, last))
         chosen: list[tuple[int, int, int]] = []
@@ -933,7 +964,7 @@ def _page_quotes(comments: list[_Comment], marks: dict[int, dict[int, list[int]]
         starts, ends = _word_offsets(_unpack_shape(comment.shape))
         for first, last, source in sorted(chosen):
             start, end = int(starts[first]), int(ends[last - 1])
-            quotes.append({"comment_id": comments[source].id, "start": start, "end": end})
+            quotes.append({"comment_id": ids[source], "start": start, "end": end})
         found[comment.id] = quotes
     return found
 
@@ -947,6 +978,8 @@ def _shared_grams(tokens: np.ndarray, counts: np.ndarray, page_sizes: list[int],
     (`counts` words each), each page's in page order (`page_sizes` comments each). Their
     grams are hashed in one pass and sorted once; only those found in two or more
     comments of a page are looked at one by one (few: a quote, or a comment posted twice).
+    Before the sort, a count of the grams per bucket of their top bits (`GRAM_BUCKETS`)
+    drops most of those found once: a gram alone in its bucket is alone in the batch.
     """
     marks: list[dict[int, dict[int, list[int]]]] = [{} for _ in page_sizes]
     if np.count_nonzero(counts >= size) < 2:
@@ -958,7 +991,12 @@ def _shared_grams(tokens: np.ndarray, counts: np.ndarray, page_sizes: list[int],
     starts = np.arange(len(grams)) - (np.cumsum(counts) - counts)[owners]
     inside = starts <= counts[owners] - size  # not the grams across two comments
     grams, owners, starts = grams[inside], owners[inside], starts[inside]
-    by_gram = np.argsort(grams)  # only grams found twice can be shared: those few are then sorted fully
+    bits = (GRAM_BUCKETS * len(grams) - 1).bit_length()  # the grams are mixed: their top bits are uniform
+    bucket = (grams >> np.uint64(64 - bits)).astype(np.intp)
+    maybe = np.flatnonzero(np.bincount(bucket, minlength=1 << bits)[bucket] > 1)
+    if len(maybe) < 2:
+        return marks
+    by_gram = maybe[np.argsort(grams[maybe])]  # only grams found twice can be shared: those few are then sorted fully
     twice = grams[by_gram[1:]] == grams[by_gram[:-1]]
     again = by_gram[np.concatenate((twice, [False])) | np.concatenate(([False], twice))]
     if not len(again):
@@ -1242,6 +1280,14 @@ class _Records:
         self.parent_ids: list[str | None] = []
         self.pages = array("q")  # a number per page (`page_codes`)
         self.page_codes: dict[str, int] = {}
+        # Quotes looked for while the summaries arrive (module docstring: Parallel runs): a
+        # page's comments usually come in one run, closed when another page's comment comes.
+        self.page_state = bytearray()  # per page: PAGE_OPEN, PAGE_CLOSED, PAGE_DONE or PAGE_REOPENED
+        self.page_quotes: dict[int, dict[str, list[dict[str, Any]]]] = {}  # pages done: their quotes
+        self.closed: list[tuple[int, list[int]]] = []  # closed pages not yet done: their quoting comments
+        self.closed_words = 0
+        self._run_page = -1  # the page whose comments are arriving, from comment `_run_start` on
+        self._run_start = 0
         self.positions: list[int | None] = []
         self.quote_row = array("q")
         self.tokens = bytearray()
@@ -1277,11 +1323,20 @@ class _Records:
             self.hashed_row.append(-1)
         if summary.kind != "comment":
             return
+        page = summary.page if summary.page is not None else summary.article_id
+        code = self.page_codes.setdefault(page, len(self.page_codes))  # type: ignore[arg-type]
+        if code == len(self.page_state):
+            self.page_state.append(PAGE_OPEN)
+        if code != self._run_page:
+            self._end_run()
+            if self.page_state[code] != PAGE_OPEN:  # its run had ended: its quotes are looked for at the end
+                self.page_state[code] = PAGE_REOPENED
+                self.page_quotes.pop(code, None)
+            self._run_page, self._run_start = code, len(self.comment_records)
         self.comment_records.append(record)
         self.article_ids.append(self._name(summary.article_id))
         self.parent_ids.append(summary.parent_id)
-        page = summary.page if summary.page is not None else summary.article_id
-        self.pages.append(self.page_codes.setdefault(page, len(self.page_codes)))  # type: ignore[arg-type]
+        self.pages.append(code)
         self.positions.append(summary.position)
         if summary.tokens is None or summary.shape is None:
             self.quote_row.append(-1)
@@ -1335,33 +1390,86 @@ class _Records:
         start = self.shingle_ends[row - 1] if row else 0
         return np.frombuffer(self.shingles, dtype="<u4", count=(self.shingle_ends[row] - start) // 4, offset=start)
 
-    def quote_batches(self) -> Iterator[tuple[list[list[int]], np.ndarray, np.ndarray]]:
-        """The pages with two or more comments long enough to quote (lists of comment
-        numbers, each in page order), a few at a time (`QUOTE_BATCH_WORDS`), with their
-        comments' word hashes one after another and the number of words of each."""
-        quoting = [j for j, row in enumerate(self.quote_row) if row >= 0]
-        pages = np.array([self.pages[j] for j in quoting], dtype=np.int64)
-        by_page = np.argsort(pages, kind="stable")
+    def _end_run(self) -> None:
+        """The page whose comments were arriving is closed (a comment of another page came):
+        queued for `find_closed_quotes` if it has two or more comments long enough to quote."""
+        code = self._run_page
+        if code < 0 or self.page_state[code] != PAGE_OPEN:
+            return
+        comments = [j for j in range(self._run_start, len(self.quote_row)) if self.quote_row[j] >= 0]
+        if len(comments) < 2:
+            self.page_state[code] = PAGE_DONE  # no quotes to find
+            return
+        self.page_state[code] = PAGE_CLOSED
+        self.closed.append((code, comments))
+        first, last = self.quote_row[comments[0]], self.quote_row[comments[-1]]  # rows in a run are consecutive
+        self.closed_words += (self.token_ends[last] - (self.token_ends[first - 1] if first else 0)) // 8
+
+    def find_closed_quotes(self) -> None:
+        """Look for the quotes of the closed pages (`closed`), now: while summaries arrive,
+        this process has the time that it lacks once they all have."""
+        pages = [(code, self._in_page_order(comments)) for code, comments in self.closed
+                 if self.page_state[code] == PAGE_CLOSED]
+        self.closed, self.closed_words = [], 0
+        for (code, _), quotes in zip(pages, self._look_for_quotes([comments for _, comments in pages])):
+            self.page_state[code] = PAGE_DONE
+            if quotes:
+                self.page_quotes[code] = quotes
+
+    def quotes(self) -> dict[str, list[dict[str, Any]]]:
+        """The quotes of every comment that has some, by id: of the pages done as the
+        summaries arrived, and of the others now, a few pages at a time."""
+        found: dict[str, list[dict[str, Any]]] = {}
+        for quotes in self.page_quotes.values():
+            found.update(quotes)
+        for pages in self._pages_left():
+            for quotes in self._look_for_quotes(pages):
+                found.update(quotes)
+        return dict(sorted(found.items()))
+
+    def _pages_left(self) -> Iterator[list[list[int]]]:
+        """The pages not done with two or more comments long enough to quote (lists of
+        comment numbers, each in page order), a few at a time (`QUOTE_BATCH_WORDS`)."""
+        rows = np.frombuffer(self.quote_row, dtype=np.int64)
+        pages = np.frombuffer(self.pages, dtype=np.int64)
+        left = rows >= 0
+        if len(pages):
+            left &= np.frombuffer(self.page_state, dtype=np.uint8)[pages] != PAGE_DONE
+        quoting = np.flatnonzero(left)
+        by_page = quoting[np.argsort(pages[quoting], kind="stable")]
         cuts = np.flatnonzero(np.diff(pages[by_page])) + 1
         batch: list[list[int]] = []
         words = 0
         for members in np.split(by_page, cuts) if len(by_page) > 1 else []:
             if len(members) < 2:
                 continue
-            comments = [quoting[k] for k in members.tolist()]
-            positions = [self.positions[j] for j in comments]
-            if None in positions or len(set(positions)) < len(positions):  # ids break the ties
-                comments.sort(key=lambda j: ((0, self.positions[j]) if self.positions[j] is not None else (1, 0),
-                                             _natural(self.ids[self.comment_records[j]])))
-            else:
-                comments.sort(key=self.positions.__getitem__)
+            comments = self._in_page_order(members.tolist())
             batch.append(comments)
             words += sum(self._token_range(j)[1] for j in comments)
             if words >= QUOTE_BATCH_WORDS:
-                yield self._with_tokens(batch)
+                yield batch
                 batch, words = [], 0
         if batch:
-            yield self._with_tokens(batch)
+            yield batch
+
+    def _in_page_order(self, comments: list[int]) -> list[int]:
+        """Comment numbers of one page (in arrival order) sorted by position; ids break the ties."""
+        positions = [self.positions[j] for j in comments]
+        if None in positions or len(set(positions)) < len(positions):
+            return sorted(comments, key=lambda j: ((0, self.positions[j]) if self.positions[j] is not None else (1, 0),
+                                                   _natural(self.ids[self.comment_records[j]])))
+        return sorted(comments, key=self.positions.__getitem__)
+
+    def _look_for_quotes(self, pages: list[list[int]]) -> list[dict[str, list[dict[str, Any]]]]:
+        """The quotes of the comments of each page (lists of comment numbers in page order),
+        in one pass over their grams."""
+        if not pages:
+            return []
+        size = self.config.quote_min_words
+        tokens, counts = self._with_tokens(pages)
+        return [_page_quotes([self.ids[self.comment_records[j]] for j in page], [self.parent_ids[j] for j in page],
+                             lambda order, page=page: self.comment(page[order]), marks, size) if marks else {}
+                for page, marks in zip(pages, _shared_grams(tokens, counts, [len(page) for page in pages], size))]
 
     def _token_range(self, j: int) -> tuple[int, int]:
         """First word and number of words of comment j in `tokens` (as uint64)."""
@@ -1369,20 +1477,24 @@ class _Records:
         start = self.token_ends[row - 1] if row else 0
         return start // 8, (self.token_ends[row] - start) // 8
 
-    def _with_tokens(self, pages: list[list[int]]) -> tuple[list[list[int]], np.ndarray, np.ndarray]:
-        starts, counts = (np.array(column, dtype=np.int64).reshape(-1)
-                          for column in zip(*(self._token_range(j) for page in pages for j in page)))
+    def _with_tokens(self, pages: list[list[int]]) -> tuple[np.ndarray, np.ndarray]:
+        """The word hashes of the pages' comments one after another, and the number of each's words."""
+        rows = np.frombuffer(self.quote_row, dtype=np.int64)[[j for page in pages for j in page]]
+        ends = np.frombuffer(self.token_ends, dtype=np.int64) // 8
+        starts = np.where(rows > 0, ends[rows - 1], 0)
+        counts = ends[rows] - starts
         gather = np.repeat(starts - (np.cumsum(counts) - counts), counts) + np.arange(int(counts.sum()))
-        return pages, np.frombuffer(self.tokens, dtype="<u8")[gather], counts
+        return np.frombuffer(self.tokens, dtype="<u8")[gather], counts
 
     def comment(self, j: int) -> _Comment:
+        """Comment j with copies of its words and shape: no view of the columns outlives the
+        call, as they must grow while summaries arrive (`find_closed_quotes`)."""
         row = self.quote_row[j]
         token_start = self.token_ends[row - 1] if row else 0
         shape_start = self.shape_ends[row - 1] if row else 0
-        tokens = np.frombuffer(self.tokens, dtype="<u8", count=(self.token_ends[row] - token_start) // 8,
-                               offset=token_start)
-        return _Comment(self.ids[self.comment_records[j]], self.parent_ids[j], tokens,
-                        memoryview(self.shapes)[shape_start:self.shape_ends[row]])
+        return _Comment(self.ids[self.comment_records[j]], self.parent_ids[j],
+                        np.frombuffer(self.tokens[token_start:self.token_ends[row]], dtype="<u8"),
+                        bytes(self.shapes[shape_start:self.shape_ends[row]]))
 
 
 class _UnionFind:
@@ -1469,7 +1581,8 @@ def combine(summaries: Iterable[Summary], config: Config,
     """The stage state (what `learn` returns) from the summaries of every record, in any order.
 
     Reads `summaries` once and keeps only their packed columns (`_Records`): given as a
-    stream, the summaries need not all be held at once.
+    stream, the summaries need not all be held at once. The quotes of the pages whose
+    comments have (as far as their order tells) all come are looked for while reading.
 
     `candidate_pairs`: pairs of ids that share a band key (`band_keys`), found by
     a group-by elsewhere (`bucket_pairs` forms them as this function does); then
@@ -1479,6 +1592,8 @@ def combine(summaries: Iterable[Summary], config: Config,
     records = _Records(config)
     for summary in summaries:
         records.add(summary)
+        if records.closed_words >= QUOTE_BATCH_WORDS:
+            records.find_closed_quotes()
     if len(set(records.ids)) != len(records.ids):
         raise StageError("dedup: record ids are not unique")
     new_count = records.new_count
@@ -1590,17 +1705,12 @@ def combine(summaries: Iterable[Summary], config: Config,
             members[copy["id"]] = {"cluster": cluster["cluster"], "duplicate_of": cluster["keep"],
                                    "similarity": copy["similarity"], "reason": copy["reason"]}
 
-    quotes: dict[str, list[dict[str, Any]]] = {}
-    for pages, tokens, counts in records.quote_batches():
-        size = config.quote_min_words
-        for page, marks in zip(pages, _shared_grams(tokens, counts, [len(page) for page in pages], size)):
-            if marks:
-                quotes.update(_page_quotes([records.comment(j) for j in page], marks, size))
+    quotes = records.quotes()
     parents = _parent_remap(records, members)
     stats.update({"clusters": len(clusters), "copies": sum(len(c["copies"]) for c in clusters),
                   "quoting_comments": len(quotes)})
     return {"clusters": clusters, "members": dict(sorted(members.items())),
-            "quotes": dict(sorted(quotes.items())), "parents": parents, "stats": stats}
+            "quotes": quotes, "parents": parents, "stats": stats}
 
 
 def _check_index(index: dict[str, Any], config: Config) -> None:

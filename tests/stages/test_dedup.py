@@ -333,6 +333,25 @@ def test_bucket_pairs_all_pairs_then_star_and_chain() -> None:
 # ---------------------------------------------------------------- verification
 
 
+def test_compare_measures_as_their_definitions() -> None:
+    # Shingle sequences with repeats, over few values so that they share some.
+    rng = random.Random(8)
+    for _ in range(300):
+        size = rng.choice([1, 2, 5])
+        seqs = [[rng.randrange(30) for _ in range(rng.randint(1, 50))] for _ in range(2)]
+        sets = [set(seq) for seq in seqs]
+
+        def coverage(seq: list[int], other: set[int]) -> float:
+            covered = {i + k for i, shingle in enumerate(seq) if shingle in other for k in range(size)}
+            return len(covered) / (len(seq) + size - 1)
+
+        words = [len(seq) + size - 1 for seq in seqs]
+        measured = dedup.compare(*(np.array(seq, dtype=np.uint32) for seq in seqs), size)
+        assert measured.jaccard == len(sets[0] & sets[1]) / len(sets[0] | sets[1])
+        assert measured.containment == max(coverage(seqs[0], sets[1]), coverage(seqs[1], sets[0]))
+        assert measured.size_ratio == min(words) / max(words)
+
+
 def test_verification_catches_syndicated_copy_by_containment() -> None:
     measured = dedup.similarity("\n".join(WIRE), syndicated_copy(), dedup.Config())
     assert measured.jaccard < dedup.Config().near_threshold  # Jaccard alone would miss it
@@ -609,11 +628,9 @@ def quotes_one_gram_at_a_time(comments: list[dict], cfg: dedup.Config) -> dict[s
     return found
 
 
-def test_quotes_of_many_pages_match_a_gram_by_gram_search(monkeypatch: pytest.MonkeyPatch) -> None:
-    # Pages whose comments copy runs of words from earlier comments, from other pages, from
-    # themselves, or whole comments; small batches so that pages share a pass and split them.
-    monkeypatch.setattr(dedup, "QUOTE_BATCH_WORDS", 300)
-    rng = random.Random(3)
+def quoting_pages(rng: random.Random) -> list[dict]:
+    """Pages whose comments copy runs of words from earlier comments, from other pages, from
+    themselves, or whole comments; page after page."""
     vocabulary = (STORY + " " + OTHER).replace(".", ". ").split()[:60]
     comments: list[dict] = []
     for p in range(12):
@@ -635,11 +652,53 @@ def test_quotes_of_many_pages_match_a_gram_by_gram_search(monkeypatch: pytest.Mo
     joined = ["one two three four five six seven eight", "nine ten eleven twelve thirteen fourteen fifteen sixteen",
               "so: five six seven eight nine ten eleven twelve, said he"]
     comments += [comment(f"j#c{n}", text, page="j", position=n) for n, text in enumerate(joined)]
+    return comments
+
+
+def test_quotes_of_many_pages_match_a_gram_by_gram_search(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(dedup, "QUOTE_BATCH_WORDS", 300)  # small batches: pages share a pass and split them
+    comments = quoting_pages(random.Random(3))
     cfg = dedup.Config()
     expected = quotes_one_gram_at_a_time(comments, cfg)
     assert "j#c2" not in expected
     assert len(expected) > 10
     assert dedup.learn(comments, cfg)["quotes"] == dict(sorted(expected.items()))
+
+
+def test_quotes_are_the_same_whatever_order_the_comments_arrive_in(monkeypatch: pytest.MonkeyPatch) -> None:
+    # `combine` looks for a page's quotes while summaries arrive, once a comment of another
+    # page comes; a page whose comments come in several runs is looked at again at the end.
+    monkeypatch.setattr(dedup, "QUOTE_BATCH_WORDS", 300)
+    comments = quoting_pages(random.Random(3))
+    cfg = dedup.Config()
+    expected = dict(sorted(quotes_one_gram_at_a_time(comments, cfg).items()))
+    states: list[set[int]] = []  # the states of the pages once all comments have arrived, per run
+    quotes = dedup._Records.quotes
+
+    def quotes_noting_states(records: dedup._Records) -> dict[str, list[dict]]:
+        states.append(set(records.page_state))
+        return quotes(records)
+
+    monkeypatch.setattr(dedup._Records, "quotes", quotes_noting_states)
+    # the comments that quote on the page with most of them arrive last, after the other pages
+    page = max({c["page_id"] for c in comments}, key=lambda p: sum(c["page_id"] == p for c in comments
+                                                                    if c["id"] in expected))
+    late = [c for c in comments if c["page_id"] == page and c["id"] in expected]
+    orders = [comments, [c for c in comments if c not in late] + late, random.Random(4).sample(comments, len(comments))]
+    for order in orders:
+        assert dedup.learn(order, cfg)["quotes"] == expected
+    assert dedup.PAGE_DONE in states[0] and dedup.PAGE_REOPENED not in states[0]
+    assert {dedup.PAGE_DONE, dedup.PAGE_REOPENED} <= states[1]
+
+
+def test_packed_shapes_hold_two_bits_a_character() -> None:
+    rng = random.Random(6)
+    for length in list(range(13)) + [rng.randrange(13, 2000) for _ in range(50)]:
+        shape = bytes(rng.choice([0, 1, 2]) for _ in range(length))
+        padded = shape + bytes(-length % 4)
+        plain = bytes(sum(padded[i + k] << 2 * k for k in range(4)) for i in range(0, len(padded), 4))
+        assert dedup._pack_shape(shape) == plain
+        assert dedup._unpack_shape(plain) == padded
 
 
 def test_gram_hashes_by_doubling_are_the_polynomial() -> None:
