@@ -297,9 +297,9 @@ class _StageWriter:
         every record of the run, while the workers wait for it)."""
         spans = [lines.spans for lines in results if lines.spans]
         if spans:
-            self.spans.write_lines("".join(spans), len(spans))
+            self.spans.write_lines(b"".join(spans), len(spans))
         written = 0
-        records: list[str] = []
+        records: list[bytes] = []
         for lines in results:
             self.docs_in += 1
             self.chars_in += lines.chars_in
@@ -317,7 +317,7 @@ class _StageWriter:
                 self.quarantined.write({"id": lines.id, "source": lines.source, "stage": self.module.NAME,
                                         "error": lines.error, "reason": _quarantine_reason(lines.error)})
         if records:
-            self.records.write_lines("".join(records), written)
+            self.records.write_lines(b"".join(records), written)
 
     def finish(self, seconds: float, extra: dict[str, Any],
                execution: dict[str, Any] | None = None) -> tuple[dict[str, Any], str]:

@@ -120,7 +120,7 @@ def test_a_process_entry_holds_the_stage_folder_lines(first: tuple[Path, Path], 
     values = [cache.get(key) for key in _entries(copy)]
     cache.close()
     assert values and all(isinstance(value, RecordLines) for value in values)
-    written = (out / "stages/02-clean/records.jsonl").read_text(encoding="utf-8").splitlines(keepends=True)
+    written = (out / "stages/02-clean/records.jsonl").read_bytes().splitlines(keepends=True)
     assert sorted(value.records for value in values) == sorted(written)
 
 

@@ -88,8 +88,8 @@ def _lines(records: list[dict[str, Any]]) -> list[tuple[int, bytes]]:
     return [(number, (json.dumps(record) + "\n").encode()) for number, record in enumerate(records, 1)]
 
 
-def _canonical(record: dict[str, Any]) -> str:
-    return json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n"
+def _canonical(record: dict[str, Any]) -> bytes:
+    return (json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8")
 
 
 def test_lines_in_serialised_lines_and_counts_out(fake: list[int]) -> None:
@@ -102,12 +102,12 @@ def test_lines_in_serialised_lines_and_counts_out(fake: list[int]) -> None:
     assert a.reasons == (("trimmed", 1, 2),) and a.dropped is None and a.error is None
     assert a.spans == _canonical({"id": "a", "spans": [{"start": 0, "end": 2, "reason": "trimmed",
                                                         "original": "  "}]})
-    assert b.error == "ValueError: bad record" and b.dropped == "error" and b.records == "" and b.chars_in == 3
+    assert b.error == "ValueError: bad record" and b.dropped == "error" and b.records == b"" and b.chars_in == 3
     assert b.spans == _canonical({"id": "b", "dropped": "error", "error": "ValueError: bad record"})
-    assert c.records == "" and c.records_out == 0 and c.dropped == "empty" and c.error is None
+    assert c.records == b"" and c.records_out == 0 and c.dropped == "empty" and c.error is None
     assert c.spans == _canonical({"id": "c", "spans": [{"start": 0, "end": 4, "reason": "trimmed",
                                                         "original": "gone"}], "dropped": "empty", "was": "gone"})
-    assert d.spans == "" and d.reasons == () and d.records == _canonical({**records[3], "seen": "one"})
+    assert d.spans == b"" and d.reasons == () and d.records == _canonical({**records[3], "seen": "one"})
 
 
 def test_an_undeclared_reason_ends_the_stage(fake: list[int]) -> None:

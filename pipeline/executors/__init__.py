@@ -29,7 +29,7 @@ from typing import Any, NamedTuple, Protocol
 
 from pipeline.errors import InputError, StageError
 from pipeline.executors.cache import entry, payload
-from pipeline.io import dumps, loads
+from pipeline.io import dump_line, loads
 from pipeline.stage import Outcome, Record, StageConfig
 from pipeline.stages import STAGES
 
@@ -67,10 +67,10 @@ class RecordLines(NamedTuple):
     id: str
     source: str | None
     chars_in: int
-    records: str = ""  # records.jsonl lines, each ending in a newline
+    records: bytes = b""  # records.jsonl lines, each ending in a newline (UTF-8: as written)
     records_out: int = 0
     chars_out: int = 0
-    spans: str = ""  # the spans.jsonl entry (a line), if the record has one
+    spans: bytes = b""  # the spans.jsonl entry (a line), if the record has one
     reasons: tuple[tuple[str, int, int], ...] = ()  # (reason, spans, characters)
     dropped: str | None = None
     error: str | None = None  # the stage failed on the record: it is quarantined with this message
@@ -179,9 +179,9 @@ def record_lines(module: Any, record: Record, outcome: Outcome) -> RecordLines:
         entry.update(outcome.notes)
     return RecordLines(
         id=record["id"], source=record.get("source"), chars_in=len(record.get("text", "")),
-        records="".join(dumps(out) + "\n" for out in outcome.records), records_out=len(outcome.records),
+        records=b"".join(map(dump_line, outcome.records)), records_out=len(outcome.records),
         chars_out=sum(len(out.get("text", "")) for out in outcome.records),
-        spans=dumps(entry) + "\n" if len(entry) > 1 else "",
+        spans=dump_line(entry) if len(entry) > 1 else b"",
         reasons=tuple((reason, spans, chars) for reason, (spans, chars) in reasons.items()), dropped=dropped)
 
 
@@ -189,7 +189,7 @@ def failed_lines(record: Record, error: BaseException | str) -> RecordLines:
     """A record the stage failed on: its spans.jsonl entry names the error; it is quarantined."""
     message = error if isinstance(error, str) else f"{type(error).__name__}: {error}"[:500]
     return RecordLines(id=record["id"], source=record.get("source"), chars_in=len(record.get("text", "")),
-                       spans=dumps({"id": record["id"], "dropped": "error", "error": message}) + "\n",
+                       spans=dump_line({"id": record["id"], "dropped": "error", "error": message}),
                        dropped="error", error=message)
 
 
