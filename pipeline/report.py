@@ -21,7 +21,10 @@ The pages are read, rebuilt and written a group of consecutive pages at a time
 them, `ledger.read_group` parses them). With several workers one pool of processes takes
 the groups one by one and sends back only each page's row of the index and the group's
 share of the totals, so this process parses nothing; the groups depend on the run alone,
-so any number of workers writes the same files.
+so any number of workers writes the same files. In each process a thread (`io.StagedWriter`)
+creates and writes a page's file while the next page is rendered: right after a run's stages,
+with the disk writing back what they wrote, creating a file blocks for ~1 ms (2,318 pages of
+the 20 MB bench: ~2.3 s), which that thread waits out instead of the rendering.
 """
 
 from __future__ import annotations
@@ -33,12 +36,13 @@ import os
 import re
 import unicodedata
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from pipeline.executors.pool import fork_map
-from pipeline.io import staging_dir, write_text_staged
+from pipeline.io import StagedWriter, staging_dir, write_text_staged
 from pipeline.ledger import (
     LineInfo,
     PageGroup,
@@ -717,7 +721,7 @@ def _write_report(output_dir: Path, source: str, workers: int, cut: RunCut | Non
     with staging_dir(final) as tmp, collector_paused():
         _readable(tmp)
 
-        def write_page(run: list[StageData], page: str) -> PageSummary:
+        def write_page(run: list[StageData], page: str, writer: StagedWriter) -> PageSummary:
             result = rebuild_page(page, run)
             lines = page_lines(result)
             for line in lines:
@@ -728,22 +732,29 @@ def _write_report(output_dir: Path, source: str, workers: int, cut: RunCut | Non
             i = position[page]
             prev_file = files[order[i - 1]] if i > 0 else None
             next_file = files[order[i + 1]] if i + 1 < len(order) else None
-            write_text_staged(tmp / "pages" / files[result.page],
-                              render_page(result, lines, prev_file, next_file, (i + 1, len(order))))
+            writer.write(tmp / "pages" / files[result.page],
+                         render_page(result, lines, prev_file, next_file, (i + 1, len(order))))
             return PageSummary(result.page, result.problem, len(result.truth or ""), result.implicit,
                                len(result.borrowed), _page_row(result, lines, files[result.page]))
+
+        def write_pages(run: list[StageData], pages: Sequence[str]) -> list[PageSummary]:
+            # Each page's file is created and written by a thread while the next page renders.
+            with StagedWriter() as writer:
+                return [write_page(run, page, writer) for page in pages]
 
         totals = RunTotals()
         summaries: list[PageSummary] = []
         if cut is None:
             totals.add(whole)
-            summaries = fork_map(lambda page: write_page(whole, page), order, workers)
+            batches = [order[start:start + PAGES_PER_BATCH] for start in range(0, len(order), PAGES_PER_BATCH)]
+            for found in fork_map(lambda pages: write_pages(whole, pages), batches, workers, chunk=1):
+                summaries += found
         else:
             def write_group(group: PageGroup) -> tuple[list[PageSummary], RunTotals]:
                 run = read_group(cut, group)
                 part = RunTotals()
                 part.add(run)
-                return [write_page(run, page) for page in group.pages], part
+                return write_pages(run, group.pages), part
 
             for found, part in fork_map(write_group, cut.groups, workers, chunk=1):
                 summaries += found

@@ -6,8 +6,11 @@ from __future__ import annotations
 import collections
 import datetime
 import enum
+import errno
 import json
 import math
+import os
+import threading
 import uuid
 from pathlib import Path
 from typing import Any
@@ -18,6 +21,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pipeline import corpus, executors, io
+from pipeline.errors import DiskFullError
 from pipeline.executors import Task
 from pipeline.io import YAML_LOADER, load_yaml
 
@@ -192,3 +196,50 @@ def test_jsonl_writer_writes_records_and_lines_alike(tmp_path: Path) -> None:
     expected = "".join(ENCODER.encode(record) + "\n" for record in records).encode("utf-8")
     assert (tmp_path / "one.jsonl").read_bytes() == (tmp_path / "two.jsonl").read_bytes() == expected
     assert one.count == two.count == 2
+
+
+# --- StagedWriter: files written by threads ------------------------------------------------------
+
+
+def full_disk_at(monkeypatch: pytest.MonkeyPatch, name: str) -> None:
+    """Writing a file called `name` fails as a full disk would (in any thread or process)."""
+    real = io._write
+
+    def write(handle: Any, data: Any, path: Path) -> None:
+        if path.name == name:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        real(handle, data, path)
+
+    monkeypatch.setattr(io, "_write", write)
+
+
+@pytest.mark.parametrize("threads", [1, 3])
+def test_the_staged_writer_writes_what_a_serial_write_writes(tmp_path: Path, threads: int) -> None:
+    texts = {f"sub/{n:03d}.html": f"<p>page {n} é\n" * (n * 97) for n in range(60)}
+    for name, text in texts.items():
+        io.write_text_staged(tmp_path / "serial" / name, text)
+    with io.StagedWriter(threads, queued=2) as writer:
+        for name, text in texts.items():
+            writer.write(tmp_path / "threads" / name, text)
+    serial = {p.relative_to(tmp_path / "serial"): p.read_bytes() for p in (tmp_path / "serial").rglob("*.html")}
+    threaded = {p.relative_to(tmp_path / "threads"): p.read_bytes() for p in (tmp_path / "threads").rglob("*.html")}
+    assert len(threaded) == 60 and threaded == serial
+
+
+def test_a_full_disk_in_the_staged_writer_is_raised_naming_the_file(tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    full_disk_at(monkeypatch, "007.html")
+    with pytest.raises(DiskFullError, match=r"disk full while writing .*007\.html"):
+        with io.StagedWriter(queued=1) as writer:
+            for n in range(10):
+                writer.write(tmp_path / f"{n:03d}.html", "text")
+    assert {f"{n:03d}.html" for n in range(7)} <= {p.name for p in tmp_path.iterdir()}  # those before it
+    assert all(p.read_text(encoding="utf-8") == "text" for p in tmp_path.iterdir() if p.name != "007.html")
+
+
+def test_the_staged_writer_waits_for_its_threads_when_the_caller_fails(tmp_path: Path) -> None:
+    with pytest.raises(RuntimeError, match="render failed"):
+        with io.StagedWriter() as writer:
+            writer.write(tmp_path / "a.html", "text")
+            raise RuntimeError("render failed")
+    assert not [thread for thread in threading.enumerate() if thread.name.startswith("staged-writer")]

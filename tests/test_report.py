@@ -4,6 +4,7 @@ what a headless browser really renders (DOM and a screenshot)."""
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
@@ -18,12 +19,14 @@ from pathlib import Path
 
 import pytest
 
+import pipeline.io
 import pipeline.ledger
 from pipeline.config import load_config
+from pipeline.errors import DiskFullError
 from pipeline.executors.pool import fork_map
 from pipeline.io import read_jsonl
 from pipeline.ledger import page_lines, rebuild_run
-from pipeline.report import page_file, write_report
+from pipeline.report import SOURCE_FILE, page_file, write_report
 from pipeline.runner import run
 
 REPO = Path(__file__).resolve().parents[1]
@@ -331,3 +334,48 @@ def test_browser_screenshots(report: Path, tmp_path: Path) -> None:
         assert shot.is_file() and shot.stat().st_size > 50_000  # a blank 1280x2000 PNG is a few KB
         assert png_size(shot) == (1280, 2000)
 
+
+
+class SerialWriter:
+    """pipeline.io.StagedWriter without threads: each file written when it is handed over."""
+
+    def __enter__(self) -> SerialWriter:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        return None
+
+    def write(self, path: Path, text: str) -> None:
+        pipeline.io.write_text_staged(path, text)
+
+
+def test_pages_written_by_threads_are_those_written_serially(report: Path, tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    out = tmp_path / "data"
+    shutil.copytree(report, out)
+    shutil.rmtree(out / "audit")
+    monkeypatch.setattr("pipeline.report.StagedWriter", SerialWriter)
+    write_report(out)
+    assert len(_audit_files(out)) == 6 and _audit_files(out) == _audit_files(report)
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_full_disk_while_writing_a_page_keeps_the_previous_report(report: Path, tmp_path: Path, workers: int,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    out = tmp_path / "data"
+    shutil.copytree(report, out)
+    (out / "audit" / SOURCE_FILE).write_text("stale", encoding="utf-8")  # so the report is made again
+    before = {p.relative_to(out): p.read_bytes() for p in (out / "audit").rglob("*") if p.is_file()}
+    failing = page_file(PAGE_004)
+    real = pipeline.io._write
+
+    def write(handle: object, data: str, path: Path) -> None:
+        if path.name == failing:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        real(handle, data, path)
+
+    monkeypatch.setattr(pipeline.io, "_write", write)
+    with pytest.raises(DiskFullError, match=f"disk full while writing .*pages/{re.escape(failing)}"):
+        write_report(out, workers=workers)
+    assert {p.relative_to(out): p.read_bytes() for p in (out / "audit").rglob("*") if p.is_file()} == before
+    assert not [p.name for p in out.iterdir() if p.name.startswith((".tmp-", ".old-"))]
