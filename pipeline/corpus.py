@@ -284,17 +284,22 @@ def _split(path: Path, batches: list[_Segment], size: float) -> list[_Segment]:
 
 
 def _read_range(path: Path, start: int, end: int) -> Iterator[Record]:
-    """The records of the lines that start in bytes [start, end) of a JSONL file."""
+    """The records of the lines that start in bytes [start, end) of a JSONL file. The range is
+    read in one piece and its lines found with `find`: `readline` looks for a line's end a
+    byte at a time (2% of export's instructions). The piece is a segment (whole pages of one
+    batch), about as many bytes as its rows, which are held until they are written too."""
     with path.open("rb") as handle:
         handle.seek(start)
-        offset = start
-        while offset < end:
-            line = handle.readline()
-            if not line:
-                break
-            if not line.isspace():
-                yield _parse(line, path, offset)
-            offset += len(line)
+        data = handle.read(end - start)
+        if data and not data.endswith(b"\n"):
+            data += handle.readline()  # the last line runs on past `end`
+    position = 0
+    while position < len(data):
+        line_end = data.find(b"\n", position) + 1 or len(data)
+        line = data[position:line_end]  # with its newline, as `read_jsonl` parses a line
+        if not line.isspace():
+            yield _parse(line, path, start + position)
+        position = line_end
 
 
 def _range_rows(records_path: Path, config: export.Config, dedup_config: dedup.Config, sources: SourceIndex,

@@ -15,6 +15,10 @@ LINES = [
     ("a\n\nb\n", [(0, 1), (2, 2), (3, 4)]),
     ("\r\n\r\n", [(0, 0), (2, 2)]),
     ("one\r\ntwo\n\nthree", [(0, 3), (5, 8), (9, 9), (10, 15)]),
+    # Offsets count characters, whatever their UTF-8 or UTF-16 width.
+    ("é\r\r\n😀\n\r", [(0, 1), (2, 2), (4, 5), (6, 6)]),
+    ("日本\n\nß", [(0, 2), (3, 3), (4, 5)]),
+    ("\n\r\n\r", [(0, 0), (1, 1), (3, 3)]),
 ]
 
 
@@ -31,6 +35,7 @@ def test_locate_gives_the_offsets_of_the_first_and_last_line(tmp_path: Path) -> 
     sha = hashlib.sha256(data).hexdigest()
     lines, offsets = sources.locate("page.txt", sha, [3, 4, 5])
     assert lines == [3, 5] and offsets is not None
+    assert all(type(offset) is int for offset in offsets)  # not numpy's: rows are JSON
     assert data.decode("utf-8")[offsets[0]:offsets[1]] == "first line\r\nmiddle\rlast line"
     assert sources.locate("page.txt", sha, [9]) == ([9, 9], None)  # past the last line
     assert sources.locate("page.txt", "0" * 64, [3]) == ([3, 3], None)  # the file changed since

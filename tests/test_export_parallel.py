@@ -108,6 +108,20 @@ def test_segments_cut_at_page_starts_only(tmp_path: Path, parts: int) -> None:
     assert page_of(next(corpus._read_range(path, middle, size))) == PAGES[PAGES.index("big") + 1]
 
 
+def test_a_range_holds_the_lines_that_start_in_it(tmp_path: Path) -> None:
+    path = tmp_path / "records.jsonl"
+    lines = [dumps({"id": "a"}) + "\n", "\n", " \t\r\n", dumps({"id": "b", "t": "x\u2028y"}) + "\n",
+             dumps({"id": "c"})]  # no newline at the end of the file
+    path.write_text("".join(lines), encoding="utf-8")
+    starts = [sum(len(line.encode("utf-8")) for line in lines[:i]) for i in range(len(lines))]
+    size = path.stat().st_size
+    assert [r["id"] for r in corpus._read_range(path, 0, size)] == ["a", "b", "c"]
+    assert [r["id"] for r in corpus._read_range(path, 0, starts[3] + 1)] == ["a", "b"]  # "b" ends past the range
+    assert [r["id"] for r in corpus._read_range(path, starts[1], starts[3])] == []
+    assert [r["id"] for r in corpus._read_range(path, starts[3], starts[4] + 1)] == ["b", "c"]
+    assert list(corpus._read_range(path, size, size)) == []
+
+
 @pytest.mark.parametrize("workers", [1, 2])
 def test_a_malformed_line_is_named_by_its_number(tmp_path: Path, workers: int) -> None:
     path = tmp_path / "records.jsonl"

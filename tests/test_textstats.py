@@ -3,8 +3,10 @@ import sys
 from pathlib import Path
 
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from pipeline.textstats import count_sentences, count_words, sentence_tokenizer, split_sentences
+from pipeline.textstats import WORD, count_sentences, count_words, sentence_tokenizer, split_sentences
 
 CASES = yaml.safe_load((Path(__file__).parent / "cases" / "sentences.yaml").read_text(encoding="utf-8"))
 
@@ -59,3 +61,11 @@ def test_split_sentences_agrees_with_nltk_loaded_whole() -> None:
         for paragraph in case["text"].split("\n"):
             if paragraph.strip():
                 assert tokenizer.tokenize(paragraph.strip()) == whole.tokenize(paragraph.strip())
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(st.sampled_from("ab Z9_-.\n\t\x00\x7fé’ß٣²ǅ\u200d😀")) | st.text())
+def test_count_words_counts_the_words_findall_finds(text: str) -> None:
+    assert count_words(text) == len(WORD.findall(text))
+    ascii_text = text.encode("ascii", "replace").decode("ascii")
+    assert count_words(ascii_text) == len(WORD.findall(ascii_text))

@@ -76,7 +76,7 @@ class Config(StageConfig):
 
 
 def paragraphs(text: str, separator: str) -> str:
-    return separator.join([line for line in map(str.strip, text.split("\n")) if line])
+    return separator.join(filter(None, map(str.strip, text.split("\n"))))
 
 
 def article_row(record: Record, n_comments: int, config: Config) -> dict[str, Any]:
