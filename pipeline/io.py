@@ -127,9 +127,13 @@ def dumps(record: Any) -> str:
 
 def dump_line(record: Any) -> bytes:
     """`dumps(record)` and a newline, in UTF-8: what a JSONL file gets, without a round
-    trip through str."""
+    trip through str. The bytes are a copy of orjson's, which sit in its whole working
+    buffer (measured with tracemalloc, orjson 3.13: a 269-byte line holds 4 kB, a 24 kB
+    line 256 kB): a line kept, as a worker's results and export's rows are until written,
+    would hold that much memory (a 20 MB run's peak RSS +100 MB, 1 worker); the copy costs
+    a memcpy."""
     data = _orjson(record, orjson.OPT_APPEND_NEWLINE)
-    return (_ENCODER.encode(record) + "\n").encode("utf-8") if data is None else data
+    return (_ENCODER.encode(record) + "\n").encode("utf-8") if data is None else bytes(memoryview(data))
 
 
 def loads(data: bytes | str) -> Any:

@@ -11,6 +11,7 @@ import json
 import math
 import os
 import threading
+import tracemalloc
 import uuid
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,7 @@ from hypothesis import strategies as st
 from pipeline import corpus, executors, io
 from pipeline.errors import DiskFullError
 from pipeline.executors import Task
-from pipeline.io import YAML_LOADER, load_yaml
+from pipeline.io import YAML_LOADER, dump_line, dumps, load_yaml
 
 REPO = Path(__file__).resolve().parents[1]
 SHIPPED = sorted((REPO / "configs").rglob("*.yaml"))
@@ -247,3 +248,18 @@ def test_the_staged_writer_waits_for_its_threads_when_the_caller_fails(tmp_path:
             writer.write(tmp_path / "a.html", "text")
             raise RuntimeError("render failed")
     assert not [thread for thread in threading.enumerate() if thread.name.startswith("staged-writer")]
+
+
+def test_a_line_kept_holds_its_own_size_not_the_encoders_buffer() -> None:
+    """orjson's bytes sit in its whole working buffer (4 kB for a short line): `dump_line`
+    copies them, so lines kept until written (a worker's results) hold only themselves."""
+    record = {"id": "c1", "kind": "comment", "text": "A short reader comment."}
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        lines = [dump_line(record) for _ in range(200)]
+        held = (tracemalloc.get_traced_memory()[0] - before) / len(lines)
+    finally:
+        tracemalloc.stop()
+    assert lines[0] == (dumps(record) + "\n").encode("utf-8")
+    assert held < 4 * len(lines[0]), f"{held:.0f} bytes held for a {len(lines[0])}-byte line"
