@@ -13,10 +13,14 @@ are then found from the lines that frame them, in four kinds of "anchor":
   ("  1. mikael says", "    • BigB says"); where headers carry no date
   ("http://twitter.com/x Name"), bare names between them open comments too;
 * a short name line next to a date line ("Barry Joseph" / "September 27th,
-  2012 at 11:01 pm");
+  2012 at 11:01 pm"), or below it, whichever way most of the page's date
+  lines read;
 * a signature AFTER the body ("Posted by: NAME | Dec 12 2016 14:48 utc | 12"),
   read as a header when the page's reply links sit just above these lines;
-* as a last resort, under a heading counting comments, a name alone on its line.
+* as a last resort, a name alone on its line (or a header with no date) under
+  a heading counting comments; under a bare "Comments" heading or a comment
+  form only when a name comes back and every later name follows the end of a
+  comment (prose or a link), not a headline as a feed's bylines do.
 
 Anchors close together form clusters, split where a heading, a section end, a
 removed counted heading or a removed feed header lies between them; a cluster
@@ -117,6 +121,9 @@ _MAX_TRACKBACK_CHARS = 80  # a trackback heading is short: "3 Trackbacks", "Ping
 _CALENDAR = re.compile(r"\d{4}|\d{1,2}[./-]\d{1,2}[./-]\d{2}|(?<![^\W\d_])[^\W\d_]{3,}\.?\s?\d|\d\s[^\W\d_]{3,}")
 _CLOCK = re.compile(r"\d{1,2}[:.h]\d\d")
 _AGE = re.compile(r"\d\s(?:seconds?|minutes?|mins?|hours?)\sago")  # as precise as a clock
+
+# A web address alone on its line (the "://" or "www." of a link a comment ends with).
+_LINK = re.compile(r"(?:https?://|www\.)\S+$")
 
 # A line of prose, as comment bodies have and headline lists do not: a
 # lowercase word closed by sentence punctuation, or a long run of words.
@@ -1297,14 +1304,16 @@ def _header_anchors(infos: Sequence[_Info], lines: Sequence[Line]) -> tuple[list
 def _pair_anchors(infos: Sequence[_Info], lines: Sequence[Line]) -> list[_Anchor]:
     """Anchors of a short name line next to a date line, followed by text.
 
-    Either "Name / date [/ time]" or, when no name is above the date,
-    "date / Name". A date line followed by another header or a form is
-    Blogger's footer, not a header, and makes no anchor.
+    Either "Name / date [/ time]" or "date / Name". A page lays out all its
+    comments one way: where more date lines can open "date / Name" than
+    "Name / date", that reading wins (else a previous comment's short last
+    line, "Cheers", would be read as the name above the next date). A date
+    line followed by another header or a form is Blogger's footer, not a
+    header, and makes no anchor.
     """
-    anchors: list[_Anchor] = []
+    pairs: list[tuple[list[int], int | None, int | None, bool, bool]] = []
     for i in [i for i, info in enumerate(infos) if info.kind == DATE]:
-        info = infos[i]
-        if not _CALENDAR.search(info.posted or ""):
+        if not _CALENDAR.search(infos[i].posted or ""):
             continue
         above = _next_nonblank(infos, i, -1)
         below = _next_nonblank(infos, i, 1)
@@ -1312,12 +1321,18 @@ def _pair_anchors(infos: Sequence[_Info], lines: Sequence[Line]) -> list[_Anchor
         if below is not None and infos[below].kind == DATE:  # "November 6th, 2012 / 10:11 am"
             date_rows.append(below)
             below = _next_nonblank(infos, below, 1)
-        if above is not None and infos[above].kind == TEXT and _is_name_like(lines[above].stripped):
+        name_above = above is not None and infos[above].kind == TEXT and _is_name_like(lines[above].stripped)
+        name_below = (below is not None and infos[below].kind == TEXT and _is_name_like(lines[below].stripped)
+                      and (after := _next_nonblank(infos, below, 1)) is not None and infos[after].kind == TEXT)
+        pairs.append((date_rows, above, below, name_above, name_below))
+    dates_first = sum(p[4] for p in pairs) > sum(p[3] for p in pairs)
+    anchors: list[_Anchor] = []
+    for date_rows, above, below, name_above, name_below in pairs:
+        if name_above and above is not None and not (dates_first and name_below):
             name, header = above, [above, *date_rows]
-        elif (below is not None and infos[below].kind == TEXT and _is_name_like(lines[below].stripped)
-              and (after := _next_nonblank(infos, below, 1)) is not None and infos[after].kind == TEXT):
+        elif name_below and below is not None:
             name, header = below, [*date_rows, below]
-            below = after
+            below = _next_nonblank(infos, below, 1)
         else:
             continue
         if below is None or infos[below].kind not in (TEXT, REPLY):
@@ -1344,17 +1359,24 @@ def _is_bare_name(text: str) -> bool:
     if len(text) > MAX_BARE_NAME_CHARS:
         return False  # (checked below too; first, so that long lines are not split)
     words = text.split()
+    # "Amy D." ends with an initial, not a full stop.
+    initial = len(text) > 2 and text[-1] == "." and text[-2].isupper() and text[-3] == " "
     return (0 < len(words) <= MAX_BARE_NAME_WORDS and len(text) <= MAX_BARE_NAME_CHARS
-            and text[-1] not in ".!?;:,\"”)" and not text.isdigit() and words[0].lower() != "by")
+            and (initial or text[-1] not in ".!?;:,\"”)") and words[0].lower() != "by"
+            and any(char.isalpha() for char in text)  # "***", "12" are separators and counts
+            and not _CLOCK.search(text))  # "6:10am, EDT" is a time stamp
 
 
-def _bare_name_anchors(infos: Sequence[_Info], lines: Sequence[Line]) -> list[_Anchor]:
+def _bare_name_anchors(infos: Sequence[_Info], lines: Sequence[Line],
+                       marker_rows: set[int] | frozenset[int] = frozenset()) -> list[_Anchor]:
     """Anchors of a name alone on its line, followed by prose (threads with no dates).
 
     Only trusted under a comments heading (see `_is_thread`): an article's
-    subheadings have the same shape.
+    subheadings have the same shape. A short line above the name makes it one of a
+    list, unless a removed line (`marker_rows`) stood between them.
     """
     anchors: list[_Anchor] = []
+    sorted_rows = sorted(marker_rows)
     for i, info in enumerate(infos):
         if info.kind != TEXT or not _is_bare_name(lines[i].stripped):
             continue
@@ -1362,7 +1384,8 @@ def _bare_name_anchors(infos: Sequence[_Info], lines: Sequence[Line]) -> list[_A
         above = _next_nonblank(infos, i, -1)
         if below is None or infos[below].kind != TEXT or not _is_prose(lines[below].stripped):
             continue
-        if above is not None and infos[above].kind == TEXT and _is_bare_name(lines[above].stripped):
+        if (above is not None and infos[above].kind == TEXT and _is_bare_name(lines[above].stripped)
+                and not _any_in(sorted_rows, above + 1, i)):
             continue  # one of a list of short lines, or a sign-off above a name
         anchors.append(_Anchor(i, i, (i,), i + 1, lines[i].stripped, None, None))
     return anchors
@@ -1379,7 +1402,7 @@ def _with_unlinked_names(anchors: list[_Anchor], infos: Sequence[_Info], lines: 
     """
     if len(anchors) < 2 or sum(1 for a in anchors if a.posted) * 2 >= len(anchors):
         return anchors
-    bare = [a for a in _bare_name_anchors(infos, lines) if not _is_prose(lines[a.line].stripped)]
+    bare = [a for a in _bare_name_anchors(infos, lines, marker_rows) if not _is_prose(lines[a.line].stripped)]
     if not bare:
         return anchors
     taken = {j for a in anchors for j in range(a.first, a.body_from)}
@@ -1589,9 +1612,14 @@ def _is_thread(cluster: Sequence[_Anchor], infos: Sequence[_Info], lines: Sequen
     if _under_trackbacks(start, infos, marks):
         return False
     heading = _heading_before(top, infos, marks) or _heading_before(start, infos, marks)
-    if bare:  # bare names: only a heading right above tells them from subheadings
-        return (_counted_heading_above(cluster[0].first, infos, lines, marks)
-                and len(cluster) >= 2 and _mostly_prose(cluster, infos, lines))
+    if bare:
+        # Bare names: only a heading right above tells them from subheadings. One that counts
+        # comments is enough; a bare "Comments" heading or a comment form (sites show them over
+        # any widget) only with a name coming back, as commenters answer each other.
+        return (len(cluster) >= 2 and _mostly_prose(cluster, infos, lines)
+                and (_counted_heading_above(cluster[0].first, infos, lines, marks)
+                     or (_heading_before(cluster[0].first, infos, marks) and _author_returns(cluster)
+                         and _prose_before_names(cluster, infos, lines))))
     # Under a comments heading short bodies ("Thanko") are fine; elsewhere
     # the bodies must read as prose to tell comments from dated link lists.
     if not heading and not _mostly_prose(cluster, infos, lines):
@@ -1633,6 +1661,19 @@ def _author_returns(cluster: Sequence[_Anchor]) -> bool:
         if anchor.header:
             seen.add(name)
     return False
+
+
+def _prose_before_names(cluster: Sequence[_Anchor], infos: Sequence[_Info], lines: Sequence[Line]) -> bool:
+    """Whether every name after the first follows the end of a comment: prose, or a link
+    (comments end with one). A feed shows a headline above each byline instead."""
+    for anchor in cluster[1:]:
+        above = _next_nonblank(infos, anchor.first, -1)
+        if above is None or infos[above].kind != TEXT:
+            return False
+        text = lines[above].stripped
+        if not (_is_prose(text) or _LINK.match(text)):
+            return False
+    return True
 
 
 def _best_cluster(anchors: Sequence[_Anchor], infos: Sequence[_Info], lines: Sequence[Line],
@@ -1897,8 +1938,9 @@ def find_comment_section(
     `markers` are `(line_index, reason)` or `(line_index, reason, text)` of
     lines the boilerplate stage removed just before `line_index`; they bound
     the section like the lines they stood for (with texts given, a removed
-    comments heading opens a thread of bare names only if it counts comments,
-    and a removed "Reply" is a reply link). `formats` defaults to the shipped ones.
+    comments heading opens a thread of bare names only if it counts comments
+    or a name comes back, and a removed "Reply" is a reply link). `formats`
+    defaults to the shipped ones.
     Returns None when no thread of at least `min_comments` comments is found.
     """
     pats = _compile(default_formats() if formats is None else formats)
@@ -1919,8 +1961,12 @@ def find_comment_section(
     ]
     # The frame kind that explains most comments wins; earlier kinds win ties.
     cluster, mode, threaded = max(candidates, key=lambda c: len(c[0]))
-    if not cluster:  # last resort: names alone on their lines, under a heading
-        cluster = _best_cluster(_bare_name_anchors(infos, lines), infos, lines, marks, bare=True)
+    if not cluster:
+        # Last resort: names alone on their lines, under a heading; headers that carry no
+        # date (a profile link and a name) are names of the same thread.
+        names = {a.line: a for a in _bare_name_anchors(infos, lines, marker_rows)}
+        names.update((a.line, a) for a in header_anchors if not a.posted and a.header)
+        cluster = _best_cluster(sorted(names.values()), infos, lines, marks, bare=True)
         mode, threaded = "header", False
     if len(cluster) < max(1, min_comments):
         return None

@@ -23,9 +23,12 @@ from pipeline.eval.devset import DEVSET
 from pipeline.stages import boilerplate
 
 # Pinned on 2026-11-21 (issue #4): comment F1 0.8843, false sections 12 of 666 pages (1.80%),
-# main-article F1 0.8820 on the pages with comments (before: 0.8042, 15 pages, 0.8591). A drop
-# below the band is a regression; a rise above it is a gain to pin.
-COMMENT_F1 = 0.8843
+# main-article F1 0.8820 on the pages with comments (before: 0.8042, 15 pages, 0.8591). Then
+# threads of bare names under a bare comments heading where a commenter comes back, and the
+# page's "date / Name" layout: comment F1 0.8999, false sections 12 (1.80%), main-article F1
+# 0.8867 on the pages with comments. A drop below the band is a regression; a rise above it
+# is a gain to pin.
+COMMENT_F1 = 0.8999
 COMMENT_F1_TOLERANCE = 0.01
 FALSE_SECTION_SHARE = 0.0180
 FALSE_SECTION_TOLERANCE = 0.0075  # five pages of 666
