@@ -1153,8 +1153,9 @@ def _marker_flags(text: str, pats: _Patterns) -> tuple[bool, bool]:
     if flags is None:
         stripped = text.strip()
         # Only a text that a reply-link pattern matches can be classified as one (the
-        # patterns of the kinds tried before may still claim it).
-        reply = (pats.reply_rules.first_match(stripped, stripped) is not None
+        # patterns of the kinds tried before may still claim it). A blank text (a marker
+        # written by hand, say) is neither; the rules' index reads a first character.
+        reply = (bool(stripped) and pats.reply_rules.first_match(stripped, stripped) is not None
                  and _classify(stripped, pats).kind == REPLY and stripped.casefold() not in _PERMALINKS)
         flags = (_is_trackback_heading(stripped, pats), reply)
         if flags == _NO_FLAGS:

@@ -191,6 +191,18 @@ def test_seed_004_widget_markers_give_none() -> None:
     assert find_comment_section(split_lines(text)) is None  # widgets still in the text
 
 
+def test_blank_marker_texts_are_neither_reply_links_nor_trackback_headings() -> None:
+    # A marker may carry an empty text (written by hand, or a removed line of spaces): it
+    # bounds the section like any removed line, and the thread is found as without it.
+    lines, markers, _ = seed_without_boilerplate("002")
+    found = find_comment_section(lines, markers)
+    blanked = [(index, reason, "") for index, reason, _text in markers]
+    assert blanked
+    section = find_comment_section(lines, [*blanked, (0, "navigation", "   ")])
+    assert section is not None and found is not None
+    assert len(section.comments) == len(found.comments) == 98
+
+
 def test_min_comments() -> None:
     lines, markers, _ = seed_without_boilerplate("000")
     assert find_comment_section(lines, markers, min_comments=27) is not None
