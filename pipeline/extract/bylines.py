@@ -50,6 +50,8 @@ _WEEKDAY = re.compile(
 )
 # An outlet name ends at a comma ("via Khamenei, 12 December").
 _COMMA = re.compile(",")
+# A byline's tail after the date is widgets ("| Permalink", "0 Comments"), not a sentence's end.
+_SENTENCE_END = re.compile(r"[.!?][\"'”’»)\]]*\s*$")
 _SENTENCE_PUNCTUATION = re.compile(r"[!?;:,\"“”«»()\[\]@#/|]|\.\s|\.$|https?:|www\.")
 
 
@@ -78,6 +80,7 @@ class BylineConfig:
     role_words: frozenset[str]
     honorifics: frozenset[str]
     meta_label: re.Pattern[str]
+    name_date_connector: re.Pattern[str]
 
 
 def _compile(path: Path, section: str, pattern: object, flags: int = re.IGNORECASE) -> Pattern:
@@ -136,6 +139,11 @@ def load_byline_config(path: Path = BYLINES_CONFIG) -> BylineConfig:
             path,
             "meta_labels",
             r"^(?:" + "|".join(re.escape(w) for w in _string_list(path, data, "meta_labels")) + r")(?![\w])",
+        ),
+        # Matched case-sensitively ("on", not "On" starting a sentence), ending right where the date starts.
+        name_date_connector=_compile(
+            path, "name_date_connectors",
+            r"\s+(?:" + "|".join(_string_list(path, data, "name_date_connectors")) + r")\s+$", flags=0,
         ),
     )
 
@@ -236,6 +244,22 @@ def _strip_leading_date(text: str, config: BylineConfig) -> tuple[str, str | Non
     return text[start + end:].lstrip(EDGE_PUNCTUATION), iso
 
 
+def _name_on_date(text: str, config: BylineConfig) -> Byline | None:
+    """A byline without a prefix: a 2-4 word name, a connector word, the date ("Jane Roe on
+    March 6, 2018 | Permalink", "Jean Dupont le 6 mars 2018"). What follows the date must
+    not end a sentence: "Jane Roe on March 6, 2018 signed the bill." is a sentence."""
+    found = find_date(text)
+    if found is None:
+        return None
+    m = config.name_date_connector.search(text, 0, found[1])
+    if m is None or m.end() != found[1]:
+        return None
+    name = text[: m.start()].strip(EDGE_PUNCTUATION)
+    if not looks_like_name(name, config) or _SENTENCE_END.search(text[found[2]:]):
+        return None
+    return Byline((name,), found[0], None, "name_on_date")
+
+
 # parse_byline's results by (line, allow_lone_name, id(config)); each entry keeps its
 # config alive, so that the id is not reused while the entry is here.
 _PARSED: dict[tuple[str, bool, int], tuple[BylineConfig, Byline | None]] = {}
@@ -295,7 +319,7 @@ def _parse_byline(line: str, allow_lone_name: bool, config: BylineConfig) -> Byl
     else:
         if allow_lone_name and leading_date is None and looks_like_name(text, config):
             return Byline((text,), None, None, "lone_name")
-        return None
+        return _name_on_date(text, config)
     rest = rest[m.end():]
     found = find_date(rest)
     published = leading_date or (found[0] if found else None)

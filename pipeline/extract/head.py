@@ -6,7 +6,9 @@ patterns decide first, then the title is the first title-like line (lines above 
 site header) and a phrase right after it is the dek. At the end, a "Posted by ..."
 byline and an author bio are recognised. Anything not recognised stays in the body: a
 paragraph-long line is only taken out when a byline or dateline below it proves it is
-a dek, or when it is an author bio.
+a dek, when it is an author bio, or when it is a site blurb right above the title. A
+paragraph at the very top with no byline or dateline above it does not end the head
+when one follows it closely ("blurb / title / date / By X / body", "dek / By X / body").
 """
 
 from __future__ import annotations
@@ -183,15 +185,18 @@ def _head_end(content: Sequence[Line], config: BylineConfig) -> tuple[int, int |
         if not _is_prose(content[i], config):
             continue
         # "title / long dek / By X / body": the dek is head, not body. Only right under a
-        # title-like line, so that a blog's first paragraph before a "Via X" stays body.
-        if i > 0 and _is_title_like(content[i - 1].stripped) and not _is_marker(content[i - 1], config):
+        # title-like line, or with no byline or dateline above yet ("site blurb / title /
+        # date / By X / body", "dek / By X / body"): a blog's first paragraph under its
+        # byline stays body, even with a "Via X" below it.
+        dek_shaped = i > 0 and _is_title_like(content[i - 1].stripped) and not _is_marker(content[i - 1], config)
+        if dek_shaped or not any(_is_marker(content[k], config) for k in range(i)):
             end = _marker_end(content, i, config)
             following = None if end is None else next(
                 (j for j in range(end, min(len(content), end + DEK_LOOKAHEAD)) if _is_prose(content[j], config)), None
             )
             # The body must go on below the byline; a blog post's footer byline proves nothing.
             if following is not None:
-                return following, i
+                return following, (i if dek_shaped else None)
         return i, None
     # No paragraph near the top: keep only what a byline or dateline vouches for.
     markers = [i for i in range(window) if _is_marker(content[i], config)]
@@ -199,11 +204,13 @@ def _head_end(content: Sequence[Line], config: BylineConfig) -> tuple[int, int |
 
 
 def _marker_end(content: Sequence[Line], i: int, config: BylineConfig) -> int | None:
-    """Just past a byline or dateline within DEK_LOOKAHEAD lines after line i (stubs aside),
-    with no prose between."""
+    """Just past the bylines and datelines ("By X" then "Nov 13, 2012 11:55 AM") that start
+    within DEK_LOOKAHEAD lines after line i (stubs aside), with no prose between."""
     counted = stubs = 0
     for j in range(i + 1, len(content)):
         if _is_marker(content[j], config):
+            while j + 1 < len(content) and _is_marker(content[j + 1], config):
+                j += 1
             return j + 1
         if _is_prose(content[j], config):
             return None
@@ -297,6 +304,18 @@ def _choose_title(head: Sequence[Line], markers: set[int], body: Sequence[Line] 
     return None
 
 
+def _byline_between(start: int, end: int, roles: dict[int, str]) -> bool:
+    """Whether a byline lies between lines `start` and `end`.
+
+    A paragraph above the title is the page's header (a site blurb) when nothing but
+    widgets and datelines ("blurb / date / title / By X / body") lie between them. With a
+    byline between them ("dek / By X / label / body") it is the article's dek, and the line
+    taken for title is a label under the byline (headlines stand above bylines): the
+    paragraph stays body.
+    """
+    return any(start < index < end and role == ROLE_BYLINE for index, role in roles.items())
+
+
 def _is_subtitle_like(text: str, config: BylineConfig) -> bool:
     """A phrase or sentence that can stand under a title: not a name, label or metadata line."""
     return (
@@ -381,7 +400,9 @@ def read_article_head(lines: Sequence[Line], config: BylineConfig = BYLINE_CONFI
     if title is not None:
         roles[title.index] = ROLE_TITLE
         for line in head:
-            if line.index < title.index and line.index not in roles:
+            if line.index < title.index and line.index not in roles and (
+                not _is_prose(line, config) or not _byline_between(line.index, title.index, roles)
+            ):
                 roles[line.index] = ROLE_SITE_HEADER
         after = [l for l in head if l.index > title.index and l.index not in roles]
         # The dek is the line right after the title (bylines and datelines may sit between);
