@@ -26,9 +26,11 @@ from pipeline.stages import boilerplate
 # main-article F1 0.8820 on the pages with comments (before: 0.8042, 15 pages, 0.8591). Then
 # threads of bare names under a bare comments heading where a commenter comes back, and the
 # page's "date / Name" layout: comment F1 0.8999, false sections 12 (1.80%), main-article F1
-# 0.8867 on the pages with comments. A drop below the band is a regression; a rise above it
-# is a gain to pin.
-COMMENT_F1 = 0.8999
+# 0.8867 on the pages with comments. With the main-region changes of the same session (a
+# region no longer runs on past the article's chrome into one thread the parser missed):
+# comment F1 0.8967, false sections 12 (1.80%), main-article F1 0.8905 on the pages with
+# comments. A drop below the band is a regression; a rise above it is a gain to pin.
+COMMENT_F1 = 0.8967
 COMMENT_F1_TOLERANCE = 0.01
 FALSE_SECTION_SHARE = 0.0180
 FALSE_SECTION_TOLERANCE = 0.0075  # five pages of 666

@@ -228,7 +228,8 @@ def bulk_lines() -> list[str]:
     lines |= {case["line"] for name in ("rules.yaml", "signals.yaml") for case in load_cases(name)}
     lines |= {"İnstagram", "ıd", "Ｈｏｍｅ", "• Share this", "« Older", "Réponses (3)", "ΣΊΣΥΦΟΣ ΣΑΣ", "Straße",
               "Share\tthis", "Share  this", "12 comments", "© Photo / Reuters", "Jo | Dec 12 2016 14:48 | 12",
-              "a" * 500, "Home | News | " * 40, "Posted on ３ Jan 2016", "٣ days ago", "x" * 60}
+              "a" * 500, "Home | News | " * 40, "Posted on ３ Jan 2016", "٣ days ago", "x" * 60,
+              "and told the residents to…", "and told the residents to...”", "Wait…”)", "…"}
     return sorted(line for line in lines if line)
 
 
@@ -336,6 +337,17 @@ def test_long_lines_read_their_signals_from_their_start() -> None:
     tail = "Home Sport Weather Travel " * 20
     assert classify_text(prose + tail, Config())[1] == "good"
     assert classify_text(prose + tail, Config(signal_max_chars=len(prose + tail)))[1] == "short"
+
+
+@pytest.mark.parametrize(("text", "flags"), [
+    ("The storm would reach the coast by the weekend, forecasters said on Monday.", boilerplate.SENTENCE),
+    ("The storm would reach the coast by the weekend, and told all the residents to…", boilerplate.SENTENCE | boilerplate.ELIDED),
+    ("The storm would reach the coast by the weekend, and told all the residents to...”", boilerplate.SENTENCE | boilerplate.ELIDED),
+    ("The storm would reach the coast by the weekend, forecasters said on Monday", 0),
+])
+def test_an_ellipsis_marks_an_excerpt_not_a_finished_sentence(text: str, flags: int) -> None:
+    verdict = boilerplate._context(Config()).verdict(text)
+    assert verdict.cls == "good" and verdict.flags & (boilerplate.SENTENCE | boilerplate.ELIDED) == flags
 
 
 @pytest.mark.parametrize("text", ["Done.", "Done", "“Done.”", "Done.)]", "Done?!", "a ...", "x:", "", "”", "Done.”x"])
