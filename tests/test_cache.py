@@ -17,7 +17,7 @@ from pipeline.runner import code_fingerprint  # the real one: a fixture below st
 import numpy as np
 
 from pipeline.executors.cache import MISSING, RecordCache, entry
-from pipeline.io import read_jsonl
+from pipeline.io import WRITE_BYTES, read_jsonl
 from pipeline.runner import run
 from tests.test_workers import CONFIG, SEEDS, assert_same, write_pages
 
@@ -359,3 +359,33 @@ def test_what_the_run_used_is_not_held_in_memory(tmp_path: Path) -> None:
 
     small, large = kept(300), kept(3000)
     assert large < small + 20_000, (small, large)  # a set of the keys used grew by 128 kB more
+
+
+def test_a_chunks_entries_are_written_in_bounded_pieces(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Not one copy of the whole chunk's entries (issue #8): a write per `joined` piece."""
+    cache = RecordCache(tmp_path / "c", "stage", "config", "code")
+    values = {cache.key("process", str(n)): {"text": f"{n} " + "word " * 1000} for n in range(600)}  # 3 MB
+    cache.get_many(list(values))  # opens the run's files
+    assert cache._data is not None
+    sizes: list[int] = []
+    data = cache._data
+
+    class Recording:
+        name = data.name
+
+        def write(self, piece: bytes) -> int:
+            sizes.append(len(piece))
+            return data.write(piece)
+
+        def flush(self) -> None:
+            data.flush()
+
+        def close(self) -> None:
+            data.close()
+
+    monkeypatch.setattr(cache, "_data", Recording())
+    cache.put_many([(key, entry(pickle.dumps(value))) for key, value in values.items()])
+    assert len(sizes) > 1 and max(sizes) <= WRITE_BYTES
+    cache.prune()
+    reread = RecordCache(tmp_path / "c", "stage", "config", "code")
+    assert reread.get_many(list(values)) == list(values.values())

@@ -263,3 +263,31 @@ def test_a_line_kept_holds_its_own_size_not_the_encoders_buffer() -> None:
         tracemalloc.stop()
     assert lines[0] == (dumps(record) + "\n").encode("utf-8")
     assert held < 4 * len(lines[0]), f"{held:.0f} bytes held for a {len(lines[0])}-byte line"
+
+
+def test_joined_pieces_are_bounded_and_add_up_to_the_parts() -> None:
+    parts = [bytes([65 + n % 26]) * (n % 7 + 1) for n in range(300)] + [b"x" * 50, b"", b"yz"]
+    pieces = list(io.joined(parts, limit=20))
+    assert b"".join(pieces) == b"".join(parts)
+    assert all(len(piece) <= 20 for piece in pieces if piece != b"x" * 50)  # a longer part goes alone
+    assert len(pieces) < len(parts) // 3  # still few writes
+    long_part = b"y" * 100
+    assert next(io.joined([long_part], limit=20)) is long_part  # not copied
+
+
+def test_many_lines_are_written_in_bounded_pieces_with_the_same_bytes_and_hash(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A chunk's output is not joined whole (a transient copy of it, issue #8): a write per
+    WRITE_BYTES, and the file and its hash as one write would make them."""
+    lines = [dump_line({"id": str(n), "text": "word " * (300 + n % 50)}) for n in range(2000)]  # 3 MB
+    whole = io.JsonlWriter(tmp_path / "whole.jsonl")
+    whole.write_lines(b"".join(lines), len(lines))
+    sizes: list[int] = []
+    write = io._write
+    monkeypatch.setattr(io, "_write", lambda handle, data, path: (sizes.append(len(data)), write(handle, data, path)))
+    parts = io.JsonlWriter(tmp_path / "parts.jsonl")
+    parts.write_parts(lines, len(lines))
+    assert parts.close() == whole.close()
+    assert (tmp_path / "parts.jsonl").read_bytes() == (tmp_path / "whole.jsonl").read_bytes()
+    assert parts.count == whole.count == len(lines)
+    assert len(sizes) > 1 and max(sizes) <= io.WRITE_BYTES

@@ -70,15 +70,42 @@ class Fate:
 
 
 def find_inputs(input_dir: Path, config: Config) -> Iterator[Path]:
-    """Input files in a stable order (sorted relative paths), links included."""
-    found: list[Path] = []
-    for root, dirs, files in os.walk(input_dir, followlinks=False):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        for name in files:
-            path = Path(root) / name
-            if path.match(config.pattern) and not name.startswith("."):
-                found.append(path)
-    yield from sorted(found, key=lambda p: p.relative_to(input_dir).as_posix())
+    """Input files in a stable order (sorted relative paths), links included; hidden names
+    and links to folders are not searched.
+
+    A stream: one folder's names are listed and sorted at a time (~100 bytes a name),
+    and a path exists only while it is used. The whole tree's `Path` objects, listed
+    first, held ~360 bytes a file (tracemalloc: 8.4 MB for the 200 MB bench's 23,031)
+    through the whole ingest. A folder's entries are sorted by name, with "/" after a
+    folder's: that is the order of the relative paths (every path in folder `d` starts
+    with `d/`, and a name holds no "/")."""
+    yield from _walk(input_dir, config)
+
+
+def _walk(folder: Path, config: Config) -> Iterator[Path]:
+    """`find_inputs` under `folder`; a folder that cannot be listed holds nothing."""
+    entries: list[tuple[str, bool]] = []  # (sort key, is a folder to search)
+    try:
+        with os.scandir(folder) as found:
+            for entry in found:
+                if entry.name.startswith("."):
+                    continue
+                try:
+                    is_dir = entry.is_dir()  # a link to a folder is a folder: not a page, not searched
+                except OSError:
+                    is_dir = False
+                if not is_dir:
+                    entries.append((entry.name, False))
+                elif not entry.is_symlink():
+                    entries.append((entry.name + "/", True))
+    except OSError:
+        return
+    entries.sort()
+    for key, is_dir in entries:
+        if is_dir:
+            yield from _walk(folder / key[:-1], config)
+        elif (folder / key).match(config.pattern):
+            yield folder / key
 
 
 def page_id(relative: str) -> str:

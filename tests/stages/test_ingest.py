@@ -90,3 +90,28 @@ def test_control_bytes_are_counted_against_the_binary_ratio() -> None:
     limit = int(config.binary_ratio * 1000)
     assert ingest.looks_binary(b"\x01" * (limit + 10) + b"a" * (1000 - limit - 10), config)
     assert not ingest.looks_binary(b"\x1b" * (limit - 10) + b"a" * (1000 - limit + 10), config)
+
+
+def test_inputs_come_in_the_order_of_their_relative_paths(tmp_path: Path) -> None:
+    """"-" and "." sort before "/": a folder's files are not simply listed before the next folder's."""
+    names = ["a/x.txt", "a-b/y.txt", "a.txt", "a b/z.txt", "a/b/c.txt", "a/b.txt", "a/b-c.txt", "a0.txt",
+             "é/x.txt", "Z.txt", ".hidden/x.txt", "a/.x.txt", "notes.md"]
+    for name in names:
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("text", encoding="utf-8")
+    (tmp_path / "linked").symlink_to(tmp_path / "a", target_is_directory=True)
+    (tmp_path / "link.txt").symlink_to(tmp_path / "a.txt")
+    found = [p.relative_to(tmp_path).as_posix() for p in ingest.find_inputs(tmp_path, ingest.Config())]
+    expected = [n for n in names if n.endswith(".txt") and "/." not in f"/{n}"] + ["link.txt"]
+    assert found == sorted(expected)
+
+
+def test_inputs_are_listed_a_folder_at_a_time(tmp_path: Path) -> None:
+    """The paths stream: a folder is listed when the walk reaches it, not all before the first page."""
+    for site in ("a", "b"):
+        (tmp_path / site).mkdir()
+        (tmp_path / site / "1.txt").write_text("text", encoding="utf-8")
+    found = ingest.find_inputs(tmp_path, ingest.Config())
+    assert next(found) == tmp_path / "a" / "1.txt"
+    (tmp_path / "b" / "2.txt").write_text("added after the walk started", encoding="utf-8")
+    assert list(found) == [tmp_path / "b" / "1.txt", tmp_path / "b" / "2.txt"]
