@@ -361,9 +361,11 @@ SEPARATORS = re.compile(r"\s*[|»›•·]\s*")
 SEPARATOR_RE = re.compile(r"[|»›•·]")
 LINK_MARKS = re.compile(r"[|»›•·]|https?://|www\.|\bread more\b", re.IGNORECASE)
 LINKISH_SYMBOLS = frozenset("|»›«‹•·><→←")
-SENTENCE_END = re.compile(r"[.!?…:;][\"'”’»)\]]*$")
+# Closing quotes and brackets may follow the sentence's end, French ones after a (narrow,
+# no-break) space: « Il est parti. »
+SENTENCE_END = re.compile(r"[.!?…:;][\"'”’»)\] \u00a0\u202f]*$")
 SENTENCE_CHARS = frozenset(".!?…:;")
-CLOSERS = "\"'”’»)]"
+CLOSERS = "\"'”’»)] \u00a0\u202f"
 DATE_OR_TIME = re.compile(r"^[\d\s:./,-]+(am|pm|utc|gmt)?$", re.IGNORECASE)
 # A clock time, a month next to a number, a numeric date, or "ago" / "yesterday": the stamp of a
 # comment header, a dateline, or a dated teaser.

@@ -344,13 +344,15 @@ def test_long_lines_read_their_signals_from_their_start() -> None:
     ("The storm would reach the coast by the weekend, and told all the residents to…", boilerplate.SENTENCE | boilerplate.ELIDED),
     ("The storm would reach the coast by the weekend, and told all the residents to...”", boilerplate.SENTENCE | boilerplate.ELIDED),
     ("The storm would reach the coast by the weekend, forecasters said on Monday", 0),
+    ("« La tempête atteindra la côte ce week-end, et les habitants doivent partir. »", boilerplate.SENTENCE),
 ])
 def test_an_ellipsis_marks_an_excerpt_not_a_finished_sentence(text: str, flags: int) -> None:
     verdict = boilerplate._context(Config()).verdict(text)
     assert verdict.cls == "good" and verdict.flags & (boilerplate.SENTENCE | boilerplate.ELIDED) == flags
 
 
-@pytest.mark.parametrize("text", ["Done.", "Done", "“Done.”", "Done.)]", "Done?!", "a ...", "x:", "", "”", "Done.”x"])
+@pytest.mark.parametrize("text", ["Done.", "Done", "“Done.”", "Done.)]", "Done?!", "a ...", "x:", "", "”", "Done.”x",
+                                  "« C'est fini. »", "« C'est fini\u202f»", "« C'est fini.\u00a0»"])
 def test_sentence_end_is_the_regex_without_the_scan(text: str) -> None:
     assert boilerplate.ends_sentence(text) is bool(boilerplate.SENTENCE_END.search(text))
 
