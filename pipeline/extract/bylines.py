@@ -81,6 +81,7 @@ class BylineConfig:
     honorifics: frozenset[str]
     meta_label: re.Pattern[str]
     name_date_connector: re.Pattern[str]
+    date_prepositions: frozenset[str]
 
 
 def _compile(path: Path, section: str, pattern: object, flags: int = re.IGNORECASE) -> Pattern:
@@ -145,6 +146,7 @@ def load_byline_config(path: Path = BYLINES_CONFIG) -> BylineConfig:
             path, "name_date_connectors",
             r"\s+(?:" + "|".join(_string_list(path, data, "name_date_connectors")) + r")\s+$", flags=0,
         ),
+        date_prepositions=frozenset(w.lower() for w in _string_list(path, data, "date_prepositions")),
     )
 
 
@@ -213,12 +215,19 @@ def _authors(region: str, allow_handle: bool, config: BylineConfig) -> tuple[str
         if names and any(_bare(t) in config.role_words for t in _tokens(part)):
             break  # "by Roy Lessin, DaySpring Co-Founder": the rest is a role or affiliation
         if is_person_name(part, allow_handle, config):
-            names.append(part)
+            names.append(_without_full_stop(part))
         elif names and part[0].isupper():
             break  # "By Dan Cross, About.com Guide": an affiliation ends the list
         else:
             return None  # "By Monday, the troops ...": a sentence, not a byline
     return tuple(names)
+
+
+def _without_full_stop(name: str) -> str:
+    """A name without the period that ends its sentence ("... by Jane Roe."), which a last word
+    of three letters or more cannot hold as an abbreviation ("J.", "Jr." keep theirs)."""
+    last = name.rsplit(None, 1)[-1]
+    return name[:-1] if last.endswith(".") and len(last) > 3 and "." not in last[:-1] else name
 
 
 def _via(region: str, config: BylineConfig) -> str | None:
@@ -339,4 +348,12 @@ def _parse_byline(line: str, allow_lone_name: bool, config: BylineConfig) -> Byl
     authors = _authors(names_region, allow_handle, config)
     if not authors:
         return None
+    if kind in ("by", "par") and found is None and len(authors) == 1 and _is_capitals_word(authors[0]):
+        return None  # "BY TEAM", "BY POSITION": a sorting or filter label, not a writer
     return Byline(authors, published, via, kind)
+
+
+def _is_capitals_word(text: str) -> bool:
+    """One word of two or more letters, all in capitals ("WEEK", "SEASON"). After a bare "By"
+    it sorts or filters a list; a writer in capitals comes with a first name ("BY JOHN SMITH")."""
+    return " " not in text and sum(ch.isalpha() for ch in text) >= 2 and text.isupper()

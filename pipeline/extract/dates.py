@@ -67,6 +67,15 @@ def _alternation(words: list[str] | tuple[str, ...]) -> str:
 _MONTH = rf"(?P<month>{_alternation(list(MONTHS))})\.?"
 _DAY = r"(?P<day>[0-3]?\d)(?:st|nd|rd|th|er|e)?"
 _YEAR = r"(?P<year>(?:19|20)\d\d)"
+# A year cut to two digits after an apostrophe ("Nov 6th '12"); only beside a month name,
+# as "11.05.12" reads three ways. Read as strptime's %y does: 69-99 are 1969-1999.
+_SHORT_YEAR = r"['’‘](?P<year>\d\d)"
+SHORT_YEAR_PIVOT = 69
+# Two-digit years are read in a line of at most this many characters (a byline or dateline:
+# "Nov 6th '12 by Jane Roe @ 12:36pm 4 Comments" has 45): in prose "'12" is as often a
+# quote or a season as a date, and looking for it in every paragraph slowed find_date by a
+# third on the dragnet head lines.
+SHORT_YEAR_MAX_CHARS = 100
 # Seconds are optional; 'h' is the French separator ("14h18"); a.m./p.m. in any common spelling.
 _TIME = (
     r"(?P<hour>[0-2]?\d)(?::|h)(?P<minute>[0-5]\d)(?::(?P<second>[0-5]\d))?"
@@ -86,6 +95,8 @@ _DAY_YEAR_GAP = r"(?=[\s,])\s*+,?\s*+"
 
 _MDY = rf"{_MONTH}\s*+{_DAY}{_DAY_YEAR_GAP}{_YEAR}"
 _DMY = rf"{_DAY}(?:\s++of)?\s++{_MONTH}{_DAY_YEAR_GAP}{_YEAR}"
+_MDY_SHORT = rf"{_MONTH}\s*+{_DAY}{_DAY_YEAR_GAP}{_SHORT_YEAR}"
+_DMY_SHORT = rf"{_DAY}(?:\s++of)?\s++{_MONTH}{_DAY_YEAR_GAP}{_SHORT_YEAR}"
 _ISO = r"(?P<year>(?:19|20)\d\d)-(?P<month>[01]\d)-(?P<day>[0-3]\d)"
 _NUMERIC = r"(?P<first>[0-3]?\d)(?P<sep>[/.-])(?P<second_part>[0-3]?\d)(?P=sep)(?P<year>(?:19|20)\d\d)"
 _NUMERIC_YMD = r"(?P<year>(?:19|20)\d\d)(?P<sep>[/.])(?P<month>[01]?\d)(?P=sep)(?P<day>[0-3]?\d)"
@@ -109,6 +120,8 @@ _FORMS: tuple[_Form, ...] = (
     _Form("iso", _ISO),
     _Form("numeric", _NUMERIC),
     _Form("numeric_ymd", _NUMERIC_YMD),
+    _Form("mdy_short", _MDY_SHORT),
+    _Form("dmy_short", _DMY_SHORT),
 )
 
 
@@ -143,12 +156,23 @@ def _searcher(pattern: str) -> Callable[[str], bool]:
     return lambda text: regex.search(text) is not None
 
 
-_FORM_NEEDS: dict[str, Callable[[str], bool]] = {
-    "mdy": _has_month,
-    "dmy": _has_month,
-    "iso": _searcher(r"(?:19|20)\d\d-[01]\d-[0-3]\d"),
-    "numeric": _searcher(r"[/.-](?:19|20)\d\d"),
-    "numeric_ymd": _searcher(r"(?:19|20)\d\d[/.]"),
+_SHORT_YEAR_MARK = re.compile(r"['’‘]\d\d")
+
+
+def _has_short_year(text: str) -> bool:
+    """Whether `text` is short and holds an apostrophe and two digits ("'12"); see
+    SHORT_YEAR_MAX_CHARS."""
+    return len(text) <= SHORT_YEAR_MAX_CHARS and _SHORT_YEAR_MARK.search(text) is not None
+
+
+_FORM_NEEDS: dict[str, tuple[Callable[[str], bool], ...]] = {
+    "mdy": (_has_month,),
+    "dmy": (_has_month,),
+    "iso": (_searcher(r"(?:19|20)\d\d-[01]\d-[0-3]\d"),),
+    "numeric": (_searcher(r"[/.-](?:19|20)\d\d"),),
+    "numeric_ymd": (_searcher(r"(?:19|20)\d\d[/.]"),),
+    "mdy_short": (_has_short_year, _has_month),
+    "dmy_short": (_has_short_year, _has_month),
 }
 # The time's "h" is matched case-insensitively: "h" or "H", nothing else.
 _HAS_CLOCK = _searcher(r"\d(?::|[hH])[0-5]\d")
@@ -156,7 +180,7 @@ _HAS_CLOCK = _searcher(r"\d(?::|[hH])[0-5]\d")
 # cheaper test first.
 _PATTERN_NEEDS: list[tuple[Callable[[str], bool], ...]] = [
     needs for form in _FORMS for needs in (
-        (_HAS_CLOCK, _FORM_NEEDS[form.name]), (_HAS_CLOCK, _FORM_NEEDS[form.name]), (_FORM_NEEDS[form.name],))
+        (_HAS_CLOCK, *_FORM_NEEDS[form.name]), (_HAS_CLOCK, *_FORM_NEEDS[form.name]), _FORM_NEEDS[form.name])
 ]
 
 
@@ -173,7 +197,7 @@ _POSSIBLE: dict[tuple[bool, ...], tuple[tuple[str, re.Pattern[str]], ...]] = {
 
 def _possible(text: str) -> tuple[tuple[str, re.Pattern[str]], ...]:
     """The patterns of _PATTERNS that may match in `text`, in order."""
-    if _YEAR.search(text) is None:
+    if not _has_year(text):
         return ()  # every layout has a year
     return _POSSIBLE[tuple([need(text) for need in _NEEDS])]
 
@@ -190,7 +214,9 @@ def strip_weekday(text: str) -> str:
 def _ymd(form: str, m: re.Match[str]) -> tuple[int, int, int] | None:
     """Year, month, day of a match, or None when a numeric date reads two ways."""
     year = int(m.group("year"))
-    if form in ("mdy", "dmy"):
+    if form in ("mdy_short", "dmy_short"):
+        year += 2000 if year < SHORT_YEAR_PIVOT else 1900
+    if form in ("mdy", "dmy", "mdy_short", "dmy_short"):
         month = MONTHS[m.group("month").lower().rstrip(".")]
         return year, month, int(m.group("day"))
     if form in ("iso", "numeric_ymd"):
@@ -264,7 +290,7 @@ def _iso(form: str, m: re.Match[str]) -> str | None:
 
 def _candidates(text: str) -> Iterator[tuple[str, int, int]]:
     """Every valid (iso, start, end) that some pattern finds, in no particular order."""
-    if _YEAR.search(text) is None:
+    if not _has_year(text):
         return  # every layout has a year
     for form, pattern in _PATTERNS:
         for m in pattern.finditer(text):
@@ -273,8 +299,21 @@ def _candidates(text: str) -> Iterator[tuple[str, int, int]]:
                 yield iso, m.start(), m.end()
 
 
-# Every date layout holds a year: a text without one has no date (a quick first check).
+# Every date layout holds a year (four digits, or two after an apostrophe): a text without
+# one has no date (a quick first check; see _has_year).
 _YEAR = re.compile(r"(?:19|20)\d\d")
+
+
+_ANY_YEAR = re.compile(r"(?:19|20|['’‘])\d\d")
+
+
+def _has_year(text: str) -> bool:
+    """Whether `text` holds a year of some layout: in a long text, only a four-digit one
+    (see SHORT_YEAR_MAX_CHARS; the literal prefix of _YEAR makes its search the quicker)."""
+    pattern = _ANY_YEAR if len(text) <= SHORT_YEAR_MAX_CHARS else _YEAR
+    return pattern.search(text) is not None
+
+
 # The characters re's IGNORECASE matches with an ASCII letter that str.lower() does not
 # turn into it (İ, ı, ſ, the Kelvin sign); computed from re's own case tables. Reading a
 # month or zone name with one of them fails (KeyError), so in a text that has one every
