@@ -29,10 +29,14 @@ from pipeline.stages import boilerplate
 # 0.8867 on the pages with comments. With the main-region changes of the same session (a
 # region no longer runs on past the article's chrome into one thread the parser missed):
 # comment F1 0.8967, false sections 12 (1.80%), main-article F1 0.8905 on the pages with
-# comments. A drop below the band is a regression; a rise above it is a gain to pin.
+# comments. Then framed blocks apart from the main text that the comment parser puts in no
+# thread go in the boilerplate stage (region_parsed_comments), and blog footer lines ("This entry
+# was posted in ...") as navigation: comment F1 0.8967, false sections 11 (1.65%), main-article
+# F1 0.9011 on the pages with comments.
+# A drop below the band is a regression; a rise above it is a gain to pin.
 COMMENT_F1 = 0.8967
 COMMENT_F1_TOLERANCE = 0.01
-FALSE_SECTION_SHARE = 0.0180
+FALSE_SECTION_SHARE = 0.0165
 FALSE_SECTION_TOLERANCE = 0.0075  # five pages of 666
 FALSE_SECTION_MAX = 0.02  # the issue's bar
 ARTICLE_F1_ON_COMMENT_PAGES_MIN = 0.85  # comments must not be won at the article's expense
