@@ -1638,10 +1638,14 @@ def _is_thread(cluster: Sequence[_Anchor], infos: Sequence[_Info], lines: Sequen
     if count >= 2 and (timed or heading):
         return True
     span = range(cluster[0].first, min(cluster[-1].body_from + 1, len(infos)))
-    # A reply link the boilerplate stage removed counts too, up to just under the last
-    # comment's opening lines (where a lone comment shows its "Reply").
-    replies = any(infos[j].kind == REPLY for j in span) or _any_in(
-        marks.replies, cluster[0].first, _after_opening(cluster[-1].body_from, infos))
+    # A reply link in the headers, or one shown or removed by the boilerplate stage just under
+    # the last comment's opening lines (where a lone comment shows its "Reply"); a permalink
+    # there is no sign, as articles show them too.
+    reach = _after_opening(cluster[-1].body_from, infos)
+    replies = (any(infos[j].kind == REPLY for j in span)
+               or (reach < len(infos) and infos[reach].kind == REPLY
+                   and lines[reach].stripped.casefold() not in _PERMALINKS)
+               or _any_in(marks.replies, cluster[0].first, reach))
     if count >= 2:
         return replies
     # One comment: a heading above it, and a stamp with a clock time or an age
