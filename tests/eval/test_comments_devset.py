@@ -37,7 +37,7 @@ from pipeline.stages import boilerplate
 # lines with no year: comment F1 0.9100, false sections 11 (1.65%), main-article F1 0.9008 on
 # the pages with comments.
 # A drop below the band is a regression; a rise above it is a gain to pin.
-COMMENT_F1 = 0.9100
+COMMENT_F1 = 0.9101
 COMMENT_F1_TOLERANCE = 0.01
 FALSE_SECTION_SHARE = 0.0165
 FALSE_SECTION_TOLERANCE = 0.0075  # five pages of 666
