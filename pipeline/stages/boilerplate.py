@@ -1658,10 +1658,11 @@ def _trim_tail(scores: Sequence[float], reasons: Sequence[str | None], first: in
     gains = [max(score, 0.0) for score in scores[first:last + 1]]
     tail = sum(gains)
     bar = config.region_tail_share * tail
+    prose_left = sum(1 for gain in gains if gain > 0)  # prose lines from `index` on: one pass, not one per line
     for index in range(first + 1, last + 1):
         tail -= gains[index - first - 1]
-        if reasons[index] in CLOSING and tail <= bar and sum(
-                1 for gain in gains[index - first:] if gain > 0) <= config.region_tail_max_lines:
+        prose_left -= gains[index - first - 1] > 0
+        if reasons[index] in CLOSING and tail <= bar and prose_left <= config.region_tail_max_lines:
             end = index - 1
             while end > first and scores[end] <= 0:
                 end -= 1

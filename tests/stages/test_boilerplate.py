@@ -637,7 +637,7 @@ def test_unknown_line_kinds_are_kept_when_unsure() -> None:
 
 
 def test_stage_is_linear_in_page_length() -> None:
-    """Doubling a page (of unseen lines, no cache hits) roughly doubles the time."""
+    """Eight times the lines (unseen, no cache hits) take about eight times the time."""
     def page(n: int, salt: str) -> str:
         return "".join(f"Item {salt}{k} of the menu\nShare\nThe council voted {salt}{k} times on the bridge and "
                        f"the repairs will take most of the year.\n" for k in range(n))
@@ -648,8 +648,10 @@ def test_stage_is_linear_in_page_length() -> None:
         return time.process_time() - start
 
     timed(page(50, "w"))  # warm up the pattern cache
-    small, large = timed(page(2000, "a")), timed(page(8000, "b"))
-    assert large < small * 8, (small, large)
+    # the best of three runs of fresh lines each: one slow run on a loaded machine is not a quadratic pass
+    small = min(timed(page(2000, f"a{run}-")) for run in range(3))
+    large = min(timed(page(16000, f"b{run}-")) for run in range(3))
+    assert large < small * 16, (small, large)  # 8x the lines: a linear stage takes ~9x, a quadratic pass ~23x
 
 
 def test_a_pattern_that_backtracks_badly_runs_under_its_bound(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
