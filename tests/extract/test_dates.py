@@ -64,7 +64,7 @@ def test_strip_weekday() -> None:
     ],
 )
 def test_patterns_run_in_linear_time(text: str) -> None:
-    started = time.perf_counter()
+    started = time.process_time()  # CPU time: a loaded machine's waits are not backtracking
     find_date(text)
     parse_date(text)
-    assert time.perf_counter() - started < LINEAR_TIME_BUDGET_S
+    assert time.process_time() - started < LINEAR_TIME_BUDGET_S
