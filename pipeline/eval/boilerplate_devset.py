@@ -21,7 +21,7 @@ Printed:
     by CPU time (a busy shared machine disturbs it less) and by wall-clock time.
 
 Run: .venv/bin/python -m pipeline.eval.boilerplate_devset [--devset DIR] [--set KEY=VALUE ...]
-         [--show N] [--runs N] [--no-timing]
+         [--show N] [--runs N] [--no-timing] [--render lines|blank]
 `--set` overrides a boilerplate config key (a YAML value), e.g. --set region_frame_cost=25: the
 calibration figures in the stage's Config comments were measured so.
 """
@@ -80,8 +80,18 @@ def score_page(page: str, kept: str, gold: str) -> PageScore:
     return PageScore(page, precision, recall, f1, n_gold, overlap)
 
 
-def load_devset(devset: Path) -> tuple[list[Record], dict[str, dict[str, Any]]]:
-    """Pages as the clean stage outputs them (site_key ""), and the gold JSON per page id."""
+RENDERINGS = ("lines", "blank")
+"""How the pages' blocks are laid out: "lines" as the dev set has them (a block per line, no blank
+lines), "blank" with a blank line between blocks, as scrapers that keep paragraph breaks write them
+(the seeds' layout). The same page in both layouts should come out the same: a gap between the two
+is a signal that leans on the layout."""
+
+
+def load_devset(devset: Path, rendering: str = "lines") -> tuple[list[Record], dict[str, dict[str, Any]]]:
+    """Pages as the clean stage outputs them (site_key ""), laid out as `rendering` says, and the
+    gold JSON per page id."""
+    if rendering not in RENDERINGS:
+        raise ValueError(f"rendering {rendering!r}: expected one of {', '.join(RENDERINGS)}")
     records: list[Record] = []
     gold: dict[str, dict[str, Any]] = {}
     ingest_config, clean_config = ingest.Config(), clean.Config()
@@ -92,6 +102,8 @@ def load_devset(devset: Path) -> tuple[list[Record], dict[str, dict[str, Any]]]:
         record, _ = ingest.read_page(path, devset, ingest_config)
         if record is None:
             continue
+        if rendering == "blank":
+            record = {**record, "text": "\n\n".join(str(record["text"]).split("\n"))}
         records.extend(clean.process(record, clean_config).records)
         gold[records[-1]["id"]] = json.loads(gold_path.read_text(encoding="utf-8"))
     return records, gold
@@ -206,17 +218,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--show", type=int, default=0, help="print the N pages with the lowest main-article F1")
     parser.add_argument("--runs", type=int, default=TIMING_RUNS, help="timed runs per throughput figure")
     parser.add_argument("--no-timing", action="store_true", help="skip the throughput runs")
+    parser.add_argument("--render", choices=RENDERINGS, default="lines",
+                        help="lay the pages out a block per line (as given) or with blank lines between blocks")
     args = parser.parse_args(argv)
 
     config = boilerplate.Config(**parse_overrides(args.overrides))
-    records, gold = load_devset(args.devset)
+    records, gold = load_devset(args.devset, args.render)
     if not records:
         parser.error(f"no pages with gold in {args.devset}")
     quality = measure_quality(records, gold, config)
     kept = quality.kept
     gold_total = sum(s.gold_tokens for s in kept)
 
-    print(f"pages: {len(kept)}   devset: {args.devset}")
+    print(f"pages: {len(kept)}   devset: {args.devset}   layout: {args.render}")
     if args.overrides:
         print(f"overrides: {parse_overrides(args.overrides)}")
     print(f"keep-everything baseline: mean F1 {quality.baseline_f1:.3f}")

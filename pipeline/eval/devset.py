@@ -2,7 +2,9 @@
 
 Runs the default config over the seeds (scored by line against tests/gold) and,
 when present, over ../shared/devsets/dragnet-train (scored by bag of words against
-its gold article and comments), and prints a Markdown report. The dev set is
+its gold article and comments) twice: as given (a block per line) and laid out with a
+blank line between blocks, as the seeds and many scrapers write pages, in a temp folder;
+a gap between the two is a signal leaning on the layout. Prints a Markdown report. The dev set is
 evaluation data: it is read where it lies and nothing of it is written into the repo.
 
 Metric (as in the dev set's README): lowercase `\\w+` tokens of prediction and gold,
@@ -71,6 +73,17 @@ def run_pipeline(input_dir: Path, output: Path, config: Path) -> float:
     return time.perf_counter() - started
 
 
+def blank_layout(devset: Path, target: Path) -> Path:
+    """The dev set's pages with a blank line between blocks (the seeds' layout; the dev set has a
+    block per line and no blank lines), written to `target`, a temp folder outside the repo. The
+    gold is read from `devset` as before: the ids are the file names."""
+    target.mkdir(parents=True, exist_ok=True)
+    for path in sorted(devset.glob("*.txt")):
+        text = path.read_text(encoding="utf-8", errors="surrogateescape")
+        (target / path.name).write_text("\n\n".join(text.split("\n")), encoding="utf-8", errors="surrogateescape")
+    return target
+
+
 def score_seeds(output: Path) -> dict[str, Any]:
     """Line-level precision/recall of the main articles against the seed gold."""
     main, comments = _by_page(_corpus(output))
@@ -135,17 +148,20 @@ def main() -> int:
         if not args.devset.is_dir():
             print(f"dev set not found at {args.devset}: skipped")
             return 0
-        seconds = run_pipeline(args.devset, work / "dev", args.config)
-        dev = score_devset(work / "dev", args.devset)
         size = sum(p.stat().st_size for p in args.devset.glob("*.txt"))
-        print(f"## dragnet-train ({dev['pages']} pages, {size / 1e6:.1f} MB)\n")
-        print(f"- main article bag-of-words F1, all pages: {dev['article_f1']:.4f}")
-        print(f"- comment F1 on the {dev['pages_with_comments']} pages with gold comments: "
-              f"{dev['comment_f1']:.4f}")
-        print(f"- main article F1 on those pages: {dev['article_f1_on_comment_pages']:.4f}")
-        print(f"- pages without gold comments where comments were found: "
-              f"{dev['comments_found_on_pages_without']:.2%}")
-        print(f"- full pipeline: {seconds:.1f} s ({size / 1e6 / seconds:.2f} MB/s)")
+        layouts = [("a block per line, as given", args.devset),
+                   ("a blank line between blocks, as in the seeds", blank_layout(args.devset, work / "blank-pages"))]
+        for number, (layout, pages) in enumerate(layouts):
+            seconds = run_pipeline(pages, work / f"dev-{number}", args.config)
+            dev = score_devset(work / f"dev-{number}", args.devset)
+            print(f"## dragnet-train ({dev['pages']} pages, {size / 1e6:.1f} MB; {layout})\n")
+            print(f"- main article bag-of-words F1, all pages: {dev['article_f1']:.4f}")
+            print(f"- comment F1 on the {dev['pages_with_comments']} pages with gold comments: "
+                  f"{dev['comment_f1']:.4f}")
+            print(f"- main article F1 on those pages: {dev['article_f1_on_comment_pages']:.4f}")
+            print(f"- pages without gold comments where comments were found: "
+                  f"{dev['comments_found_on_pages_without']:.2%}")
+            print(f"- full pipeline: {seconds:.1f} s ({size / 1e6 / seconds:.2f} MB/s)\n")
     return 0
 
 
