@@ -19,8 +19,12 @@ cache is on (`Computed`), so the runner only inserts what workers computed.
 
 from __future__ import annotations
 
+import ctypes
 import json
+import os
 import pickle
+import signal
+import sys
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
@@ -97,6 +101,21 @@ Submit = Callable[[Sequence[Line]], Collect]
 PARENT_ONLY_FDS: set[int] = set()
 """File descriptors only the run's own process may hold (the output folder's lock): a
 forked worker closes its copies, so the lock goes with the parent if the run is killed."""
+
+
+def init_worker() -> None:
+    """A forked worker's start: let go of the parent's lock (`PARENT_ONLY_FDS`), and die with
+    the parent (Linux's parent-death signal), so a killed run leaves no workers."""
+    for fd in PARENT_ONLY_FDS:
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+    if sys.platform.startswith("linux"):
+        try:
+            ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
+            pass
 
 
 class Executor(Protocol):

@@ -13,13 +13,9 @@ pool works on the next chunks while the runner writes this one's.
 
 from __future__ import annotations
 
-import ctypes
 import multiprocessing
-import os
 import pickle
 import shutil
-import signal
-import sys
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -28,7 +24,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from pipeline.executors import (PARENT_ONLY_FDS, Collect, Computed, Line, Submit, Task, batches, run_batch,
+from pipeline.executors import (Collect, Computed, Line, Submit, Task, batches, init_worker, run_batch,
                                  run_here, unpickled)
 from pipeline.stage import StageConfig
 from pipeline.stages import STAGES
@@ -41,20 +37,6 @@ MIN_POOL_RECORDS = 8  # fewer records than this are not worth a trip to the work
 
 _TASKS: dict[str, Task] = {}  # in a worker: the current task, by the file it was read from
 
-
-def _init() -> None:
-    """Worker start: let go of the parent's lock, and die with the parent (a killed run
-    leaves no workers)."""
-    for fd in PARENT_ONLY_FDS:
-        try:
-            os.close(fd)
-        except OSError:
-            pass
-    if sys.platform.startswith("linux"):
-        try:
-            ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-        except (OSError, AttributeError):
-            pass
 
 
 def _work(path: str, lines: Sequence[Line]) -> tuple[list[bytes], list[bytes | None] | None, float]:
@@ -118,7 +100,7 @@ class LocalExecutor:
                     self._warm = None
                 methods = multiprocessing.get_all_start_methods()
                 context = multiprocessing.get_context("fork" if "fork" in methods else None)
-                self._pool = ProcessPoolExecutor(self.workers, mp_context=context, initializer=_init)
+                self._pool = ProcessPoolExecutor(self.workers, mp_context=context, initializer=init_worker)
             if path is None:
                 path = self._task_file(task)
             size = max(1, min(MAX_BATCH, -(-len(lines) // (self.workers * JOBS_PER_WORKER))))

@@ -11,16 +11,12 @@ not started yet are cancelled.
 
 from __future__ import annotations
 
-import ctypes
 import multiprocessing
-import os
-import signal
-import sys
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from typing import Any, TypeVar
 
-from pipeline.executors import PARENT_ONLY_FDS
+from pipeline.executors import init_worker
 
 CHUNKS_PER_WORKER = 4  # chunks per worker: pages differ in size, smaller chunks balance the load
 
@@ -29,20 +25,6 @@ Out = TypeVar("Out")
 
 _JOB: tuple[Callable[[Any], Any], Sequence[Any]] | None = None  # what forked workers run
 
-
-def _init() -> None:
-    """Worker start: close the parent's lock, and die with the parent (a killed run leaves
-    no workers)."""
-    for fd in PARENT_ONLY_FDS:
-        try:
-            os.close(fd)
-        except OSError:
-            pass
-    if sys.platform.startswith("linux"):
-        try:
-            ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-        except (OSError, AttributeError):
-            pass
 
 
 def _run_chunk(start: int, end: int) -> list[Any]:
@@ -65,7 +47,7 @@ def fork_map(function: Callable[[Item], Out], items: Sequence[Item], workers: in
     size = chunk or -(-len(items) // (workers * CHUNKS_PER_WORKER))
     results: list[Out] = []
     _JOB = (function, items)  # set before the pool forks its workers, which happens on the first submit
-    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"), initializer=_init)
+    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"), initializer=init_worker)
     try:
         futures: list[Future[list[Out]]] = [pool.submit(_run_chunk, start, min(start + size, len(items)))
                                              for start in range(0, len(items), size)]
