@@ -3,10 +3,12 @@
     python -m pipeline.bench.run [--size 20MB] [--workers "1 2"] [--runs 3] [--seed 0] [--source auto]
                                  [--keep-output]
 
-Generates (or reuses) data/bench/corpus-SIZE-seedN with pipeline.bench.generate, then for
-each worker count runs `python -m pipeline run` over it `--runs` times, each time into a
-fresh output folder (so nothing is reused from an earlier run), timed as a child process
-(pipeline/bench/measure.py). Per-stage times come from each stage's stats.json. Medians
+Generates (or reuses) data/bench/corpus-SIZE-seedN with pipeline.bench.generate, then runs
+`python -m pipeline run` over it `--runs` rounds of one run per worker count (interleaved, so
+a busy spell of a shared machine does not fall on one count alone), each time into a fresh
+output folder (so nothing is reused from an earlier run), timed as a child process
+(pipeline/bench/measure.py); the speed-up of each count over one worker is the median of the
+rounds' ratios. Per-stage times come from each stage's stats.json. Medians
 are reported in bench/results.md (a section per size, other sections kept) and the raw
 runs in data/bench/results-SIZE.json, which `make bench-peers` compares against. A run's
 output folder (stages, cache, corpus, audit: ~40 times the corpus on disk) is measured and
@@ -152,6 +154,19 @@ def summarise(runs: Sequence[dict[str, Any]], mb: float, pages: int, workers: in
             "raw": [{k: v for k, v in r.items() if k != "stderr"} for r in runs]}
 
 
+def speed_ups(runs: dict[int, list[dict[str, Any]]]) -> list[str]:
+    """For each worker count above 1: the median over rounds of one worker's wall time over its,
+    each round's runs having run one after the other."""
+    notes = []
+    for workers, timed in runs.items():
+        if workers == 1:
+            continue
+        ratios = [one["wall_s"] / many["wall_s"] for one, many in zip(runs[1], timed)]
+        notes.append(f"{workers} workers over 1, by round (runs interleaved 1, {workers}, 1, {workers}, …): "
+                     f"median {statistics.median(ratios):.2f}x ({', '.join(f'{r:.2f}' for r in ratios)})")
+    return notes
+
+
 def _f(value: float | None, digits: int = 2) -> str:
     return "–" if value is None else f"{value:.{digits}f}"
 
@@ -163,8 +178,8 @@ def render(report: dict[str, Any]) -> str:
              f"(pipeline.bench.generate, seed {report['seed']}, article text from {report['source']}; "
              f"{report['syndicated']} syndicated copies). Code: `{report['code']}`, a copy of the working tree's "
              "pipeline/ and configs/ taken at the start, which every run runs (others edit the tree meanwhile). "
-             f"Medians of {report['runs']} runs per worker count, each into a fresh output folder (a cold run: "
-             "no stage cache).", "",
+             f"Medians of {report['runs']} runs per worker count, the counts interleaved round by round, each into "
+             "a fresh output folder (a cold run: no stage cache).", "",
              "Machine: " + "; ".join(f"{k} {v}" for k, v in report["machine"].items()) + ".", "",
              "Command (per run):", "", "```sh", *report["commands"], "```", ""]
     if report["notes"]:
@@ -230,19 +245,24 @@ def main(argv: Sequence[str] | None = None) -> int:
                      f"worker counts {counts} were not measured")
         counts = [1]
     machine = machine_info()
-    results, commands = [], []
+    commands = []
+    runs: dict[int, list[dict[str, Any]]] = {workers: [] for workers in counts}
     for workers in counts:
-        output = args.work / f"out-{args.size}-w{workers}"
-        command = pipeline_command(corpus, output, workers if workers_flag else None)
+        command = pipeline_command(corpus, args.work / f"out-{args.size}-w{workers}", workers if workers_flag else None)
         python = os.path.relpath(Path(sys.executable).absolute(), code)
         commands.append(f"(cd {_rel(code)} && {shlex.join([python, *command[1:]])})")
-        runs = []
-        for number in range(args.runs):
+    # Round by round, a run of each worker count: a busy spell of a shared machine falls on
+    # neighbouring runs of both counts, not on all runs of one, so the counts' ratio holds.
+    for number in range(args.runs):
+        for workers in counts:
             keep = args.keep_output and number == args.runs - 1
-            runs.append(run_once(code, corpus, output, workers if workers_flag else None, keep))
-            print(f"workers {workers} run {number + 1}/{args.runs}: {runs[-1]['wall_s']:.1f} s "
-                  f"({mb / runs[-1]['wall_s']:.3f} MB/s)", file=sys.stderr)
-        results.append(summarise(runs, mb, pages, workers))
+            output = args.work / f"out-{args.size}-w{workers}"
+            runs[workers].append(run_once(code, corpus, output, workers if workers_flag else None, keep))
+            print(f"workers {workers} run {number + 1}/{args.runs}: {runs[workers][-1]['wall_s']:.1f} s "
+                  f"({mb / runs[workers][-1]['wall_s']:.3f} MB/s)", file=sys.stderr)
+    results = [summarise(runs[workers], mb, pages, workers) for workers in counts]
+    if 1 in counts:
+        notes += speed_ups(runs)
     for s in results:
         outputs = {json.dumps([st["documents_in"] for st in r["stages"].values()]) for r in s["raw"]}
         if len(outputs) > 1:
