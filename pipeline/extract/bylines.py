@@ -21,6 +21,9 @@ BYLINES_CONFIG = Path(__file__).resolve().parents[2] / "configs" / "metadata" / 
 
 # A byline is a short line; a longer one starting with "By" is a sentence ("By then, ...").
 MAX_BYLINE_WORDS = 24
+# A role before the name has a word or two before its role word ("guest writer", "Senior
+# Staff Writer", "notre envoyé spécial"): the role word is among this many first tokens.
+ROLE_PREFIX_MAX_TOKENS = 4
 # Personal names are rarely longer than this ("Eresh Omar Jamal", "Ludwig van Beethoven").
 MAX_NAME_TOKENS = 5
 # A lone name line is 2-4 words: one word is too often a label, five is usually a heading.
@@ -82,6 +85,8 @@ class BylineConfig:
     meta_label: re.Pattern[str]
     name_date_connector: re.Pattern[str]
     date_prepositions: frozenset[str]
+    widget_phrase: re.Pattern[str]
+    title_count_suffix: re.Pattern[str]
 
 
 def _compile(path: Path, section: str, pattern: object, flags: int = re.IGNORECASE) -> Pattern:
@@ -147,6 +152,12 @@ def load_byline_config(path: Path = BYLINES_CONFIG) -> BylineConfig:
             r"\s+(?:" + "|".join(_string_list(path, data, "name_date_connectors")) + r")\s+$", flags=0,
         ),
         date_prepositions=frozenset(w.lower() for w in _string_list(path, data, "date_prepositions")),
+        widget_phrase=_compile(
+            path, "widget_phrases", rf"^(?:{'|'.join(_string_list(path, data, 'widget_phrases'))})(?![\w])"
+        ),
+        title_count_suffix=_compile(
+            path, "title_count_suffix", rf"(?:{_compile(path, 'title_count_suffix', data.get('title_count_suffix')).pattern})\s*+$"
+        ),
     )
 
 
@@ -212,6 +223,8 @@ def _authors(region: str, allow_handle: bool, config: BylineConfig) -> tuple[str
         part = part.strip(EDGE_PUNCTUATION)
         if not part:
             continue
+        if not names:
+            part = _without_role(part, allow_handle, config)
         if names and any(_bare(t) in config.role_words for t in _tokens(part)):
             break  # "by Roy Lessin, DaySpring Co-Founder": the rest is a role or affiliation
         if is_person_name(part, allow_handle, config):
@@ -221,6 +234,20 @@ def _authors(region: str, allow_handle: bool, config: BylineConfig) -> tuple[str
         else:
             return None  # "By Monday, the troops ...": a sentence, not a byline
     return tuple(names)
+
+
+def _without_role(part: str, allow_handle: bool, config: BylineConfig) -> str:
+    """The name after a role that introduces it ("by guest writer Jane Roe", "By Staff Writer
+    Jane Roe", "par notre correspondant Jean Dupont"): what follows the last role word among
+    the first ROLE_PREFIX_MAX_TOKENS tokens, when that is a name. Unchanged otherwise."""
+    tokens = _tokens(part)
+    if is_person_name(part, allow_handle, config):
+        return part
+    roles = [k for k, t in enumerate(tokens[:ROLE_PREFIX_MAX_TOKENS]) if _bare(t) in config.role_words]
+    if not roles or roles[-1] == len(tokens) - 1:
+        return part
+    name = " ".join(tokens[roles[-1] + 1:])
+    return name if is_person_name(name, False, config) else part
 
 
 def _without_full_stop(name: str) -> str:

@@ -39,12 +39,30 @@ WEEKDAYS: tuple[str, ...] = (
     "mon", "tue", "tues", "wed", "thu", "thur", "thurs", "fri", "sat", "sun",
     "lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche",
 )
+# Each weekday name's day (Monday 0, as datetime.date.weekday()), to read a numeric date
+# that reads two ways ("Tuesday, 11.06.2012" is 6 November: 11 June 2012 was a Monday).
+WEEKDAY_NUMBERS: dict[str, int] = {
+    name: day
+    for names in (
+        ("monday", "mon", "lundi"), ("tuesday", "tue", "tues", "mardi"), ("wednesday", "wed", "mercredi"),
+        ("thursday", "thu", "thur", "thurs", "jeudi"), ("friday", "fri", "vendredi"),
+        ("saturday", "sat", "samedi"), ("sunday", "sun", "dimanche"),
+    )
+    for day in [("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday").index(names[0])]
+    for name in names
+}
 
 # Zone abbreviations with a single fixed offset; ambiguous ones (CST, IST, ET) are left zone-less.
 ZONE_OFFSETS: dict[str, str] = {
     "utc": "+00:00", "gmt": "+00:00", "z": "+00:00",
     "est": "-05:00", "edt": "-04:00", "cdt": "-05:00", "mst": "-07:00", "mdt": "-06:00",
     "pst": "-08:00", "pdt": "-07:00", "bst": "+01:00", "cet": "+01:00", "cest": "+02:00",
+    # Australia, New Zealand and East Asia ("7:39 pm AEST"), Eastern Europe and Moscow, and
+    # the French names of Canada's zones ("14h18 HNE": heure normale de l'Est).
+    "aest": "+10:00", "aedt": "+11:00", "acst": "+09:30", "acdt": "+10:30", "awst": "+08:00",
+    "nzst": "+12:00", "nzdt": "+13:00", "jst": "+09:00", "kst": "+09:00", "hkt": "+08:00",
+    "sgt": "+08:00", "eet": "+02:00", "eest": "+03:00", "msk": "+03:00",
+    "hne": "-05:00", "hae": "-04:00", "hnc": "-06:00", "hac": "-05:00", "hnp": "-08:00", "hap": "-07:00",
 }
 
 # Zone names read as part of the time but giving no offset: several zones share them
@@ -86,10 +104,11 @@ _TIME = (
     r"|(?P<znum>[+-]\d\d:?\d\d)(?!\d)"
     r"|(?P<zulu>z)(?![a-z])))?"
 )
-# Between a date and its time ("Dec 12, 2016 at 14:18", "28 mars 2016 à 14h18"). Possessive
+# Between a date and its time ("Dec 12, 2016 at 14:18", "28 mars 2016 à 14h18", "11.06.2012 /
+# 4:05 PM"): a slash is not read inside a numeric date, whose separators are taken. Possessive
 # quantifiers (Python 3.11+) keep a long run of spaces from being rescanned by each alternative.
-_DATE_TIME_GAP = r"(?=[\s,|@\-–—·])\s*+(?:[,|@\-–—·]\s*+)?(?:(?:at|à|a)\s++)?"
-_TIME_DATE_GAP = r"(?=[\s,|\-–—·])\s*+(?:[,|\-–—·]\s*+)?(?:on\s++)?"
+_DATE_TIME_GAP = r"(?=[\s,|@\-–—·/])\s*+(?:[,|@\-–—·/]\s*+)?(?:(?:at|à|a)\s++)?"
+_TIME_DATE_GAP = r"(?=[\s,|\-–—·/])\s*+(?:[,|\-–—·/]\s*+)?(?:on\s++)?"
 # Between day and year: a comma, spaces, or both ("December 12, 2016", "Dec 12 2016").
 _DAY_YEAR_GAP = r"(?=[\s,])\s*+,?\s*+"
 
@@ -228,7 +247,32 @@ def _ymd(form: str, m: re.Match[str]) -> tuple[int, int, int] | None:
         return year, second, first  # day-first: 28/03/2016
     if second > 12 and first <= 12:
         return year, first, second  # month-first: 03/28/2016
-    return None  # 03/04/2016: US and European readings differ
+    # 03/04/2016: US and European readings differ, unless a weekday right before it fits one.
+    weekday = _WEEKDAY_BEFORE.search(m.string, max(0, m.start() - _WEEKDAY_BEFORE_CHARS), m.start())
+    if weekday is not None:
+        day_number = WEEKDAY_NUMBERS[weekday.group("weekday").lower()]
+        fitting = [(year, month, day) for month, day in ((first, second), (second, first))
+                   if first <= 12 and second <= 12 and _weekday(year, month, day) == day_number]
+        if len(fitting) == 1:
+            return fitting[0]
+    return None
+
+
+# A weekday name ending right before a date, with its comma ("Tuesday, 11.06.2012"); looked
+# for in the _WEEKDAY_BEFORE_CHARS characters before it (the longest name, a period, a comma
+# and spaces).
+_WEEKDAY_BEFORE_CHARS = 14
+_WEEKDAY_BEFORE = re.compile(
+    rf"(?<![^\W\d_])(?P<weekday>{_alternation(WEEKDAYS)})\.?\s*+,?\s*+$", re.IGNORECASE
+)
+
+
+def _weekday(year: int, month: int, day: int) -> int | None:
+    """The weekday of a date (Monday 0), None when it is not a real date."""
+    try:
+        return _dt.date(year, month, day).weekday()
+    except ValueError:
+        return None
 
 
 def _zone(m: re.Match[str]) -> str | None:
@@ -386,16 +430,17 @@ def find_date_at_start(text: str) -> tuple[str, int, int] | None:
 def parse_date(text: str) -> str | None:
     """ISO 8601 for a text that is only a date (optionally with weekday and time), else None."""
     body = text.strip(WRAPPING_CHARS)
-    body = strip_weekday(body)
+    # The date starts after the weekday, which stays in the text for _ymd to read.
+    at = len(body) - len(strip_weekday(body))
     if _CASE_TROUBLE.search(body) is not None:  # every match is read, as reading one may fail
         for iso, start, end in _candidates(body):
-            if start == 0 and end == len(body):
+            if start == at and end == len(body):
                 return iso
         return None
     for form, pattern in _possible(body):
-        # The first match of a pattern is the only one that can start at 0, and one that
-        # starts at 0 is what re.match finds.
-        m = pattern.match(body)
+        # The first match of a pattern is the only one that can start at `at`, and one that
+        # starts there is what re.match finds.
+        m = pattern.match(body, at)
         if m is not None and m.end() == len(body):
             iso = _iso(form, m)
             if iso is not None:

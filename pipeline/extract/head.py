@@ -28,7 +28,15 @@ from pipeline.document import Line
 from pipeline.extract.bylines import CONFIG as BYLINE_CONFIG
 from pipeline.extract.bylines import Byline, BylineConfig, looks_like_name, parse_byline
 from pipeline.extract.comments import literal_needs
-from pipeline.extract.dates import WEEKDAYS, WRAPPING_CHARS, find_date, folded, parse_date
+from pipeline.extract.dates import (
+    WEEKDAYS,
+    WRAPPING_CHARS,
+    find_date,
+    find_date_at_start,
+    folded,
+    parse_date,
+    strip_weekday,
+)
 from pipeline.io import load_yaml
 from pipeline.patterns import compile_pattern
 
@@ -82,6 +90,12 @@ DATELINE_MAX_EXTRA_WORDS = 4
 MAX_DATE_WORDS = 16
 # The tail byline and the bio are among the last few lines of the segment.
 TAIL_WINDOW = 3
+# Below them, up to TAIL_MAX_STUBS short widget lines of at most TAIL_STUB_MAX_WORDS words, or
+# label rows, may be left ("Permalink", "Trackback Pings", "digg this | reddit"): passed over.
+TAIL_MAX_STUBS = 4
+TAIL_STUB_MAX_WORDS = 3
+# What separates a date below the article from a widget after it ("05 Nov 2012 / tweet this").
+TAIL_DATE_SEPARATORS = "|-–—/·•"
 # A bio says something about the author: "X is a journalist." has five words.
 BIO_MIN_WORDS = 5
 
@@ -95,6 +109,9 @@ SENTENCE_END = ".!?:…"
 _WORD_EDGES = "\"'“”‘’«»()[]¿¡.,;:!?…"
 # A line starting with a dash attributes a quote ("— W. H. Auden").
 ATTRIBUTION_DASHES = "-–—~"
+# Arrows that point a link to the previous or next post ("« Older post", "Newer post ›").
+NAV_OPENERS = ("«", "‹", "<<", "←")
+NAV_CLOSERS = ("»", "›", ">>", "→")
 ROLE_TITLE = "title"
 ROLE_SUBTITLE = "subtitle"
 ROLE_BYLINE = "byline"
@@ -280,7 +297,7 @@ def _body_overlap(text: str, body_words: frozenset[str]) -> float:
 
 
 def _choose_title(head: Sequence[Line], markers: set[int], body: Sequence[Line] = (),
-                  bylines: frozenset[int] = frozenset()) -> Line | None:
+                  bylines: frozenset[int] = frozenset(), config: BylineConfig = BYLINE_CONFIG) -> Line | None:
     """The title-like line right above a byline, else the first title-like line of the head
     that the body talks about, skipping labels and lines in lower case; a short one only
     beside a marker.
@@ -291,7 +308,13 @@ def _choose_title(head: Sequence[Line], markers: set[int], body: Sequence[Line] 
     Brecht quote") is title-like too, but its words are not the body's.
     """
     free = [l for l in head if l.index not in markers]
-    candidates = [l for l in free if _is_title_like(l.stripped) and not _is_label(l.stripped)]
+    candidates = [l for l in free if _is_title_like(l.stripped) and not _is_label(l.stripped)
+                  and not _is_post_navigation(l.stripped) and not config.widget_phrase.match(l.stripped)]
+    # A link row to the previous and next posts sits between a blog's header and its post:
+    # a headline below it wins over the header's lines above it.
+    navigation = [l.index for l in free if _is_post_navigation(l.stripped)]
+    if navigation and any(l.index > navigation[0] for l in candidates):
+        candidates = [l for l in candidates if l.index > navigation[0]]
     named = [l for l in candidates if not looks_like_name(l.stripped)]
     # A short title can look like a name ("Syrian Army Advances"): accept it as a last resort.
     pool = named or candidates
@@ -322,13 +345,27 @@ def _choose_title(head: Sequence[Line], markers: set[int], body: Sequence[Line] 
     # A one- or two-word title ("Catharsis", "Old School") is only trusted right next to a
     # byline or dateline; elsewhere such lines are section labels ("Latest", "World").
     for position, line in enumerate(head):
-        if line.index in markers or not _is_title_like(line.stripped, min_words=1) or _is_label(line.stripped):
+        if line.index in markers or not _is_title_like(line.stripped, min_words=1) or _is_label(line.stripped) \
+                or _is_post_navigation(line.stripped) or config.widget_phrase.match(line.stripped):
             continue
         before = head[position - 1].index if position > 0 else None
         after = head[position + 1].index if position + 1 < len(head) else None
         if before in markers or after in markers:
             return line
     return None
+
+
+def _is_post_navigation(text: str) -> bool:
+    """A link to the previous or next post ("« Older post", "Next post ›", "« A | Main | B »"):
+    an arrow at one end without its pair, or a row of links between a pair. A French
+    quotation ("« Je ne regrette rien »") has the pair and no separator."""
+    text = text.strip()
+    opens, closes = text.startswith(NAV_OPENERS), text.endswith(NAV_CLOSERS)
+    if opens and closes:
+        return any(sep in text for sep in LABEL_SEPARATORS)
+    if opens:
+        return not any(c in text for c in NAV_CLOSERS)
+    return closes and not any(c in text for c in NAV_OPENERS)
 
 
 def _reads_as_dek(text: str, title: str) -> bool:
@@ -423,6 +460,31 @@ def _split_title_date(title: Line, config: BylineConfig) -> tuple[Line, str | No
     return replace(title, text=words, end=title.start + len(words)), found[0]
 
 
+def _without_count_suffix(title: Line, config: BylineConfig) -> Line:
+    """A title without the comment count run into its end ("Our Next Step 153 Comments"),
+    when a title's words are left."""
+    m = config.title_count_suffix.search(title.text)
+    if m is None or word_count(title.text[: m.start()]) < TITLE_MIN_WORDS:
+        return title
+    return replace(title, text=title.text[: m.start()], end=title.start + m.start())
+
+
+def _bare_date(text: str, config: BylineConfig) -> str | None:
+    """The date of a line that is only a date, or a date after a publication label ("Posted on
+    July 19th, 2012"), possibly with a widget after a separator ("05 Nov 2012 / tweet this",
+    "Published on Nov 1st, 2012 - 4 Comments"). Below an article a date with another label
+    is a trackback's or a comment's ("Tracked on Sep 12, 2007"): not the article's."""
+    label = config.date_label.match(text)
+    rest = strip_weekday(text[label.end():] if label else text)
+    found = find_date_at_start(rest)
+    if found is None:
+        return None
+    after = rest[found[2]:].strip()
+    if after and not (after[0] in TAIL_DATE_SEPARATORS and word_count(after) <= DATELINE_MAX_EXTRA_WORDS):
+        return None
+    return found[0]
+
+
 def _refine(published: str | None, candidate: str | None) -> str | None:
     """Keep the first date found, unless a later one is the same day with a time."""
     if published is None:
@@ -456,11 +518,12 @@ def read_article_head(lines: Sequence[Line], config: BylineConfig = BYLINE_CONFI
                 dates.append(found[0])
 
     title = _choose_title(head, set(bylines) | datelines, content[end:],
-                          frozenset(i for i, b in bylines.items() if b.authors))
+                          frozenset(i for i, b in bylines.items() if b.authors), config)
     subtitle: Line | None = None
     lone_name: str | None = None
     if title is not None:
         roles[title.index] = ROLE_TITLE
+        title = _without_count_suffix(title, config)
         title, title_date = _split_title_date(title, config)
         if title_date:
             dates.append(title_date)
@@ -490,14 +553,17 @@ def read_article_head(lines: Sequence[Line], config: BylineConfig = BYLINE_CONFI
     if not authors and lone_name:
         authors.append(lone_name)
 
-    # Tail: a closing "Posted by ..." byline and an author bio, read from the end.
+    # Tail: a closing "Posted by ..." byline, a dateline and an author bio, read from the end,
+    # passing over a few widget lines left below them (see TAIL_MAX_STUBS).
     head_indices = {l.index for l in head}
     tail_dates: list[str] = []
     bio_author: str | None = None
-    for line in reversed(content[-TAIL_WINDOW:]):
-        if line.index in head_indices or line.index in roles:
+    taken = stubs = 0
+    for line in reversed(content):
+        if taken >= TAIL_WINDOW or line.index in head_indices or line.index in roles:
             break
         byline = parse_byline(line.stripped, config=config)
+        name = None if byline is not None else _bio_name(line.stripped, authors, config)
         if byline is not None:
             roles[line.index] = ROLE_BYLINE
             if not authors:
@@ -505,17 +571,26 @@ def read_article_head(lines: Sequence[Line], config: BylineConfig = BYLINE_CONFI
             via = via or byline.via
             if byline.published:
                 tail_dates.append(byline.published)
+        elif name is not None:
+            roles[line.index] = ROLE_BIO
+            bio_author = bio_author or name
+        elif (tail_date := _bare_date(line.stripped, config)) is not None:
+            roles[line.index] = ROLE_DATELINE
+            tail_dates.append(tail_date)
+        elif stubs < TAIL_MAX_STUBS and (
+            not _has_words(line.stripped, TAIL_STUB_MAX_WORDS + 1) or _is_label(line.stripped)
+        ):
+            stubs += 1
             continue
-        name = _bio_name(line.stripped, authors, config)
-        if name is None:
+        else:
             break
-        roles[line.index] = ROLE_BIO
-        bio_author = bio_author or name
+        taken += 1
     if not authors and bio_author:
         authors.append(bio_author)
 
     published: str | None = None
-    for iso in dates + tail_dates:
+    # The tail's dates were read from the bottom up: the one nearest the body first.
+    for iso in dates + tail_dates[::-1]:
         published = _refine(published, iso)
 
     body = [l.index for l in content if l.index not in roles]
