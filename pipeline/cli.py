@@ -70,6 +70,12 @@ def build_parser() -> argparse.ArgumentParser:
                             "and the reason (a page id, a record id such as PAGE#c3, or a source path)")
     audit.add_argument("--html", action="store_true",
                        help="write the HTML audit report OUTPUT/audit/ (as a run does unless --no-report)")
+    audit.add_argument("--page", dest="pages", action="append", default=[], metavar="ID",
+                       help="write OUTPUT/audit/pages/<page>.html for this page (a page id, or a record id "
+                            "such as PAGE#c3), whether the report rendered it or not; repeatable")
+    audit.add_argument("--max-pages", type=_not_negative, metavar="N",
+                       help="for --html: pages that get a file of their own, plus every page with a problem; "
+                            "0: all (default: the report.max_pages default)")
     audit.add_argument("--workers", type=_positive, default=os.cpu_count() or 1, metavar="N",
                        help="processes for --html (default: one per core, %(default)s)")
 
@@ -101,6 +107,13 @@ def _positive(value: str) -> int:
     return number
 
 
+def _not_negative(value: str) -> int:
+    number = int(value)
+    if number < 0:
+        raise argparse.ArgumentTypeError(f"{value}: must be 0 or more")
+    return number
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -108,12 +121,17 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "run":
             return _run(args)
         if args.command == "audit":
-            if args.html:
-                from pipeline.report import write_report
+            if args.html or args.pages:
+                from pipeline.report import ReportConfig, write_pages, write_report
 
                 if not (args.output / "stages").is_dir():
                     raise InputError(f"{args.output}: no stage folders here; run the pipeline first")
-                print(write_report(args.output, workers=args.workers))
+                config = ReportConfig() if args.max_pages is None else ReportConfig(max_pages=args.max_pages)
+                if args.html:
+                    print(write_report(args.output, workers=args.workers, config=config))
+                if args.pages:
+                    for path in write_pages(args.output, args.pages, workers=args.workers, config=config):
+                        print(path)
                 return 0
             if args.doc is not None:
                 from pipeline.audit import describe_page

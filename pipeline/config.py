@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from pipeline.errors import ConfigError
 from pipeline.io import load_yaml
+from pipeline.report import ReportConfig
 from pipeline.stage import StageConfig
 from pipeline.stages import STAGES
 
@@ -40,11 +41,12 @@ class CorpusConfig(BaseModel):
 
 
 class ConfigBase(BaseModel):
-    """The corpus section; the stage sections are added from the STAGES table below."""
+    """The corpus and report sections; the stage sections are added from the STAGES table below."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     corpus: CorpusConfig = Field(default_factory=CorpusConfig)
+    report: ReportConfig = Field(default_factory=ReportConfig)  # the HTML audit report (pipeline/report.py)
 
     def stage(self, name: str) -> StageConfig:
         return getattr(self, name)  # type: ignore[no-any-return]
@@ -155,5 +157,7 @@ def section_fingerprint(section: BaseModel) -> str:
 
 
 def resolved_config(config: ConfigBase) -> dict[str, Any]:
-    """The full config as plain JSON (paths as strings), for the manifest."""
-    return json.loads(config.model_dump_json())
+    """The config as plain JSON (paths as strings), for the manifest: every section but
+    `report`, which shapes the audit report, not the corpus, so changing it leaves a
+    released version as it is."""
+    return json.loads(config.model_dump_json(exclude={"report"}))

@@ -10,6 +10,15 @@ from the ledger (pipeline/ledger.py) and writes:
   label (article, metadata roles, boilerplate by reason, comments indented by
   thread depth, related articles, duplicates), the reason on hover.
 
+Every page is read, rebuilt and checked, and counts in the index; but a file of its own is
+written for a bounded sample only (`report.max_pages`, `ReportConfig`): the files weigh ~6x
+the input (116 MB for the 20 MB bench), which at a few hundred thousand pages nobody can
+browse, while the stage folders keep the complete audit. The sample (`sample_pages`) takes
+each site's pages in the order of a hash of their id, round-robin over the sites, so it
+depends on the run's pages alone (not their order, the workers or the run); every page with
+a problem (`needs_a_look`) is rendered over the bound. `write_pages` (`audit --page ID`)
+writes any other page on demand. With no more pages than the bound, all are rendered.
+
 No server and no external assets: CSS and JS are inline, so the folder can be
 copied or zipped and opened anywhere. Lines carry `data-label`, `data-group`,
 `data-stage`, `data-reason` and, for comment lines, `data-depth` and
@@ -29,6 +38,7 @@ the 20 MB bench: ~2.3 s), which that thread waits out instead of the rendering.
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import html
 import json
@@ -36,13 +46,16 @@ import os
 import re
 import unicodedata
 from collections import Counter
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict, Field
+
+from pipeline.errors import InputError
 from pipeline.executors.pool import fork_map
-from pipeline.io import StagedWriter, staging_dir, write_text_staged
+from pipeline.io import StagedWriter, staging_dir, write_text, write_text_staged
 from pipeline.ledger import (
     LineInfo,
     PageGroup,
@@ -55,10 +68,12 @@ from pipeline.ledger import (
     cut_run,
     load_run,
     page_lines,
+    page_of_id,
     read_group,
     rebuild_page,
     stage_folders,
 )
+from pipeline.stages.ingest import site_key
 
 REPORT_DIR = "audit"
 SOURCE_FILE = ".source"  # the fingerprint of what the report was made from
@@ -68,6 +83,21 @@ GROUP_BYTES = 256 * 1024
 groups on the 5 MB bench, so a worker's last group is a small part of its share, while finding a
 group's byte ranges (under 1 ms) and sending it to a worker cost little beside the group's own
 work (~0.15 s of CPU there)."""
+
+MAX_PAGES = 1000
+"""Page files written by default: a sample a reviewer can browse, ~50 MB of HTML on news pages
+(51 MB on the 20 MB bench) and ~1.5 s of CPU to render; runs of up to this many pages (the
+seeds, the dev sets, the 5 MB bench) are rendered whole."""
+
+
+class ReportConfig(BaseModel):
+    """The `report:` section: how much of the audit becomes HTML."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    # Pages that get a file of their own (plus every page with a problem); 0: every page.
+    max_pages: int = Field(MAX_PAGES, ge=0)
+
 
 GROUPS: dict[str, tuple[str, str]] = {
     # group: (legend name, what it means)
@@ -291,12 +321,8 @@ def render_page(result: PageResult, lines: list[LineInfo], prev_file: str | None
                 position: tuple[int, int]) -> str:
     source = result.source or {}
     counts = Counter(line.group for line in lines)
-    nav = ['<nav class="top"><a href="../index.html#pages">← all pages</a>']
-    nav.append(f'<a href="{esc(prev_file)}">‹ previous</a>' if prev_file else '<span>‹ previous</span>')
-    nav.append(f'<a href="{esc(next_file)}">next ›</a>' if next_file else '<span>next ›</span>')
-    nav.append(f'<span>page {position[0]} of {position[1]}</span></nav>')
     sha = str(source.get("source_sha256", ""))[:16]
-    body = ["".join(nav), f"<h1>{esc(result.page)}</h1>",
+    body = [_nav(prev_file, next_file, position), f"<h1>{esc(result.page)}</h1>",
             f'<p class="sub"><code>{esc(source.get("source", "?"))}</code> · {_fmt(source.get("bytes", "?"))} '
             f'bytes · {esc(source.get("encoding", "?"))} · sha256 <code>{esc(sha)}…</code></p>']
     main_record = result.records.get(result.page) or {}
@@ -357,6 +383,15 @@ def render_page(result: PageResult, lines: list[LineInfo], prev_file: str | None
     body.append('<footer><a href="../index.html#pages">← all pages</a> · lines marked * were also changed '
                 'by another stage (see the hover text).</footer>')
     return _document(f"{result.page} — audit", "\n".join(body), PAGE_JS)
+
+
+def _nav(prev_file: str | None, next_file: str | None, position: tuple[int, int]) -> str:
+    """A page's navigation bar: the first element of its body."""
+    nav = ['<nav class="top"><a href="../index.html#pages">← all pages</a>']
+    nav.append(f'<a href="{esc(prev_file)}">‹ previous</a>' if prev_file else '<span>‹ previous</span>')
+    nav.append(f'<a href="{esc(next_file)}">next ›</a>' if next_file else '<span>next ›</span>')
+    nav.append(f'<span>page {position[0]} of {position[1]}</span></nav>')
+    return "".join(nav)
 
 
 def _line_parts(line: LineInfo) -> tuple[str, str, str]:
@@ -459,20 +494,59 @@ def chart_svg(run: list[StageData], dropped: dict[tuple[str, str], tuple[int, in
     return "".join(parts)
 
 
+Place = tuple[str | None, str | None, tuple[int, int]]
+"""Where a page file sits among the rendered pages: previous file, next file, (position, count)."""
+
+
 @dataclass(frozen=True)
 class PageSummary:
-    """What the index needs of one page, made where the page was rendered."""
+    """What the index needs of one page, made where the page was read and checked."""
 
     page: str
     problem: Problem | None
     characters: int  # of ingest's decoded text
     implicit: int  # whitespace split does not record (rule W)
     borrowed: int  # dropped records taken from dedup's input (rule D)
-    row: str  # the page's row of the index's page table
+    row: str = ""  # the page's row of the index's page table, if it was rendered
+    place: Place | None = None  # the navigation its file was written with; None: not rendered
 
     @property
     def ok(self) -> bool:
         return self.problem is None
+
+
+def sample_pages(pages: Sequence[str], max_pages: int) -> set[str]:
+    """The pages that get a file of their own: all of them if there are at most `max_pages`
+    (0: no bound); else `max_pages` of them, taken round-robin over the sites (in sorted
+    order) from each site's pages ordered by the sha1 of their id, so each site is shown
+    and the choice does not depend on the order the pages come in."""
+    if not max_pages or len(pages) <= max_pages:
+        return set(pages)
+    by_site: dict[str, list[str]] = {}
+    for page in pages:
+        by_site.setdefault(site_key(page), []).append(page)
+    queues = [sorted(found, key=lambda page: (hashlib.sha1(page.encode("utf-8")).hexdigest(), page))
+              for _, found in sorted(by_site.items())]
+    chosen: set[str] = set()
+    for rank in range(max(len(queue) for queue in queues)):
+        for queue in queues:
+            if rank < len(queue):
+                chosen.add(queue[rank])
+                if len(chosen) == max_pages:
+                    return chosen
+    return chosen
+
+
+def needs_a_look(result: PageResult, run: Sequence[StageData]) -> bool:
+    """Whether a page is rendered over the bound: the ledger does not rebuild it, a stage
+    failed on it or on one of its records (quarantined), or text of it lies past what the
+    ledger rebuilt (lines shown as "not rebuilt")."""
+    if result.problem is not None:
+        return True
+    if any(entry.get("error") for stage in run for entry in stage.entries.get(result.page, ())):
+        return True
+    rebuilt = len(result.tape) if result.tape is not None else 0
+    return bool((result.truth or "")[rebuilt:].strip())
 
 
 def _page_row(result: PageResult, lines: list[LineInfo], filename: str) -> str:
@@ -612,7 +686,8 @@ class RunTotals:
 
 
 def render_index(output_dir: Path, run: list[StageData], results: list[PageSummary], files: dict[str, str],
-                 totals: RunTotals) -> str:
+                 totals: RunTotals, max_pages: int = 0) -> str:
+    """The index; `files` holds the pages that were rendered, and only those are linked."""
     version, manifest = _run_info(output_dir)
     name = manifest.get("corpus", {}).get("name", "")
     pipeline = manifest.get("pipeline", {})
@@ -656,8 +731,8 @@ def render_index(output_dir: Path, run: list[StageData], results: list[PageSumma
             + "<th class=sortable>ledger</th></tr>")
     rows = "".join(r.row for r in results)
     body.append('<h2 id=page-list>Pages</h2><p class="sub">Line counts by final label; click a page to read it '
-                'line by line, a column header to sort.</p>'
-                '<div class="filter"><input id="filter" type="search" placeholder="Filter by id, source or label '
+                'line by line, a column header to sort.</p>' + _sample_note(results, files, max_pages)
+                + '<div class="filter"><input id="filter" type="search" placeholder="Filter by id, source or label '
                 '(e.g. comment, boilerplate:donation, problem)" aria-label="filter pages"><span class="count" '
                 f'id="shown"></span></div><div class="wide"><table id="pages"><thead>{head}</thead>'
                 f'<tbody>{rows}</tbody>'
@@ -673,10 +748,27 @@ def render_index(output_dir: Path, run: list[StageData], results: list[PageSumma
     return _document(f"Audit — {name} {version}".strip(), "\n".join(body), INDEX_JS)
 
 
-def _report_source(output_dir: Path) -> str:
+def _sample_note(results: list[PageSummary], files: dict[str, str], max_pages: int) -> str:
+    """What the page table leaves out, and how to render it; nothing when every page was rendered."""
+    missing = len(results) - len(files)
+    if not missing:
+        return ""
+    return (f'<p class="lead" id="not-rendered"><strong>{missing:,} of {len(results):,} pages were not '
+            f"rendered.</strong> The table lists the {len(files):,} that were: {max_pages:,} chosen across the "
+            f"sites by a hash of the page id (<code>report.max_pages: {max_pages}</code>) and "
+            f"{len(files) - max_pages:,} more with a problem (the ledger does not rebuild them, or a stage "
+            "failed on them). Every page is counted and checked above and below. To render any page: "
+            "<code>python -m pipeline audit --output OUTPUT --page ID</code> (or <code>make audit-page "
+            "PAGE=ID</code>), which writes it into <code>pages/</code> here; to render them all: "
+            "<code>report.max_pages: 0</code> in the config, or <code>python -m pipeline audit --output OUTPUT "
+            "--html --max-pages 0</code>.</p>")
+
+
+def _report_source(output_dir: Path, max_pages: int) -> str:
     """What the report is made from: the name, size and time of every file of the stage
-    folders and of the latest corpus version, and this module's code."""
+    folders and of the latest corpus version, this module's code and the bound on its pages."""
     digest = hashlib.sha256(Path(__file__).read_bytes())
+    digest.update(f"max_pages {max_pages}\n".encode())
     folders = sorted((output_dir / "stages").glob("*/"))
     latest = output_dir / "corpus" / "LATEST"
     if latest.is_file():
@@ -689,30 +781,37 @@ def _report_source(output_dir: Path) -> str:
     return digest.hexdigest()
 
 
-def write_report(output_dir: Path, workers: int = 1) -> Path:
+def write_report(output_dir: Path, workers: int = 1, config: ReportConfig | None = None) -> Path:
     """Write `<output_dir>/audit/` (index.html and pages/*.html); returns the index path.
-    A report made from the same stage outputs is left as it is. The run's pages are cut
-    into groups of consecutive pages (GROUP_BYTES, PAGES_PER_BATCH) and each group is read,
+    A report made from the same stage outputs and bound is left as it is. The run's pages are
+    cut into groups of consecutive pages (GROUP_BYTES, PAGES_PER_BATCH) and each group is read,
     rebuilt and written on its own, so memory does not grow with the run; with `workers` > 1
     one pool of that many processes takes the groups one at a time (the same files)."""
     output_dir = Path(output_dir)
-    source = _report_source(output_dir)
+    config = config or ReportConfig()
+    source = _report_source(output_dir, config.max_pages)
     stamp = output_dir / REPORT_DIR / SOURCE_FILE
     if stamp.is_file() and stamp.read_text(encoding="utf-8") == source:
         return output_dir / REPORT_DIR / "index.html"
     try:
-        return _write_report(output_dir, source, workers, cut_run(output_dir, PAGES_PER_BATCH, GROUP_BYTES))
+        return _write_report(output_dir, source, workers, config.max_pages,
+                             cut_run(output_dir, PAGES_PER_BATCH, GROUP_BYTES))
     except RunOutOfOrder:  # stage files not written by the runner: read whole
-        return _write_report(output_dir, source, workers, None)
+        return _write_report(output_dir, source, workers, config.max_pages, None)
 
 
-def _write_report(output_dir: Path, source: str, workers: int, cut: RunCut | None) -> Path:
+def _write_report(output_dir: Path, source: str, workers: int, max_pages: int, cut: RunCut | None) -> Path:
     """The report from the groups of `cut`, each read where it is written; or, without a cut,
-    from the run read whole in this process."""
+    from the run read whole in this process. A page file is written with its place among the
+    pages planned (the sample); a page rendered for a problem alone joins them once every page
+    is checked, and the pages whose neighbours or count changed then get their navigation bar
+    replaced (none, unless a page outside the sample has a problem)."""
     whole = load_run(output_dir) if cut is None else []
     order = cut.order if cut is not None else list(whole[0].records) if whole else []
-    position = {page: i for i, page in enumerate(order)}
     files = {page: page_file(page) for page in order}
+    chosen = sample_pages(order, max_pages)
+    planned = [page for page in order if page in chosen]
+    position = {page: i for i, page in enumerate(planned)}
     skeleton = [StageData(name, folder, stats=_read_stats(folder)) for name, folder in stage_folders(output_dir)]
     templates = _learned(skeleton)
     final = output_dir / REPORT_DIR
@@ -721,23 +820,25 @@ def _write_report(output_dir: Path, source: str, workers: int, cut: RunCut | Non
     with staging_dir(final) as tmp, collector_paused():
         _readable(tmp)
 
+        def planned_place(page: str) -> Place:
+            i = position.get(page)
+            if i is None:  # rendered for its problem alone: placed below, once all are known
+                return None, None, (0, len(planned))
+            return (files[planned[i - 1]] if i > 0 else None,
+                    files[planned[i + 1]] if i + 1 < len(planned) else None, (i + 1, len(planned)))
+
         def write_page(run: list[StageData], page: str, writer: StagedWriter) -> PageSummary:
             result = rebuild_page(page, run)
-            lines = page_lines(result)
-            for line in lines:
-                entry = templates.get(_normalise(line.text)) if line.reason in ("template", "pinned") else None
-                if entry is not None:
-                    line.detail += (f" (the line is on {entry.get('pages', '?')} pages of site "
-                                    f"{entry.get('site') or '-'})")
-            i = position[page]
-            prev_file = files[order[i - 1]] if i > 0 else None
-            next_file = files[order[i + 1]] if i + 1 < len(order) else None
-            writer.write(tmp / "pages" / files[result.page],
-                         render_page(result, lines, prev_file, next_file, (i + 1, len(order))))
-            return PageSummary(result.page, result.problem, len(result.truth or ""), result.implicit,
-                               len(result.borrowed), _page_row(result, lines, files[result.page]))
+            summary = PageSummary(result.page, result.problem, len(result.truth or ""), result.implicit,
+                                  len(result.borrowed))
+            if page not in chosen and not needs_a_look(result, run):
+                return summary
+            lines = _annotated_lines(result, templates)
+            place = planned_place(page)
+            writer.write(tmp / "pages" / files[result.page], render_page(result, lines, *place))
+            return replace(summary, row=_page_row(result, lines, files[result.page]), place=place)
 
-        def write_pages(run: list[StageData], pages: Sequence[str]) -> list[PageSummary]:
+        def write_batch(run: list[StageData], pages: Sequence[str]) -> list[PageSummary]:
             # Each page's file is created and written by a thread while the next page renders.
             with StagedWriter() as writer:
                 return [write_page(run, page, writer) for page in pages]
@@ -747,23 +848,93 @@ def _write_report(output_dir: Path, source: str, workers: int, cut: RunCut | Non
         if cut is None:
             totals.add(whole)
             batches = [order[start:start + PAGES_PER_BATCH] for start in range(0, len(order), PAGES_PER_BATCH)]
-            for found in fork_map(lambda pages: write_pages(whole, pages), batches, workers, chunk=1):
+            for found in fork_map(lambda pages: write_batch(whole, pages), batches, workers, chunk=1):
                 summaries += found
         else:
             def write_group(group: PageGroup) -> tuple[list[PageSummary], RunTotals]:
                 run = read_group(cut, group)
                 part = RunTotals()
                 part.add(run)
-                return write_pages(run, group.pages), part
+                return write_batch(run, group.pages), part
 
             for found, part in fork_map(write_group, cut.groups, workers, chunk=1):
                 summaries += found
                 totals.merge(part)
-        write_text_staged(tmp / "index.html", render_index(output_dir, skeleton, summaries, files, totals))
+        rendered = [(summary.page, summary.place) for summary in summaries if summary.place is not None]
+        for i, (page, written) in enumerate(rendered):
+            place = (files[rendered[i - 1][0]] if i > 0 else None,
+                     files[rendered[i + 1][0]] if i + 1 < len(rendered) else None, (i + 1, len(rendered)))
+            if place != written:
+                path = tmp / "pages" / files[page]
+                text = path.read_text(encoding="utf-8")
+                write_text_staged(path, text.replace(_nav(*written), _nav(*place), 1))
+        shown = {page: files[page] for page, _ in rendered}
+        write_text_staged(tmp / "index.html",
+                          render_index(output_dir, skeleton, summaries, shown, totals, max_pages))
         write_text_staged(tmp / SOURCE_FILE, source)
         for path in tmp.rglob("*"):
             _readable(path)
     return final / "index.html"
+
+
+def _annotated_lines(result: PageResult, templates: dict[str, dict[str, Any]]) -> list[LineInfo]:
+    """The page's lines, a template line's hover text saying on how many pages of its site it is."""
+    lines = page_lines(result)
+    for line in lines:
+        entry = templates.get(_normalise(line.text)) if line.reason in ("template", "pinned") else None
+        if entry is not None:
+            line.detail += (f" (the line is on {entry.get('pages', '?')} pages of site "
+                            f"{entry.get('site') or '-'})")
+    return lines
+
+
+def write_pages(output_dir: Path, names: Sequence[str], workers: int = 1,
+                config: ReportConfig | None = None) -> list[Path]:
+    """Write `audit/pages/<page>.html` for the pages `names` names (page or record ids) that have
+    no file yet: the bytes the report writes for a page when it renders every page, but without
+    links to the previous and next pages (its place is among all the run's pages). A page the
+    report rendered keeps its file and links. Only the groups holding the pages are read.
+    Makes the report first if there is none. Returns the files of all the pages named."""
+    output_dir = Path(output_dir)
+    if not (output_dir / REPORT_DIR / "index.html").is_file():
+        write_report(output_dir, workers, config)
+    try:
+        return _write_pages(output_dir, names, cut_run(output_dir, PAGES_PER_BATCH, GROUP_BYTES))
+    except RunOutOfOrder:  # stage files not written by the runner: read whole
+        return _write_pages(output_dir, names, None)
+
+
+def _write_pages(output_dir: Path, names: Sequence[str], cut: RunCut | None) -> list[Path]:
+    """`write_pages` from the groups of `cut` that hold the pages, or from the run read whole."""
+    whole = load_run(output_dir) if cut is None else []
+    order = cut.order if cut is not None else list(whole[0].records) if whole else []
+    position = {page: i for i, page in enumerate(order)}
+    named = [_page_named(name, position, output_dir) for name in names]
+    pages_dir = output_dir / REPORT_DIR / "pages"
+    wanted = {page for page in named if not (pages_dir / page_file(page)).is_file()}
+    templates = _learned([StageData(name, folder) for name, folder in stage_folders(output_dir)])
+    parts: Iterable[tuple[list[StageData], list[str]]] = (
+        [(whole, [page for page in order if page in wanted])] if cut is None
+        else ((read_group(cut, group), [page for page in group.pages if page in wanted])
+              for group in cut.groups if not wanted.isdisjoint(group.pages)))
+    for run, pages in parts:
+        for page in pages:
+            result = rebuild_page(page, run)
+            path = pages_dir / page_file(page)
+            write_text(path, render_page(result, _annotated_lines(result, templates), None, None,
+                                         (position[page] + 1, len(order))))
+            _readable(path)
+    return [pages_dir / page_file(page) for page in dict.fromkeys(named)]
+
+
+def _page_named(name: str, position: dict[str, int], output_dir: Path) -> str:
+    """The page a --page argument names: a page id, or the id of one of its records."""
+    for page in (name, page_of_id(name)):
+        if page in position:
+            return page
+    near = difflib.get_close_matches(name, list(position), n=3, cutoff=0.5)
+    hint = f"; did you mean {', '.join(near)}?" if near else f"; {len(position)} pages in this run"
+    raise InputError(f"--page {name}: no such input page in {output_dir}{hint}")
 
 
 def _read_stats(folder: Path) -> dict[str, Any]:

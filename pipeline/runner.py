@@ -225,7 +225,7 @@ def _run_stages(config: ConfigBase, input_dir: Path, output_dir: Path, until: st
             break
     execution.executor.close()
     if execution.report:
-        write_report(output_dir, workers=execution.local_workers)
+        write_report(output_dir, workers=execution.local_workers, config=config.report)
 
 
 def _fates(folders: Sequence[Path]) -> list[dict[str, Any]]:

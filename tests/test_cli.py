@@ -135,3 +135,21 @@ def test_no_report_leaves_the_html_out_and_audit_html_writes_it_later(tmp_path: 
 def test_audit_html_without_a_run_says_so(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["audit", "--output", str(tmp_path), "--html"]) == 2
     assert "no stage folders here" in capsys.readouterr().err
+
+
+def test_audit_writes_any_page_on_demand(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "o"
+    assert main(["run", "--config", CONFIG, "--input", str(REPO / "seeds"), "--output", str(out), "--quiet",
+                 "--set", "report.max_pages=2"]) == 0
+    pages = out / "audit" / "pages"
+    rendered = {p.name for p in pages.glob("*.html")}
+    assert len(rendered) == 2
+    missing = next(p.stem for p in sorted((REPO / "seeds").glob("*.txt")) if f"{p.stem}.html" not in rendered)
+    capsys.readouterr()
+    assert main(["audit", "--output", str(out), "--page", missing]) == 0
+    assert capsys.readouterr().out.strip() == str(pages / f"{missing}.html")
+    assert len(list(pages.glob("*.html"))) == 3
+    assert main(["audit", "--output", str(out), "--page", "no-such-page"]) == 2
+    assert "--page no-such-page: no such input page" in capsys.readouterr().err
+    assert main(["audit", "--output", str(out), "--html", "--max-pages", "0"]) == 0
+    assert len(list(pages.glob("*.html"))) == 5

@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.config import load_config, section_fingerprint
+from pipeline.config import load_config, resolved_config, section_fingerprint
 from pipeline.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -72,3 +72,14 @@ def test_fingerprint_follows_pattern_file_content(tmp_path: Path) -> None:
     before = section_fingerprint(load_config(path).split)
     formats.write_text(formats.read_text(encoding="utf-8") + "\n# edited\n", encoding="utf-8")
     assert section_fingerprint(load_config(path).split) != before
+
+
+def test_report_section_is_typed_and_left_out_of_the_manifest(tmp_path: Path) -> None:
+    assert load_config(write(tmp_path, "{}\n")).report.max_pages == 1000
+    config = load_config(write(tmp_path, "report:\n  max_pages: 5\n"))
+    assert config.report.max_pages == 5
+    assert "report" not in resolved_config(config) and "corpus" in resolved_config(config)
+    with pytest.raises(ConfigError, match="did you mean 'report.max_pages'"):
+        load_config(write(tmp_path, "report:\n  max_page: 5\n"))
+    with pytest.raises(ConfigError, match="report.max_pages"):
+        load_config(write(tmp_path, "report:\n  max_pages: -1\n"))

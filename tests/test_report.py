@@ -5,6 +5,7 @@ what a headless browser really renders (DOM and a screenshot)."""
 from __future__ import annotations
 
 import errno
+import hashlib
 import json
 import os
 import re
@@ -22,11 +23,19 @@ import pytest
 import pipeline.io
 import pipeline.ledger
 from pipeline.config import load_config
-from pipeline.errors import DiskFullError
+from pipeline.errors import DiskFullError, InputError
 from pipeline.executors.pool import fork_map
 from pipeline.io import read_jsonl
-from pipeline.ledger import page_lines, rebuild_run
-from pipeline.report import SOURCE_FILE, page_file, write_report
+from pipeline.ledger import StageData, page_lines, rebuild_run
+from pipeline.report import (
+    SOURCE_FILE,
+    ReportConfig,
+    needs_a_look,
+    page_file,
+    sample_pages,
+    write_pages,
+    write_report,
+)
 from pipeline.runner import run
 
 REPO = Path(__file__).resolve().parents[1]
@@ -379,3 +388,141 @@ def test_a_full_disk_while_writing_a_page_keeps_the_previous_report(report: Path
         write_report(out, workers=workers)
     assert {p.relative_to(out): p.read_bytes() for p in (out / "audit").rglob("*") if p.is_file()} == before
     assert not [p.name for p in out.iterdir() if p.name.startswith((".tmp-", ".old-"))]
+
+
+# --- a bounded sample of page files ------------------------------------------------------------
+
+
+NAV = re.compile(r'<nav class="top">.*?</nav>')
+
+
+def _page_files(root: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in (root / "audit" / "pages").glob("*.html")}
+
+
+def _without_nav(data: bytes) -> str:
+    return NAV.sub("", data.decode("utf-8"), count=1)
+
+
+def _assert_no_dead_links(root: Path) -> list[str]:
+    """Every page link of the index and of the page files names a file that exists; returns
+    the page files the index's page table links, in its order."""
+    audit = root / "audit"
+    index = (audit / "index.html").read_text(encoding="utf-8")
+    for link in parse(index).links:
+        if link.startswith("pages/"):
+            assert (audit / link).is_file(), link
+    for path in (audit / "pages").glob("*.html"):
+        for link in parse(path.read_text(encoding="utf-8")).links:
+            assert (path.parent / link.split("#", 1)[0]).is_file(), (path.name, link)
+    table = index.split('<table id="pages">', 1)[1].split("</table>", 1)[0]
+    return re.findall(r'href="pages/([^"]+)"', table)
+
+
+def _copy_without_audit(report: Path, tmp_path: Path) -> Path:
+    out = tmp_path / "data"
+    shutil.copytree(report, out)
+    shutil.rmtree(out / "audit")
+    return out
+
+
+def test_sample_is_bounded_spread_over_sites_and_independent_of_order() -> None:
+    pages = [f"{site}/{n:04d}" for site in ("b", "a", "c") for n in range(50 if site != "c" else 3)]
+    chosen = sample_pages(pages, 10)
+    assert len(chosen) == 10
+    assert Counter(page.split("/")[0] for page in chosen) == {"a": 4, "b": 3, "c": 3}  # round-robin, sites sorted
+    shuffled = list(reversed(pages[::2])) + pages[1::2]
+    assert sample_pages(shuffled, 10) == chosen
+    assert chosen != set(sorted(pages)[:10]) and chosen != set(pages[:10])  # not the first pages in any order
+    first_of_a = min((p for p in pages if p.startswith("a/")), key=lambda p: hashlib.sha1(p.encode()).hexdigest())
+    assert first_of_a in chosen
+    assert sample_pages(pages, 0) == set(pages) == sample_pages(pages, len(pages))
+    assert len(sample_pages(pages, 103)) == 103 == len(sample_pages(pages, 102)) + 1
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_bounded_report_renders_the_sample_and_the_same_bytes(report: Path, tmp_path: Path, workers: int) -> None:
+    out = _copy_without_audit(report, tmp_path)
+    write_report(out, workers=workers, config=ReportConfig(max_pages=2))
+    order = [result.page for result in rebuild_run(report)]
+    chosen = sample_pages(order, 2)
+    expected = [page_file(page) for page in order if page in chosen]
+    assert sorted(_page_files(out)) == sorted(expected)
+    assert _assert_no_dead_links(out) == expected  # the table lists the rendered pages, in input order
+    full = _page_files(report)
+    for name, data in _page_files(out).items():
+        assert _without_nav(data) == _without_nav(full[name])
+    first = (out / "audit" / "pages" / expected[0]).read_text(encoding="utf-8")
+    assert f'<a href="{expected[1]}">next ›</a>' in first and "page 1 of 2" in first
+    index = (out / "audit" / "index.html").read_text(encoding="utf-8")
+    assert "3 of 5 pages were not rendered" in index and "--page" in index
+    assert "Every page was rebuilt" in index and "5 pages</p>" in index  # every page checked and counted
+    if workers == 2:
+        again = tmp_path / "again" / "data"
+        shutil.copytree(out, again)
+        shutil.rmtree(again / "audit")
+        write_report(again, workers=1, config=ReportConfig(max_pages=2))
+        assert _audit_files(again) == _audit_files(out)
+
+
+def test_a_page_with_a_problem_is_rendered_over_the_bound(report: Path, tmp_path: Path) -> None:
+    out = _copy_without_audit(report, tmp_path)
+    order = [result.page for result in rebuild_run(report)]
+    chosen = sample_pages(order, 2)
+    broken = next(page for page in order if page not in chosen)
+    path = out / "stages" / "05-metadata" / "spans.jsonl"
+    rows = [row for row in read_jsonl(path) if row["id"] != broken]
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    write_report(out, workers=2, config=ReportConfig(max_pages=2))
+    expected = [page_file(page) for page in order if page in chosen or page == broken]
+    assert _assert_no_dead_links(out) == expected and sorted(_page_files(out)) == sorted(expected)
+    for i, name in enumerate(expected):  # the navigation runs over the three rendered pages
+        text = (out / "audit" / "pages" / name).read_text(encoding="utf-8")
+        assert f"page {i + 1} of 3" in text
+        assert (f'<a href="{expected[i + 1]}">next ›</a>' if i + 1 < 3 else "<span>next ›</span>") in text
+    assert "The ledger does not rebuild this page" in (out / "audit" / "pages" / page_file(broken)).read_text(
+        encoding="utf-8")
+    assert "1 of 5 pages cannot be rebuilt" in (out / "audit" / "index.html").read_text(encoding="utf-8")
+
+
+def test_a_quarantined_page_or_text_not_rebuilt_needs_a_look(report: Path) -> None:
+    result = rebuild_run(report)[0]
+    assert not needs_a_look(result, [])
+    failed = StageData("clean", entries={result.page: [{"id": f"{result.page}#c1", "dropped": "error",
+                                                        "error": "ValueError: boom"}]})
+    assert needs_a_look(result, [failed])
+    assert result.tape is not None and result.truth is not None
+    result.truth = result.truth + "\nA line no record holds.\n"
+    assert needs_a_look(result, [])
+
+
+def test_the_bound_comes_from_the_config(report: Path, tmp_path: Path) -> None:
+    out = tmp_path / "data"
+    shutil.copytree(report, out)
+    result = run(load_config(CONFIG, ["report.max_pages=3"]), SEEDS, out, progress=False)
+    assert result.stages_run == []  # the stages are taken from the folder; only the report is made again
+    assert len(_page_files(out)) == 3
+    run(load_config(CONFIG, ["report.max_pages=0"]), SEEDS, out, progress=False)
+    assert _page_files(out) == _page_files(report)
+
+
+def test_any_page_is_written_on_demand(report: Path, tmp_path: Path) -> None:
+    out = _copy_without_audit(report, tmp_path)
+    write_report(out, config=ReportConfig(max_pages=1))
+    order = [result.page for result in rebuild_run(report)]
+    missing = [page for page in order if not (out / "audit" / "pages" / page_file(page)).exists()]
+    assert len(missing) == 4
+    written = write_pages(out, [missing[0], f"{missing[1]}#c1"])
+    assert written == [out / "audit" / "pages" / page_file(page) for page in missing[:2]]
+    full = _page_files(report)
+    for path in written:
+        text = path.read_text(encoding="utf-8")
+        assert _without_nav(path.read_bytes()) == _without_nav(full[path.name])
+        i = order.index(path.stem)
+        assert "<span>‹ previous</span><span>next ›</span>" in text and f"page {i + 1} of 5" in text
+    rendered = next(page for page in order if page not in missing)
+    before = (out / "audit" / "pages" / page_file(rendered)).read_bytes()
+    assert write_pages(out, [rendered]) == [out / "audit" / "pages" / page_file(rendered)]
+    assert (out / "audit" / "pages" / page_file(rendered)).read_bytes() == before  # its file is kept
+    with pytest.raises(InputError, match="--page nowhere: no such input page"):
+        write_pages(out, ["nowhere"])
