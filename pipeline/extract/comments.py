@@ -22,11 +22,12 @@ are then found from the lines that frame them, in four kinds of "anchor":
   form only when a name comes back and every later name follows the end of a
   comment (prose or a link), not a headline as a feed's bylines do.
 
-Anchors close together form clusters, split where a heading, a section end, a
-removed counted heading or a removed feed header lies between them; a cluster
-must show evidence of being a thread (clock times, a comments heading, reply
-links shown or removed, prose bodies, or many anchors) and not sit under a
-trackback heading, and the largest valid cluster wins. Bodies lie between anchors; the
+Anchors close together (however long the prose bodies between them) form
+clusters, split where a heading, a section end, a removed counted heading or a
+removed feed header lies between them; a cluster must show evidence of being a
+thread (clock times, a comments heading, reply links shown or removed, prose
+bodies, or many anchors) and not sit under a trackback heading, and the largest
+valid cluster wins. Bodies lie between anchors; the
 first body of a signature format is bounded by the article's last frame line
 (byline, heading, pagination) or a marker, the last body of a header format by
 the first frame line, marker, reply link or list of short lines after it.
@@ -141,7 +142,8 @@ MAX_FRAME_CHARS = 200
 # A name line (of a name + date-line header) has at most this many words/chars.
 MAX_NAME_WORDS = 6
 MAX_NAME_CHARS = 60
-# Two anchors with more non-blank lines than this between them start new clusters.
+# Two anchors with more non-blank lines than this between them start new clusters; prose lines
+# are not counted there (a reader's essay runs past 60 paragraphs, a menu or a feed is not prose).
 MAX_GAP = 60
 # How far (non-blank lines) before the first comment a heading still counts.
 HEADING_WINDOW = 2
@@ -1444,23 +1446,32 @@ def _signature_anchors(infos: Sequence[_Info]) -> list[_Anchor]:
     return anchors
 
 
-def _clusters(anchors: Sequence[_Anchor], infos: Sequence[_Info],
+def _clusters(anchors: Sequence[_Anchor], infos: Sequence[_Info], lines: Sequence[Line],
               heading_rows: Sequence[int] = ()) -> list[list[_Anchor]]:
     """Split anchors where a long gap, a heading (or a removed one: `heading_rows`, sorted
-    marker positions) or a section end lies between them."""
+    marker positions) or a section end lies between them.
+
+    The gap counts the lines that are not prose: a comment's body may run on for pages,
+    while what lies between two threads (menus, headline lists, feeds) is short lines.
+    """
     clusters: list[list[_Anchor]] = []
     for anchor in anchors:
         if clusters:
             previous = clusters[-1][-1]
             # One pass over the lines between: it stops at a heading or section end, or
-            # past MAX_GAP non-blank lines.
-            gap = 0
+            # past MAX_GAP non-blank lines that are not prose. Prose is only looked for in a
+            # gap longer than MAX_GAP lines (rare): the lines seen so far are counted again.
+            gap, long_gap = 0, False
             for j in range(previous.line + 1, anchor.first):
                 kind = infos[j].kind
                 if kind != BLANK:
                     if kind == HEADING or kind == END:
                         break
+                    if long_gap and kind == TEXT and _is_prose(lines[j].stripped):
+                        continue
                     gap += 1
+                    if gap > MAX_GAP and not long_gap:
+                        gap, long_gap = _non_prose_lines(range(previous.line + 1, j + 1), infos, lines), True
                     if gap > MAX_GAP:
                         break
             else:
@@ -1469,6 +1480,12 @@ def _clusters(anchors: Sequence[_Anchor], infos: Sequence[_Info],
                     continue
         clusters.append([anchor])
     return clusters
+
+
+def _non_prose_lines(rows: range, infos: Sequence[_Info], lines: Sequence[Line]) -> int:
+    """How many lines of `rows` are neither blank nor prose text."""
+    return sum(1 for j in rows if infos[j].kind != BLANK
+               and not (infos[j].kind == TEXT and _is_prose(lines[j].stripped)))
 
 
 def _any_in(positions: Sequence[int], low: int, high: int) -> bool:
@@ -1686,7 +1703,7 @@ def _best_cluster(anchors: Sequence[_Anchor], infos: Sequence[_Info], lines: Seq
     """The largest cluster that passes `_is_thread` (the later one on ties)."""
     best: list[_Anchor] = []
     # Bare names need a counted heading right above the first: one in the middle starts the thread.
-    for cluster in _clusters(anchors, infos, marks.chrome_breaks if bare else marks.breaks):
+    for cluster in _clusters(anchors, infos, lines, marks.chrome_breaks if bare else marks.breaks):
         if len(cluster) >= len(best) and _is_thread(cluster, infos, lines, marks, threaded, bare):
             best = cluster
     return best

@@ -35,9 +35,13 @@ from pipeline.stages import boilerplate
 # F1 0.9011 on the pages with comments. Then comment headers of a name and a date with no
 # time or separator, a reply link shown just under a lone comment's opening lines, and date
 # lines with no year: comment F1 0.9100, false sections 11 (1.65%), main-article F1 0.9008 on
-# the pages with comments.
+# the pages with comments. Then weekdays spelled out word by word in the comment formats
+# (names such as "Monica" or "marcel" no longer open a date) and prose bodies not counted in
+# the gap that splits a thread (a reader's essay of more than 60 paragraphs cut one in two):
+# comment F1 0.9107 (full pipeline, `pipeline.eval.devset`: 0.9101, before 0.9094), false
+# sections 11 (1.65%), main-article F1 0.9019 on the pages with comments (unchanged).
 # A drop below the band is a regression; a rise above it is a gain to pin.
-COMMENT_F1 = 0.9101
+COMMENT_F1 = 0.9107
 COMMENT_F1_TOLERANCE = 0.01
 FALSE_SECTION_SHARE = 0.0165
 FALSE_SECTION_TOLERANCE = 0.0075  # five pages of 666
