@@ -34,7 +34,9 @@ the first frame line, marker, reply link or list of short lines after it.
 
 Every step is a pass or a few passes over the lines, and each pattern is
 applied to one line of at most MAX_FRAME_CHARS characters, so the work is
-linear in the size of the page.
+linear in the size of the page. Blank lines are skipped, never counted, and a
+removed line's marker is read at the next non-blank line: a page reads the same
+whether its blocks are written a line each or with a blank line between them.
 
 A page with no comment (a lone "Leave a Reply" form, a heading with no
 thread) gives None: a `CommentSection` always holds at least one comment.
@@ -132,6 +134,12 @@ _SENTENCE_END = re.compile(r"[a-z\u00e0-\u00ff](?:[.!?…][\"”')]*(?:\s|$)|:$)
 PROSE_WORDS = 10
 # How many text lines at a body's opening are looked at for prose.
 OPENING_LINES = 3
+
+# A comment cut off by a widget ("Great post, I think th...", "…"), and the excerpt a pingback
+# quotes from the linking post ("[...] as this post says [...]", "[…]"): neither is a reader's
+# comment as written. Any site, any language: the marks are typographic.
+_CUT_OFF = re.compile(r"(?:\.\.\.|…)$")
+_EXCERPT = re.compile(r"\[(?:\.\.\.|…)\]")
 
 # The count a comments heading starts with ("19 Responses", "{ 131 comments }").
 _PARENTHESISED_COUNT = re.compile(r"\((\d{1,5})\)")
@@ -1091,6 +1099,10 @@ class _Marks:
 
     reasons: dict[int, str]
     rows: set[int]
+    # Indexes whose run of removed lines ends with a comments heading or form, each with
+    # whether that line counts comments; a heading that counts them may have up to
+    # HEADING_WINDOW other removed lines after it (the thread's own chrome: a count, a sort menu).
+    sections: dict[int, bool]
     breaks: list[int]  # sorted indexes of removed headings counting comments (any, if texts are unknown)
     counted: frozenset[int] | None  # indexes of removed headings counting comments; None: texts unknown
     chrome_breaks: list[int]  # `breaks`, any removed heading and page chrome (footer, menu): bare names stop
@@ -1107,10 +1119,21 @@ def _read_markers(markers: Sequence[tuple[int, str] | tuple[int, str, str]], pat
 
     The counted-heading test needs every marker's text: with any text missing, every
     removed heading counts, as before texts were passed.
+
+    A marker on a blank line is read at the next non-blank one: with a blank line between
+    blocks, each removed line leaves its own blank line behind, and a page must read the same
+    in both layouts (else the checks that skip blank lines look through any number of removed
+    lines, up to a comment form far above a sidebar feed).
     """
     # Lines removed in a row share an index: the one nearest it (the last) wins.
     reasons: dict[int, str] = {}
+    sections: dict[int, bool] = {}
+    after: dict[int, int] = {}  # per index: removed lines after its nearest comments heading or form
+    size = len(texts)
+    lo = hi = 0  # the last run of blank lines walked over, [lo, hi): read at line hi
+    settled: dict[int, int] = {}  # a blank line's index -> the next non-blank line's (or the end)
     feeds: set[int] = set()
+    headings: set[int] = set()  # removed comments headings, wherever they lie in their run
     chrome_rows: set[int] = set()
     counting: set[int] = set()  # removed headings whose text counts comments
     trackbacks: set[int] = set()
@@ -1119,17 +1142,47 @@ def _read_markers(markers: Sequence[tuple[int, str] | tuple[int, str, str]], pat
     known = pats.marker_flags
     for marker in markers:
         index, reason = int(marker[0]), str(marker[1])
+        if index < size and not texts[index]:
+            if lo <= index < hi:
+                index = hi
+            elif index in settled:
+                index = settled[index]
+            else:
+                row = index
+                while row < size and not texts[row]:
+                    row += 1
+                if index < lo:  # out of order (the stage writes them in order): walked twice at most
+                    settled.update(dict.fromkeys(range(index, row), row))
+                lo, hi, index = index, row, row
         reasons[index] = reason
+        heading = reason in _HEADING_MARKER_REASONS
+        counts = heading and len(marker) > 2 and _counts_comments(str(marker[2]), pats)
+        if reason in _SECTION_MARKER_REASONS:
+            trackbacks.discard(index)  # the heading nearest the line wins ("Trackbacks | 7 Comments")
+            sections[index] = counts
+            if counts:
+                after[index] = 0
+            else:
+                after.pop(index, None)
+        elif index in sections:
+            if index in after and after[index] < HEADING_WINDOW:
+                after[index] += 1
+            else:
+                after.pop(index, None)
+                del sections[index]
         if reason in _FEED_MARKER_REASONS:
             feeds.add(index)
-        if reason in _CHROME_MARKER_REASONS or reason in _HEADING_MARKER_REASONS:
+        if heading:
+            headings.add(index)
+            chrome_rows.add(index)
+            if counts:
+                counting.add(index)
+        elif reason in _CHROME_MARKER_REASONS:
             chrome_rows.add(index)
         if len(marker) < 3:
             all_texts = False
             continue
         text = str(marker[2])
-        if reason in _HEADING_MARKER_REASONS and _counts_comments(text, pats):
-            counting.add(index)
         flags = known.get(text) or _marker_flags(text, pats)
         if flags is not _NO_FLAGS:
             if flags[0]:
@@ -1137,9 +1190,9 @@ def _read_markers(markers: Sequence[tuple[int, str] | tuple[int, str, str]], pat
             if flags[1]:
                 replies.add(index)
     counted = frozenset(counting) if all_texts else None
-    breaks = sorted(feeds | {index for index, reason in reasons.items() if reason in _HEADING_MARKER_REASONS
-                             and (counted is None or index in counted)})
-    return _Marks(reasons, set(reasons), breaks, counted, sorted(chrome_rows.union(breaks)),
+    # A removed heading between two comments separates them whatever was removed after it ("1").
+    breaks = sorted(feeds | (headings if counted is None else counting))
+    return _Marks(reasons, set(reasons), sections, breaks, counted, sorted(chrome_rows.union(breaks)),
                   frozenset(trackbacks), lambda i: i < len(texts) and _is_trackback_heading(texts[i], pats),
                   sorted(replies))
 
@@ -1411,18 +1464,19 @@ def _with_unlinked_names(anchors: list[_Anchor], infos: Sequence[_Info], lines: 
     taken = {j for a in anchors for j in range(a.first, a.body_from)}
     inside = [a for a in bare if anchors[0].line < a.line < anchors[-1].line and a.line not in taken]
     names = {a.line: a for a in bare}
-    j, run, framed = anchors[0].first - 1, [], False
-    while j >= 0 and anchors[0].first - j <= MAX_GAP:
+    # `below` is the non-blank line under j: a removed line between them is read there.
+    j, below, seen, run, framed = anchors[0].first - 1, anchors[0].first, 0, [], False
+    while j >= 0 and seen < MAX_GAP:
         kind = infos[j].kind
         if kind == BLANK:
             j -= 1
             continue
-        if j + 1 in marker_rows or kind != TEXT or (j not in names and not _is_prose(lines[j].stripped)):
+        if below in marker_rows or kind != TEXT or (j not in names and not _is_prose(lines[j].stripped)):
             framed = True  # the run starts below this line
             break
         if j in names:
             run.append(names[j])
-        j -= 1
+        below, seen, j = j, seen + 1, j - 1
     # The run must start right below a frame, with a name (else article prose, or the
     # page's title at its top, runs into it).
     top = j + 1
@@ -1494,10 +1548,20 @@ def _any_in(positions: Sequence[int], low: int, high: int) -> bool:
     return i < len(positions) and positions[i] <= high
 
 
+def _nonblank_above(infos: Sequence[_Info], row: int, count: int) -> int:
+    """The `count`-th non-blank line above `row` (or line 0 when fewer lie above)."""
+    j = row
+    while count and j > 0:
+        j -= 1
+        count -= infos[j].kind != BLANK
+    return j
+
+
 def _after_opening(row: int, infos: Sequence[_Info]) -> int:
-    """The line after the first OPENING_LINES text lines from `row` (or the next frame line)."""
+    """The non-blank line after the first OPENING_LINES text lines from `row` (or the next
+    frame line)."""
     seen = 0
-    while row < len(infos) and seen < OPENING_LINES:
+    while row < len(infos) and (seen < OPENING_LINES or infos[row].kind == BLANK):
         kind = infos[row].kind
         if kind not in (BLANK, TEXT):
             break
@@ -1545,7 +1609,7 @@ def _heading_before(first: int, infos: Sequence[_Info], marks: _Marks) -> bool:
     """Whether a comments heading (or a removed one) sits just above line `first`."""
     i, seen = first, 0
     while i >= 0 and seen <= HEADING_WINDOW:
-        if marks.reasons.get(i) in _SECTION_MARKER_REASONS:
+        if i in marks.sections:
             return True
         i -= 1
         if i < 0:
@@ -1566,7 +1630,7 @@ def _counted_heading_above(first: int, infos: Sequence[_Info], lines: Sequence[L
     text is known). Sidebars have bare "Comments" tabs."""
     j = first
     while j >= 0:
-        if marks.reasons.get(j) in _SECTION_MARKER_REASONS and (marks.counted is None or j in marks.counted):
+        if j in marks.sections and (marks.counted is None or marks.sections[j]):
             return True
         j -= 1
         if j >= 0 and infos[j].kind == HEADING:
@@ -1600,7 +1664,8 @@ def _mostly_prose(cluster: Sequence[_Anchor], infos: Sequence[_Info], lines: Seq
     with_prose = 0
     for k, anchor in enumerate(cluster):
         if infos[anchor.line].kind == SIGNATURE:
-            low = cluster[k - 1].header[-1] + 1 if k else max(0, anchor.line - OPENING_LINES)
+            # The first body has no line above it to stop at: its nearest few non-blank lines.
+            low = cluster[k - 1].header[-1] + 1 if k else _nonblank_above(infos, anchor.line, OPENING_LINES)
             rows: Sequence[int] = range(anchor.line - 1, low - 1, -1)
         else:
             high = cluster[k + 1].first if k + 1 < len(cluster) else len(lines)
@@ -1619,8 +1684,65 @@ def _mostly_prose(cluster: Sequence[_Anchor], infos: Sequence[_Info], lines: Seq
     return with_prose * 2 > len(cluster) if len(cluster) <= 2 else with_prose * 2 >= len(cluster)
 
 
+def _is_excerpt_list(cluster: Sequence[_Anchor], infos: Sequence[_Info], lines: Sequence[Line]) -> bool:
+    """Whether every comment of a header cluster is an excerpt, not a comment as written: a
+    pingback's quote ("[...] text [...]"), or, with two comments or more, one line cut off with
+    an ellipsis (a "recent comments" widget: name, date, the first words). Readers end a comment
+    so now and then, not every one; a lone comment cut off may be the reader's own "...".
+    """
+    if infos[cluster[0].line].kind == SIGNATURE:
+        return False
+    for k, anchor in enumerate(cluster):
+        end = cluster[k + 1].first if k + 1 < len(cluster) else len(infos)
+        row = _next_nonblank(infos, anchor.body_from - 1, 1)
+        if row is None or row >= end or infos[row].kind != TEXT:
+            return False
+        text = lines[row].stripped
+        if _EXCERPT.match(text):
+            continue
+        if len(cluster) < 2 or not _CUT_OFF.search(text):
+            return False
+        if k + 1 < len(cluster) and (after := _next_nonblank(infos, row, 1)) is not None and after < end:
+            return False  # more than one line: a comment with its own ellipsis
+    return True
+
+
+def _is_dated_list(cluster: Sequence[_Anchor], infos: Sequence[_Info]) -> bool:
+    """Whether a header cluster's lines hold at least one item per anchor of the shape "date /
+    one line / date": a feed of headlines each with its date ("2 hours ago"), of which only the
+    few short enough to pass for names made anchors. In a thread a name line and a body lie
+    between two stamps, and a body holds no date line but a footer, whatever the site. The
+    lines are read from the first anchor on, while they are text and date lines, up to MAX_GAP
+    of them past the last anchor.
+    """
+    if infos[cluster[0].line].kind == SIGNATURE:
+        return False
+    items, past = 0, 0
+    before, previous = BLANK, BLANK  # the kinds of the two non-blank lines above this one
+    for j in range(cluster[0].first, len(infos)):
+        kind = infos[j].kind
+        if kind == BLANK:
+            continue
+        if j >= cluster[-1].body_from:
+            past += 1
+            if past > MAX_GAP or kind not in (TEXT, DATE):
+                break
+        if kind == DATE and previous == TEXT and before == DATE:
+            items += 1
+        before, previous = previous, kind
+    return items >= len(cluster)
+
+
 def _is_thread(cluster: Sequence[_Anchor], infos: Sequence[_Info], lines: Sequence[Line],
                marks: _Marks, threaded: bool, bare: bool) -> bool:
+    """Whether a cluster is a comment thread: framed as one (`_framed_as_thread`), and not a
+    widget's list of excerpts or of dated headlines that is framed alike."""
+    return (_framed_as_thread(cluster, infos, lines, marks, threaded, bare)
+            and not _is_excerpt_list(cluster, infos, lines) and not _is_dated_list(cluster, infos))
+
+
+def _framed_as_thread(cluster: Sequence[_Anchor], infos: Sequence[_Info], lines: Sequence[Line],
+                      marks: _Marks, threaded: bool, bare: bool) -> bool:
     """Evidence that a cluster is a comment thread, not article lines that look alike."""
     top = _cluster_top(cluster, infos)
     # The first body of a signature format starts after the article's last frame line or
@@ -1657,12 +1779,13 @@ def _is_thread(cluster: Sequence[_Anchor], infos: Sequence[_Info], lines: Sequen
     span = range(cluster[0].first, min(cluster[-1].body_from + 1, len(infos)))
     # A reply link in the headers, or one shown or removed by the boilerplate stage just under
     # the last comment's opening lines (where a lone comment shows its "Reply"); a permalink
-    # there is no sign, as articles show them too.
+    # there is no sign, as articles show them too, nor is one removed just above the first
+    # header (the "Reply" of whatever comes before: a thread above a sidebar feed).
     reach = _after_opening(cluster[-1].body_from, infos)
     replies = (any(infos[j].kind == REPLY for j in span)
                or (reach < len(infos) and infos[reach].kind == REPLY
                    and lines[reach].stripped.casefold() not in _PERMALINKS)
-               or _any_in(marks.replies, cluster[0].first, reach))
+               or _any_in(marks.replies, cluster[0].first + 1, reach))
     if count >= 2:
         return replies
     # One comment: a heading above it, and a stamp with a clock time or an age

@@ -40,8 +40,16 @@ from pipeline.stages import boilerplate
 # the gap that splits a thread (a reader's essay of more than 60 paragraphs cut one in two):
 # comment F1 0.9107 (full pipeline, `pipeline.eval.devset`: 0.9101, before 0.9094), false
 # sections 11 (1.65%), main-article F1 0.9019 on the pages with comments (unchanged).
+# Then removal markers read the same whatever the layout (one on a blank line is read at the
+# next non-blank line; a counted heading heads its thread with up to two removed lines of its own
+# after it; the removed heading nearest a thread says whether it is one of trackbacks), excerpt
+# lists (pingbacks, "recent comments" cut off with "...") and dated headline lists are no thread,
+# and a removed reply link above a cluster is not its own: comment F1 0.9134, false sections 11
+# (1.65%; one more real thread the gold leaves out, one headline list fewer), main-article F1
+# 0.9051 on the pages with comments; the same with a blank line between blocks (--render blank:
+# before 0.9111, 18 pages, 2.70%).
 # A drop below the band is a regression; a rise above it is a gain to pin.
-COMMENT_F1 = 0.9107
+COMMENT_F1 = 0.9134
 COMMENT_F1_TOLERANCE = 0.01
 FALSE_SECTION_SHARE = 0.0165
 FALSE_SECTION_TOLERANCE = 0.0075  # five pages of 666

@@ -12,6 +12,7 @@ import json
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -226,6 +227,71 @@ def test_comment_case(name: str) -> None:
     assert observed(section) == expected["section"]
     if section is not None:
         assert_partition(lines, section)
+
+
+def drop_lines(text: str, removed: dict[int, str]) -> tuple[list[Line], list[tuple[int, str, str]], list[int]]:
+    """The page as the boilerplate stage leaves it: the removed 1-based lines gone (their blank
+    neighbours stay), a marker at the index of the next kept line; and the 1-based line
+    number in `text` of each kept line."""
+    kept: list[str] = []
+    numbers: list[int] = []
+    markers: list[tuple[int, str, str]] = []
+    for number, row in enumerate(text.split("\n"), 1):
+        if number in removed:
+            markers.append((len(kept), removed[number], row.strip()))
+        else:
+            kept.append(row)
+            numbers.append(number)
+    return split_lines("\n".join(kept)), markers, numbers
+
+
+def renumbered(section: dict[str, Any] | None, number: Callable[[int], int]) -> dict[str, Any] | None:
+    """An observed section with each line number L replaced by number(L)."""
+    if section is None:
+        return None
+    return {
+        "start_line": number(section["start_line"]),
+        "end_line": number(section["end_line"]),
+        "other": [[number(n), reason] for n, reason in section["other"]],
+        "comments": [{**c, "header_lines": [number(n) for n in c["header_lines"]],
+                      "body_lines": [number(n) for n in c["body_lines"]] if c["body_lines"] else None}
+                     for c in section["comments"]],
+    }
+
+
+def sections_in_both_layouts(text: str, removed: dict[int, str]) -> tuple[Any, Any]:
+    """The observed section of a page with its removed lines dropped, a block per line and with
+    a blank line between blocks, both in the page's own line numbers."""
+    lines, markers, numbers = drop_lines(text, removed)
+    given = renumbered(observed(find_comment_section(lines, markers)), lambda n: numbers[n - 1])
+    spaced = "\n\n".join(text.split("\n"))  # line n of `text` is line 2n - 1 here
+    lines, markers, numbers = drop_lines(spaced, {2 * n - 1: reason for n, reason in removed.items()})
+    blank = renumbered(observed(find_comment_section(lines, markers)), lambda n: (numbers[n - 1] + 1) // 2)
+    return given, blank
+
+
+@pytest.mark.parametrize("name", case_names())
+def test_comment_case_reads_the_same_with_blank_lines_between_blocks(name: str) -> None:
+    # Scrapers write a block per line or a blank line between blocks; the boilerplate stage
+    # drops a removed line and leaves its blank neighbours. The section must not depend on which.
+    expected = json.loads((CASES / f"{name}.expected.json").read_text(encoding="utf-8"))
+    text = (CASES / expected.get("text", f"{name}.txt")).read_text(encoding="utf-8")
+    given, blank = sections_in_both_layouts(text, {n: reason for n, reason in expected.get("removed", [])})
+    assert blank == given
+
+
+def test_markers_out_of_order_on_blank_lines_read_the_same() -> None:
+    # The stage writes markers in line order; written by hand they may come in any order, and a
+    # marker on a blank line is still read at the next non-blank line.
+    text = ("Ferry timetable changes\n\nThe winter timetable starts on Monday, with two crossings "
+            "fewer on weekdays.\n\n\n\nMara Lind\n\nNovember 6th, 2012 at 1:09 pm\n\n"
+            "The early crossing was the only one that got me to work on time.\n\n\n")
+    lines = split_lines(text)
+    markers = [(3, "comments_heading", "One Response to “Ferry timetable changes”"), (4, "template", "1"),
+               (12, "comment_widget", "Leave a Reply")]
+    in_order = observed(find_comment_section(lines, markers))
+    assert in_order is not None and [c["author"] for c in in_order["comments"]] == ["Mara Lind"]
+    assert observed(find_comment_section(lines, [markers[2], *markers[:2]])) == in_order
 
 
 def test_cases_cover_the_required_formats() -> None:

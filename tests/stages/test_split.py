@@ -1,7 +1,7 @@
 """The split stage on small pages: where articles, feeds and comments go, and the ledger."""
 
 from pipeline.document import split_lines
-from pipeline.stages import split
+from pipeline.stages import boilerplate, split
 
 PROSE = ("The assault by government forces on the eastern districts continued on Monday, "
          "and officials said the fighting would go on until the last armed groups had left. ")
@@ -111,6 +111,40 @@ def test_removed_line_texts_reach_the_comment_parser() -> None:
         covered("", outcome, text)
     assert found == {"reply": [("Nadia Petrova", "Thanks, the glove advice saved my commute.")],
                      "permalink": [], "no text": []}
+
+
+# A thread under a counted heading, then a comment form, a menu and a "Recent Comments" feed of
+# names with dates and prose, as a blog's sidebar shows them.
+THREAD_AND_SIDEBAR = (
+    "Harbour works to close the east road", PROSE, PROSE + "The council will meet again in May.", PROSE,
+    "2 Comments",
+    "Ben Ortiz says:", "March 11, 2013 at 9:14 am",
+    "I walked the new path this morning and it was already busy with people going to work.", "Reply",
+    "Clara Weiss says:", "March 11, 2013 at 10:02 am",
+    "The bakery on the corner deserves a mention here, it stayed open through all of it.", "Reply",
+    "Leave a Reply", "Name (required)", "Email (required)", "Archives", "March 2013", "February 2013",
+    "Recent Comments",
+    "Dan Moss on 03/10/13", "I think the council got this one right and said so at the meeting last week.",
+    "Eva Lund on 03/09/13", "Nobody asked the shop owners on the east road what they thought of the plan.",
+    "Copyright 2013 Harbour Weekly",
+)
+
+
+def test_comment_sections_do_not_depend_on_blank_lines_between_blocks() -> None:
+    # Scrapers write a block per line or a blank line between blocks; through the boilerplate
+    # stage and this one the page gives the same comments either way: the thread, not the
+    # sidebar feed (whose first header follows the thread's removed "Reply").
+    found = []
+    for separator in ("\n", "\n\n"):
+        text = separator.join(THREAD_AND_SIDEBAR) + "\n"
+        config = boilerplate.Config()
+        kept = boilerplate.process(page(text), config, boilerplate.learn([page(text)], config)).records[0]
+        outcome = split.process(kept, split.Config())
+        found.append([(r["author"], r["text"]) for r in outcome.records if r["kind"] == "comment"])
+    assert found[0] == found[1] == [
+        ("Ben Ortiz", "I walked the new path this morning and it was already busy with people going to work."),
+        ("Clara Weiss", "The bakery on the corner deserves a mention here, it stayed open through all of it."),
+    ]
 
 
 def test_a_changed_formats_file_is_read_again(tmp_path) -> None:
