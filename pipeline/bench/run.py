@@ -11,7 +11,7 @@ output folder (so nothing is reused from an earlier run), timed as a child proce
 rounds' ratios. Per-stage times come from each stage's stats.json. Medians
 are reported in bench/results.md (a section per size, other sections kept) and the raw
 runs in data/bench/results-SIZE.json, which `make bench-peers` compares against. A run's
-output folder (stages, cache, corpus, audit: ~40 times the corpus on disk) is measured and
+output folder (stages, cache, corpus, audit: ~30 times the corpus on disk) is measured and
 removed after the run, unless `--keep-output` keeps each worker count's last one.
 """
 
@@ -231,7 +231,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--results", type=Path, default=RESULTS)
     parser.add_argument("--work", type=Path, default=WORK, help="generated corpus and outputs")
     parser.add_argument("--keep-output", action="store_true",
-                        help="keep each worker count's last output folder (it is ~40x the corpus on disk)")
+                        help="keep each worker count's last output folder (it is ~30x the corpus on disk)")
     args = parser.parse_args(argv)
     corpus = args.work / f"corpus-{args.size}-seed{args.seed}"
     summary = generate(corpus, parse_size(args.size), args.seed, args.source)
